@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every test of sessionstore: formatting and lint checks, the unit, integration and doc
+# tests (real SQLite files, real directories, the demo app over real HTTP), and the
+# feature-subset builds. Usage: scripts/test.sh   (from anywhere; CI calls it via .ci/run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+started=$(date +%s)
+step() { printf '\n== %s (%ss)\n' "$1" "$(($(date +%s) - started))"; }
+
+step "toolchain"
+cargo --version
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "cargo-nextest missing: installing it"
+    cargo install --locked cargo-nextest
+fi
+
+step "formatting"
+cargo fmt --check
+
+step "clippy (all targets, all features)"
+cargo clippy --all-targets --all-features -- -D warnings
+
+step "feature subsets build on their own"
+for features in memory filesystem sqlite; do
+    cargo check --quiet --no-default-features --features "$features"
+done
+
+step "build tests and examples"
+cargo build --all-features --all-targets
+
+step "tests"
+cargo nextest run --all-features --no-fail-fast
+
+step "doc tests"
+cargo test --all-features --doc
+
+step "done in $(($(date +%s) - started))s"

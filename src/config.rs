@@ -1,0 +1,361 @@
+//! Configuration, three ways that produce the same [`Config`]: a builder, a store URL, and
+//! Flask-Session's own setting names.
+
+use std::time::Duration;
+
+use crate::codec::Format;
+use crate::cookies::{CookieConfig, CookieMode, SameSite, Secret};
+use crate::error::{Error, Result};
+use crate::store::{QueryParams, StoreConfig};
+
+/// Flask's `PERMANENT_SESSION_LIFETIME` default: 31 days.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(31 * 24 * 3600);
+
+/// How saves deal with concurrent requests of the same session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Concurrency {
+    /// Compare-and-set with merge and retry: no request's changes are lost (the default).
+    #[default]
+    NoLostUpdates,
+    /// Plain overwrite, exactly Flask-Session's behaviour: faster, loses concurrent changes.
+    LastWriterWins,
+}
+
+/// Everything a [`SessionManager`](crate::SessionManager) needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Which store, with its options.
+    pub store: StoreConfig,
+    /// Cookie name, attributes, signing mode and secrets.
+    pub cookie: CookieConfig,
+    /// Prepended to the id to form the store key (default `session:`).
+    pub key_prefix: String,
+    /// Format written to the store (reads accept both).
+    pub format: Format,
+    /// Whether new sessions are permanent (Flask-Session's `SESSION_PERMANENT`, default true).
+    pub permanent: bool,
+    /// Idle lifetime, renewed by writes and touches (default 31 days).
+    pub idle_lifetime: Duration,
+    /// Optional hard limit counted from the session's creation.
+    pub absolute_lifetime: Option<Duration>,
+    /// Renew the expiry on requests that change nothing (default true).
+    pub refresh_each_request: bool,
+    /// Minimum time between two renewals of an unmodified session (default 60 s).
+    pub touch_interval: Duration,
+    /// Compare-and-set (default) or last writer wins.
+    pub concurrency: Concurrency,
+    /// How many times a conflicting save is retried before giving up (default 64).
+    pub max_attempts: u32,
+    /// Purge expired records every N loads (`SESSION_CLEANUP_N_REQUESTS`; default never).
+    pub cleanup_every: Option<u64>,
+    /// Largest encoded session accepted by save (default 4 MiB).
+    pub max_size: usize,
+}
+
+impl Config {
+    /// Starts a builder with every default, for the given store.
+    ///
+    /// ```
+    /// use sessionstore::{Config, CookieMode, store::StoreConfig};
+    /// let config = Config::builder(StoreConfig::Memory)
+    ///     .secret("change me")
+    ///     .cookie_mode(CookieMode::Signed)
+    ///     .key_prefix("app:")
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.key_prefix, "app:");
+    /// ```
+    pub fn builder(store: StoreConfig) -> ConfigBuilder {
+        ConfigBuilder {
+            config: Config {
+                store,
+                cookie: CookieConfig::default(),
+                key_prefix: "session:".into(),
+                format: Format::MessagePack,
+                permanent: true,
+                idle_lifetime: DEFAULT_LIFETIME,
+                absolute_lifetime: None,
+                refresh_each_request: true,
+                touch_interval: Duration::from_secs(60),
+                concurrency: Concurrency::NoLostUpdates,
+                max_attempts: 64,
+                cleanup_every: None,
+                max_size: 4 << 20,
+            },
+            mode_set: false,
+        }
+    }
+
+    /// Builds a configuration from a store URL; settings not in the URL take their defaults.
+    ///
+    /// Besides each backend's own parameters (`table`, `threshold`, `mode`, `pool_size`),
+    /// the URL accepts `prefix`, `format`, `permanent`, `lifetime`, `absolute_lifetime`,
+    /// `refresh`, `touch_interval` (seconds), `concurrency` (`cas` or `lww`),
+    /// `cleanup_every`, `max_size` and `cookie_name`.
+    ///
+    /// ```
+    /// use sessionstore::Config;
+    /// let config = Config::from_url("file:///tmp/sessions?threshold=100&prefix=app:").unwrap();
+    /// assert_eq!(config.key_prefix, "app:");
+    /// ```
+    pub fn from_url(url: &str) -> Result<Config> {
+        Config::builder_from_url(url)?.build()
+    }
+
+    /// A builder preset from a store URL, to add secrets and cookie settings.
+    pub fn builder_from_url(url: &str) -> Result<ConfigBuilder> {
+        let parsed = url::Url::parse(url)
+            .map_err(|e| Error::config("store URL", format!("{url:?} is not a URL: {e}")))?;
+        let mut params = QueryParams::from_url(&parsed)?;
+        let store = StoreConfig::from_url(&parsed, &mut params)?;
+        let mut builder = Config::builder(store);
+        if let Some(prefix) = params.take("prefix") {
+            builder = builder.key_prefix(prefix);
+        }
+        if let Some(format) = params.take("format") {
+            let format = Format::from_name(&format)
+                .ok_or_else(|| Error::config("format", "expected msgpack or json"))?;
+            builder = builder.format(format);
+        }
+        if let Some(permanent) = params.take("permanent") {
+            builder = builder.permanent(parse_bool("permanent", &permanent)?);
+        }
+        if let Some(seconds) = params.take_parsed::<u64>("lifetime")? {
+            builder = builder.idle_lifetime(Duration::from_secs(seconds));
+        }
+        if let Some(seconds) = params.take_parsed::<u64>("absolute_lifetime")? {
+            builder = builder.absolute_lifetime(Duration::from_secs(seconds));
+        }
+        if let Some(refresh) = params.take("refresh") {
+            builder = builder.refresh_each_request(parse_bool("refresh", &refresh)?);
+        }
+        if let Some(seconds) = params.take_parsed::<u64>("touch_interval")? {
+            builder = builder.touch_interval(Duration::from_secs(seconds));
+        }
+        if let Some(mode) = params.take("concurrency") {
+            builder = builder.concurrency(match mode.as_str() {
+                "cas" => Concurrency::NoLostUpdates,
+                "lww" => Concurrency::LastWriterWins,
+                _ => return Err(Error::config("concurrency", "expected cas or lww")),
+            });
+        }
+        if let Some(n) = params.take_parsed::<u64>("cleanup_every")? {
+            builder = builder.cleanup_every(n);
+        }
+        if let Some(bytes) = params.take_parsed::<usize>("max_size")? {
+            builder = builder.max_size(bytes);
+        }
+        if let Some(name) = params.take("cookie_name") {
+            builder = builder.cookie_name(name);
+        }
+        params.finish()?;
+        Ok(builder)
+    }
+
+    /// Builds a configuration from Flask-Session settings, so a Flask app's settings carry
+    /// over unchanged. Keys not starting with `SESSION_` and not used by sessions (any other
+    /// Flask setting) are ignored; unknown `SESSION_*` keys are errors.
+    ///
+    /// ```
+    /// use sessionstore::{Config, CookieMode};
+    /// let config = Config::from_flask([
+    ///     ("SESSION_TYPE", "filesystem"),
+    ///     ("SESSION_FILE_DIR", "/tmp/flask_session"),
+    ///     ("SESSION_USE_SIGNER", "True"),
+    ///     ("SECRET_KEY", "dev-secret"),
+    /// ]).unwrap();
+    /// assert_eq!(config.cookie.mode, CookieMode::Flask);
+    /// ```
+    pub fn from_flask<I, K, V>(settings: I) -> Result<Config>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        crate::flask::config_from_pairs(settings)
+    }
+}
+
+/// Builds a [`Config`]; see [`Config::builder`].
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder {
+    config: Config,
+    mode_set: bool,
+}
+
+impl ConfigBuilder {
+    /// Adds a signing secret; the first one added signs, all verify. Adding a secret makes
+    /// the cookie mode `Signed` unless a mode was chosen explicitly.
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.config.cookie.secrets.push(Secret::new(secret.as_ref()));
+        self
+    }
+
+    /// How the cookie value is signed.
+    pub fn cookie_mode(mut self, mode: CookieMode) -> Self {
+        self.config.cookie.mode = mode;
+        self.mode_set = true;
+        self
+    }
+
+    /// Cookie name (default `session`).
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.config.cookie.name = name.into();
+        self
+    }
+
+    /// Cookie `Domain`.
+    pub fn cookie_domain(mut self, domain: impl Into<String>) -> Self {
+        self.config.cookie.domain = Some(domain.into());
+        self
+    }
+
+    /// Cookie `Path` (default `/`).
+    pub fn cookie_path(mut self, path: impl Into<String>) -> Self {
+        self.config.cookie.path = path.into();
+        self
+    }
+
+    /// Cookie `HttpOnly` (default on).
+    pub fn cookie_http_only(mut self, on: bool) -> Self {
+        self.config.cookie.http_only = on;
+        self
+    }
+
+    /// Cookie `Secure` (default off).
+    pub fn cookie_secure(mut self, on: bool) -> Self {
+        self.config.cookie.secure = on;
+        self
+    }
+
+    /// Cookie `SameSite` (default `Lax`; `None` leaves the attribute out).
+    pub fn cookie_same_site(mut self, same_site: Option<SameSite>) -> Self {
+        self.config.cookie.same_site = same_site;
+        self
+    }
+
+    /// Cookie `Partitioned` (default off).
+    pub fn cookie_partitioned(mut self, on: bool) -> Self {
+        self.config.cookie.partitioned = on;
+        self
+    }
+
+    /// Store key prefix (default `session:`).
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.key_prefix = prefix.into();
+        self
+    }
+
+    /// Stored format (default MessagePack).
+    pub fn format(mut self, format: Format) -> Self {
+        self.config.format = format;
+        self
+    }
+
+    /// Whether new sessions are permanent (default true).
+    pub fn permanent(mut self, on: bool) -> Self {
+        self.config.permanent = on;
+        self
+    }
+
+    /// Idle lifetime (default 31 days).
+    pub fn idle_lifetime(mut self, lifetime: Duration) -> Self {
+        self.config.idle_lifetime = lifetime;
+        self
+    }
+
+    /// Absolute lifetime from creation (default none).
+    pub fn absolute_lifetime(mut self, lifetime: Duration) -> Self {
+        self.config.absolute_lifetime = Some(lifetime);
+        self
+    }
+
+    /// Renew the expiry on unmodified requests (default true).
+    pub fn refresh_each_request(mut self, on: bool) -> Self {
+        self.config.refresh_each_request = on;
+        self
+    }
+
+    /// Minimum time between renewals of an unmodified session (default 60 s).
+    pub fn touch_interval(mut self, interval: Duration) -> Self {
+        self.config.touch_interval = interval;
+        self
+    }
+
+    /// No-lost-updates (default) or last-writer-wins saves.
+    pub fn concurrency(mut self, mode: Concurrency) -> Self {
+        self.config.concurrency = mode;
+        self
+    }
+
+    /// Attempts of a conflicting save before [`Error::Contention`] (default 64).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.config.max_attempts = attempts;
+        self
+    }
+
+    /// Purge expired records every `n` loads.
+    pub fn cleanup_every(mut self, n: u64) -> Self {
+        self.config.cleanup_every = Some(n);
+        self
+    }
+
+    /// Largest encoded session a save accepts (default 4 MiB).
+    pub fn max_size(mut self, bytes: usize) -> Self {
+        self.config.max_size = bytes;
+        self
+    }
+
+    /// Checks the settings together and returns the configuration.
+    pub fn build(mut self) -> Result<Config> {
+        let config = &mut self.config;
+        if !self.mode_set && !config.cookie.secrets.is_empty() {
+            config.cookie.mode = CookieMode::Signed;
+        }
+        if config.cookie.mode != CookieMode::Plain && config.cookie.secrets.is_empty() {
+            return Err(Error::config(
+                "secret",
+                "signed and flask cookie modes need at least one secret",
+            ));
+        }
+        if config.cookie.secrets.iter().any(|s| *s == Secret::new(Vec::new())) {
+            return Err(Error::config("secret", "a secret must not be empty"));
+        }
+        let name = &config.cookie.name;
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+        if !valid_name {
+            return Err(Error::config("cookie_name", format!("{name:?} is not a cookie name")));
+        }
+        if config.key_prefix.len() > 100 || config.key_prefix.chars().any(char::is_control) {
+            return Err(Error::config(
+                "key_prefix",
+                "at most 100 characters, no control characters",
+            ));
+        }
+        if config.idle_lifetime.is_zero() {
+            return Err(Error::config("lifetime", "must be at least one second"));
+        }
+        if config.absolute_lifetime.is_some_and(|d| d.is_zero()) {
+            return Err(Error::config("absolute_lifetime", "must be at least one second"));
+        }
+        if config.max_attempts == 0 {
+            return Err(Error::config("max_attempts", "must be at least 1"));
+        }
+        if config.cleanup_every == Some(0) {
+            return Err(Error::config("cleanup_every", "must be at least 1"));
+        }
+        Ok(self.config)
+    }
+}
+
+/// Parses the boolean spellings Flask settings and URLs use.
+pub(crate) fn parse_bool(key: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(Error::config(key, format!("{value:?} is not a boolean"))),
+    }
+}

@@ -1,0 +1,385 @@
+//! The request lifecycle (SPEC §5) and the no-lost-update saves (SPEC §6) on top of any store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rmpv::Value;
+use time::OffsetDateTime;
+
+use crate::codec::{self, Data};
+use crate::config::{Concurrency, Config};
+use crate::cookies::CookieId;
+use crate::error::{Error, Result};
+use crate::id::SessionId;
+use crate::session::{CREATED_KEY, Change, PERMANENT_KEY, Session, holds_data};
+use crate::store::{CasOutcome, Record, Store};
+
+/// What the response must carry after [`SessionManager::save`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SaveOutcome {
+    /// A `Set-Cookie:` header value to send, if the cookie must be set, renewed or removed.
+    pub set_cookie: Option<String>,
+    /// Whether to send `Vary: Cookie` (the response depends on the session).
+    pub vary_cookie: bool,
+    /// Whether the session ended: destroyed, emptied, or deleted by a concurrent request
+    /// (a logout elsewhere) before this save, which then wrote nothing.
+    pub ended: bool,
+}
+
+/// Loads and saves sessions for every request; share one per application (it is `Sync`).
+///
+/// ```
+/// use sessionstore::{Config, SessionManager, store::StoreConfig};
+///
+/// let manager = SessionManager::new(
+///     Config::builder(StoreConfig::Memory).secret("change me").build().unwrap(),
+/// ).unwrap();
+///
+/// // First request: no cookie.
+/// let mut session = manager.load(None).unwrap();
+/// session.insert("user", "ann").unwrap();
+/// let cookie = manager.save(session).unwrap().set_cookie.unwrap();
+///
+/// // Next request sends the cookie back.
+/// let header = cookie.split(';').next().unwrap();
+/// let session = manager.load(Some(header)).unwrap();
+/// assert_eq!(session.get::<String>("user").unwrap().as_deref(), Some("ann"));
+/// ```
+pub struct SessionManager {
+    config: Config,
+    store: Arc<dyn Store>,
+    loads: AtomicU64,
+}
+
+impl std::fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("backend", &self.store.backend())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl SessionManager {
+    /// Opens the configured store.
+    pub fn new(config: Config) -> Result<SessionManager> {
+        let store = config.store.open()?;
+        Ok(SessionManager::with_store(config, store))
+    }
+
+    /// Opens a store URL with default settings (see [`Config::from_url`]).
+    pub fn open(url: &str) -> Result<SessionManager> {
+        SessionManager::new(Config::from_url(url)?)
+    }
+
+    /// Uses an already opened store (to share one store between managers, or a custom one).
+    /// `config.store` is then only informative.
+    pub fn with_store(config: Config, store: Arc<dyn Store>) -> SessionManager {
+        SessionManager {
+            config,
+            store,
+            loads: AtomicU64::new(0),
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store in use.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn key(&self, id: &SessionId) -> String {
+        format!("{}{}", self.config.key_prefix, id.as_str())
+    }
+
+    /// Loads the session named by a request's `Cookie:` header (`None`: no header).
+    ///
+    /// No cookie, a bad signature, a malformed or unknown id, an expired record or an
+    /// undecodable stored value all give a fresh, empty session under a new id. Exactly one
+    /// store read. Errors only when the store fails.
+    pub fn load(&self, cookie_header: Option<&str>) -> Result<Session> {
+        self.cleanup_if_due();
+        let id = match self.config.cookie.read(cookie_header) {
+            CookieId::Absent => return Ok(self.fresh(false)),
+            CookieId::Invalid => {
+                log::debug!("session cookie refused (malformed or bad signature)");
+                return Ok(self.fresh(true));
+            }
+            CookieId::Valid(id) => id,
+        };
+        let key = self.key(&id);
+        let now = OffsetDateTime::now_utc();
+        let Some(record) = self.store.load(&key)? else {
+            return Ok(self.fresh(true));
+        };
+        if record.is_expired_at(now) {
+            return Ok(self.fresh(true));
+        }
+        let data = match codec::decode(&record.data) {
+            Ok(data) => data,
+            Err(error) => {
+                log::warn!(
+                    "{} store: session {:?} holds an undecodable value, starting afresh: {error}",
+                    self.store.backend(),
+                    id
+                );
+                return Ok(self.fresh(true));
+            }
+        };
+        if self.absolute_deadline(&data).is_some_and(|deadline| deadline <= now) {
+            self.store.delete(&key)?;
+            return Ok(self.fresh(true));
+        }
+        Ok(Session::from_record(id, data, record))
+    }
+
+    fn fresh(&self, cookie_sent: bool) -> Session {
+        let mut data = Data::new();
+        if self.config.permanent {
+            data.insert(PERMANENT_KEY.into(), Value::Boolean(true));
+        }
+        if self.config.absolute_lifetime.is_some() {
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            data.insert(CREATED_KEY.into(), Value::from(now));
+        }
+        Session::fresh(data, cookie_sent)
+    }
+
+    fn absolute_deadline(&self, data: &Data) -> Option<OffsetDateTime> {
+        let lifetime = self.config.absolute_lifetime?;
+        let created = data.get(CREATED_KEY)?.as_i64()?;
+        Some(OffsetDateTime::from_unix_timestamp(created).ok()? + lifetime)
+    }
+
+    /// The store TTL for `data`: the idle lifetime, cut short by the absolute lifetime.
+    fn ttl(&self, data: &Data) -> Duration {
+        let idle = self.config.idle_lifetime;
+        match self.absolute_deadline(data) {
+            Some(deadline) => {
+                let left = deadline - OffsetDateTime::now_utc();
+                idle.min(left.try_into().unwrap_or(Duration::from_secs(1)))
+                    .max(Duration::from_secs(1))
+            }
+            None => idle,
+        }
+    }
+
+    fn cleanup_if_due(&self) {
+        let Some(every) = self.config.cleanup_every else {
+            return;
+        };
+        if (self.loads.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(every) {
+            match self.store.purge_expired() {
+                Ok(purged) => log::debug!("{} store: purged {purged} expired", self.store.backend()),
+                Err(error) => log::warn!("periodic cleanup failed: {error}"),
+            }
+        }
+    }
+
+    /// Deletes expired records (for backends without their own expiry); returns how many.
+    pub fn purge_expired(&self) -> Result<u64> {
+        self.store.purge_expired()
+    }
+
+    /// Writes what the request changed and tells the response which headers to send.
+    ///
+    /// In the default [`Concurrency::NoLostUpdates`] mode the write is a compare-and-set: if
+    /// another request of the same user saved in between, this request's changes are
+    /// replayed on the fresher value and the write retried, so both requests' changes stay.
+    pub fn save(&self, session: Session) -> Result<SaveOutcome> {
+        let vary_cookie = session.accessed.get();
+        let mut outcome = if session.destroyed {
+            if let Some(loaded) = &session.loaded {
+                self.store.delete(&self.key(&loaded.id))?;
+            }
+            self.ended(&session)
+        } else if session.regenerated {
+            self.save_regenerated(&session)?
+        } else if session.changes.is_empty() {
+            self.save_unmodified(&session)?
+        } else if session.loaded.is_none() {
+            self.save_new(&session)?
+        } else {
+            self.save_modified(&session)?
+        };
+        outcome.vary_cookie = vary_cookie || outcome.set_cookie.is_some();
+        Ok(outcome)
+    }
+
+    fn ended(&self, session: &Session) -> SaveOutcome {
+        SaveOutcome {
+            set_cookie: session
+                .cookie_sent
+                .then(|| self.config.cookie.removal_cookie()),
+            vary_cookie: false,
+            ended: true,
+        }
+    }
+
+    fn live(&self, id: &SessionId, data: &Data) -> SaveOutcome {
+        let expires = data
+            .get(PERMANENT_KEY)
+            .is_some_and(|v| *v == Value::Boolean(true))
+            .then(|| OffsetDateTime::now_utc() + self.ttl(data));
+        SaveOutcome {
+            set_cookie: Some(self.config.cookie.set_cookie(id, expires)),
+            vary_cookie: true,
+            ended: false,
+        }
+    }
+
+    fn encode(&self, data: &Data) -> Result<Vec<u8>> {
+        let bytes = codec::encode(data, self.config.format)?;
+        if bytes.len() > self.config.max_size {
+            return Err(Error::TooLarge {
+                size: bytes.len(),
+                max: self.config.max_size,
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn save_unmodified(&self, session: &Session) -> Result<SaveOutcome> {
+        let Some(loaded) = &session.loaded else {
+            // Nothing stored and nothing to store; drop a cookie we could not use.
+            return Ok(if session.cookie_sent {
+                self.ended(session)
+            } else {
+                SaveOutcome::default()
+            });
+        };
+        if !self.config.refresh_each_request {
+            return Ok(SaveOutcome::default());
+        }
+        let ttl = self.ttl(&session.data);
+        // The load returned the expiry; the last renewal was one TTL before it.
+        let renewed_at = loaded.record.expires_at - ttl;
+        if OffsetDateTime::now_utc() - renewed_at < self.config.touch_interval {
+            return Ok(SaveOutcome::default());
+        }
+        if self.store.touch(&self.key(&loaded.id), ttl)? {
+            Ok(self.live(&loaded.id, &session.data))
+        } else {
+            Ok(self.ended(session))
+        }
+    }
+
+    fn save_new(&self, session: &Session) -> Result<SaveOutcome> {
+        if session.is_empty() {
+            return self.save_unmodified(session);
+        }
+        self.create(&session.id, &session.data)
+    }
+
+    /// Stores `data` as a new record under `id`.
+    fn create(&self, id: &SessionId, data: &Data) -> Result<SaveOutcome> {
+        let bytes = self.encode(data)?;
+        let ttl = self.ttl(data);
+        let mut id = id.clone();
+        // A collision of 256-bit random ids does not happen; the loop only makes sure
+        // that a colliding create could never overwrite someone else's session.
+        for _ in 0..3 {
+            if self.store.create(&self.key(&id), &bytes, ttl)? {
+                return Ok(self.live(&id, data));
+            }
+            id = SessionId::generate();
+        }
+        Err(Error::store(
+            self.store.backend(),
+            "could not create a session under a new id",
+        ))
+    }
+
+    fn save_modified(&self, session: &Session) -> Result<SaveOutcome> {
+        let loaded = session.loaded.as_ref().expect("checked by save");
+        let key = self.key(&loaded.id);
+        if self.config.concurrency == Concurrency::LastWriterWins {
+            return if session.is_empty() {
+                self.store.delete(&key)?;
+                Ok(self.ended(session))
+            } else {
+                let bytes = self.encode(&session.data)?;
+                self.store.set(&key, &bytes, self.ttl(&session.data))?;
+                Ok(self.live(&loaded.id, &session.data))
+            };
+        }
+        let mut expected = loaded.record.clone();
+        let mut data = session.data.clone();
+        for attempt in 0..self.config.max_attempts {
+            if !holds_data(&data) {
+                self.store.delete(&key)?;
+                return Ok(self.ended(session));
+            }
+            let bytes = self.encode(&data)?;
+            match self
+                .store
+                .compare_and_set(&key, &expected, &bytes, self.ttl(&data))?
+            {
+                CasOutcome::Stored => return Ok(self.live(&loaded.id, &data)),
+                CasOutcome::Conflict(None) => {
+                    log::debug!("session {:?} ended by a concurrent request", loaded.id);
+                    return Ok(self.ended(session));
+                }
+                CasOutcome::Conflict(Some(current)) => {
+                    data = replay(&session.changes, &current)?;
+                    expected = current;
+                    back_off(attempt);
+                }
+            }
+        }
+        Err(Error::Contention {
+            attempts: self.config.max_attempts,
+        })
+    }
+
+    fn save_regenerated(&self, session: &Session) -> Result<SaveOutcome> {
+        let Some(loaded) = &session.loaded else {
+            return self.save_new(session);
+        };
+        let old_key = self.key(&loaded.id);
+        // Start from the freshest stored value so a concurrent request's changes survive.
+        let data = match self.store.load(&old_key)? {
+            Some(current) => replay(&session.changes, &current)?,
+            None => session.data.clone(),
+        };
+        let outcome = if holds_data(&data) {
+            self.create(&session.id, &data)?
+        } else {
+            self.ended(session)
+        };
+        self.store.delete(&old_key)?;
+        Ok(outcome)
+    }
+}
+
+/// This request's changes, applied in order on a fresher stored value.
+fn replay(changes: &[Change], current: &Record) -> Result<Data> {
+    let mut data = codec::decode(&current.data).unwrap_or_else(|error| {
+        log::warn!("concurrent value undecodable, replacing it: {error}");
+        Data::new()
+    });
+    for change in changes {
+        change.apply(&mut data)?;
+    }
+    Ok(data)
+}
+
+/// A short, growing pause between conflicting attempts, so contending requests spread out.
+fn back_off(attempt: u32) {
+    if attempt < 2 {
+        return;
+    }
+    let mut jitter = [0u8; 2];
+    let spread = if getrandom::fill(&mut jitter).is_ok() {
+        u64::from(u16::from_le_bytes(jitter))
+    } else {
+        0
+    };
+    let ceiling_us = 50u64 << attempt.min(8);
+    std::thread::sleep(Duration::from_micros(spread % ceiling_us));
+}

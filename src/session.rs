@@ -1,0 +1,293 @@
+//! One request's view of a session: its data, and the log of what this request changed.
+
+use std::cell::Cell;
+use std::fmt;
+use std::sync::Arc;
+
+use rmpv::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec::Data;
+use crate::error::{Error, Result};
+use crate::id::SessionId;
+use crate::store::Record;
+
+/// Reserved key marking a permanent session (Flask's `session.permanent`).
+pub const PERMANENT_KEY: &str = "_permanent";
+/// Reserved key holding the creation time (Unix seconds) when an absolute lifetime is set.
+pub const CREATED_KEY: &str = "_created";
+
+/// Keys that sessionstore manages itself. A session holding nothing else counts as empty.
+/// Other keys starting with `_` (Flask's `_flashes`, Flask-Login's `_user_id`) are data.
+fn is_reserved(key: &str) -> bool {
+    key == PERMANENT_KEY || key == CREATED_KEY
+}
+
+/// Whether `data` holds anything besides reserved keys (an empty session is never stored).
+pub(crate) fn holds_data(data: &Data) -> bool {
+    data.keys().any(|key| !is_reserved(key))
+}
+
+type Operation = Arc<dyn Fn(Option<&Value>) -> Result<Value> + Send + Sync>;
+
+/// One change made by this request, replayed on a fresher value when a save conflicts.
+#[derive(Clone)]
+pub(crate) enum Change {
+    Set(String, Value),
+    Remove(String),
+    Clear,
+    Modify(String, Operation),
+}
+
+impl fmt::Debug for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::Set(key, value) => write!(f, "Set({key:?}, {value})"),
+            Change::Remove(key) => write!(f, "Remove({key:?})"),
+            Change::Clear => f.write_str("Clear"),
+            Change::Modify(key, _) => write!(f, "Modify({key:?})"),
+        }
+    }
+}
+
+impl Change {
+    pub(crate) fn apply(&self, data: &mut Data) -> Result<()> {
+        match self {
+            Change::Set(key, value) => {
+                data.insert(key.clone(), value.clone());
+            }
+            Change::Remove(key) => {
+                data.remove(key);
+            }
+            Change::Clear => data.clear(),
+            Change::Modify(key, operation) => {
+                let value = operation(data.get(key))?;
+                data.insert(key.clone(), value);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The record a session was loaded from: the id it lives under and the version seen.
+#[derive(Debug, Clone)]
+pub(crate) struct Loaded {
+    pub(crate) id: SessionId,
+    pub(crate) record: Record,
+}
+
+/// A session for the length of one request.
+///
+/// Get one from [`SessionManager::load`](crate::SessionManager::load), read and change it,
+/// then hand it to [`SessionManager::save`](crate::SessionManager::save).
+///
+/// ```
+/// # use sessionstore::{Config, SessionManager, store::StoreConfig};
+/// # let manager = SessionManager::new(Config::builder(StoreConfig::Memory).build().unwrap()).unwrap();
+/// let mut session = manager.load(None).unwrap();
+/// session.insert("user", "ann").unwrap();
+/// session.modify("visits", |n: Option<i64>| n.unwrap_or(0) + 1).unwrap();
+/// assert_eq!(session.get::<String>("user").unwrap().as_deref(), Some("ann"));
+/// let saved = manager.save(session).unwrap();
+/// assert!(saved.set_cookie.is_some());
+/// ```
+pub struct Session {
+    pub(crate) id: SessionId,
+    pub(crate) data: Data,
+    pub(crate) loaded: Option<Loaded>,
+    pub(crate) changes: Vec<Change>,
+    pub(crate) accessed: Cell<bool>,
+    pub(crate) regenerated: bool,
+    pub(crate) destroyed: bool,
+    pub(crate) cookie_sent: bool,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("keys", &self.data.keys().collect::<Vec<_>>())
+            .field("changes", &self.changes)
+            .field("new", &self.is_new())
+            .finish()
+    }
+}
+
+impl Session {
+    pub(crate) fn fresh(data: Data, cookie_sent: bool) -> Session {
+        Session {
+            id: SessionId::generate(),
+            data,
+            loaded: None,
+            changes: Vec::new(),
+            accessed: Cell::new(false),
+            regenerated: false,
+            destroyed: false,
+            cookie_sent,
+        }
+    }
+
+    pub(crate) fn from_record(id: SessionId, data: Data, record: Record) -> Session {
+        Session {
+            id: id.clone(),
+            data,
+            loaded: Some(Loaded { id, record }),
+            changes: Vec::new(),
+            accessed: Cell::new(false),
+            regenerated: false,
+            destroyed: false,
+            cookie_sent: true,
+        }
+    }
+
+    /// The session's id (after [`regenerate`](Session::regenerate), the new one).
+    pub fn id(&self) -> &SessionId {
+        &self.id
+    }
+
+    /// Whether the session was not found in the store (no cookie, bad cookie, unknown or
+    /// expired id): it will be stored under a new id once something is written to it.
+    pub fn is_new(&self) -> bool {
+        self.loaded.is_none()
+    }
+
+    /// Whether this request changed anything (data, permanence, id).
+    pub fn is_modified(&self) -> bool {
+        !self.changes.is_empty() || self.regenerated || self.destroyed
+    }
+
+    /// Whether the session holds no data besides the reserved keys.
+    pub fn is_empty(&self) -> bool {
+        !holds_data(&self.data)
+    }
+
+    fn touch(&self) {
+        self.accessed.set(true);
+    }
+
+    fn record(&mut self, change: Change) -> Result<()> {
+        self.touch();
+        change.apply(&mut self.data)?;
+        self.changes.push(change);
+        Ok(())
+    }
+
+    /// Reads `key` as a `T`; `Ok(None)` if absent, an error if it holds another type.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        self.get_value(key)
+            .map(|value| decode_value(key, value.clone()))
+            .transpose()
+    }
+
+    /// Reads the raw MessagePack value under `key`.
+    pub fn get_value(&self, key: &str) -> Option<&Value> {
+        self.touch();
+        self.data.get(key)
+    }
+
+    /// Stores `value` under `key` (any serde-serializable value).
+    pub fn insert<T: Serialize>(&mut self, key: &str, value: T) -> Result<()> {
+        let value = encode_value(key, &value)?;
+        self.insert_value(key, value)
+    }
+
+    /// Stores a raw MessagePack value under `key`.
+    pub fn insert_value(&mut self, key: &str, value: Value) -> Result<()> {
+        self.record(Change::Set(key.to_owned(), value))
+    }
+
+    /// Removes `key`, returning its former value.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let old = self.data.get(key).cloned();
+        // Removing is recorded even when the key is absent here: a concurrent request may
+        // have added it, and this request's intent is that it be gone.
+        let _ = self.record(Change::Remove(key.to_owned()));
+        old
+    }
+
+    /// Whether `key` is present.
+    pub fn contains(&self, key: &str) -> bool {
+        self.touch();
+        self.data.contains_key(key)
+    }
+
+    /// All keys, reserved ones included, in sorted order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.touch();
+        self.data.keys().map(String::as_str)
+    }
+
+    /// Removes every key (the session then ends unless something is written after).
+    pub fn clear(&mut self) {
+        let _ = self.record(Change::Clear);
+    }
+
+    /// Replaces the value under `key` with `f(current)`. Unlike `insert`, the operation
+    /// itself is recorded: if a concurrent request changed the session, the save re-runs `f`
+    /// on the fresher value, so no increment is lost.
+    ///
+    /// Returns the new value. Fails if the current value is not a `T`.
+    pub fn modify<T, F>(&mut self, key: &str, f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Fn(Option<T>) -> T + Send + Sync + 'static,
+    {
+        let owned_key = key.to_owned();
+        let operation: Operation = Arc::new(move |current: Option<&Value>| {
+            let current = current
+                .map(|value| decode_value(&owned_key, value.clone()))
+                .transpose()?;
+            encode_value(&owned_key, &f(current))
+        });
+        self.record(Change::Modify(key.to_owned(), operation))?;
+        self.get(key)?.ok_or_else(|| Error::Value {
+            key: key.to_owned(),
+            message: "modified value vanished".into(),
+        })
+    }
+
+    /// Whether the session outlives the browser session (`_permanent`).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self.data.get(PERMANENT_KEY), Some(Value::Boolean(true)))
+    }
+
+    /// Makes the session permanent (cookie with Expires/Max-Age) or a browser-session one.
+    pub fn set_permanent(&mut self, permanent: bool) {
+        let change = if permanent {
+            Change::Set(PERMANENT_KEY.to_owned(), Value::Boolean(true))
+        } else {
+            Change::Remove(PERMANENT_KEY.to_owned())
+        };
+        let _ = self.record(change);
+    }
+
+    /// Gives the session a new id on save, keeping its data; the old record is deleted.
+    /// Call it when the user logs in (defeats session fixation).
+    pub fn regenerate(&mut self) {
+        self.touch();
+        self.regenerated = true;
+        self.id = SessionId::generate();
+    }
+
+    /// Ends the session: on save the record is deleted and the cookie expired.
+    pub fn destroy(&mut self) {
+        self.touch();
+        self.destroyed = true;
+        self.data.clear();
+    }
+}
+
+fn decode_value<T: DeserializeOwned>(key: &str, value: Value) -> Result<T> {
+    rmpv::ext::from_value(value).map_err(|e| Error::Value {
+        key: key.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn encode_value<T: Serialize>(key: &str, value: &T) -> Result<Value> {
+    rmpv::ext::to_value(value).map_err(|e| Error::Value {
+        key: key.to_owned(),
+        message: e.to_string(),
+    })
+}

@@ -1,0 +1,848 @@
+//! Filesystem store: one file per session in a directory.
+//!
+//! # Format
+//!
+//! A session lives in the file named after its store key (`session:<id>` with the default
+//! prefix). Only keys of 1 to 200 characters from `[A-Za-z0-9_.:-]` that do not start with `.`
+//! are accepted; every operation refuses any other key with [`Error::Store`], so a key can
+//! never name a path outside the directory. A file holds a 16-byte header, then the value:
+//!
+//! | bytes    | content                                                              |
+//! |----------|----------------------------------------------------------------------|
+//! | `0..4`   | magic `SSF1`                                                         |
+//! | `4..12`  | expiry: whole seconds since the Unix epoch, signed big-endian        |
+//! | `12..16` | expiry: nanoseconds within that second, unsigned big-endian          |
+//! | `16..`   | the session value, as the manager encoded it                         |
+//!
+//! Names starting with `.` belong to the store itself: the lock file `.lock` and temporary
+//! files `.tmp.<pid>.<counter>`. Files whose names are not valid keys are ignored.
+//!
+//! A file whose header cannot be read is treated as missing by reads and as expired by the
+//! cleanups (purge and threshold). A readable header with an undecodable value is returned as
+//! it is: the value is the manager's business.
+//!
+//! # Writes and locking
+//!
+//! Every write goes to a temporary file in the same directory, gets the configured mode and
+//! is renamed over the target, so a reader sees the old file or the new one, never half of
+//! one; [`Store::load`] therefore takes no lock. Every other operation reads, compares and
+//! writes while holding an exclusive lock on `.lock` (a process-local mutex for the threads,
+//! [`File::lock`] for other processes and other stores on the same directory), which makes
+//! them atomic against each other across threads and processes.
+//!
+//! # Threshold
+//!
+//! Like Flask-Session's `SESSION_FILE_THRESHOLD`, [`FileOptions::threshold`] caps the number of
+//! session files. Before [`Store::create`] or [`Store::set`] writes, if the other session files
+//! number `threshold` or more, the expired (and unreadable) ones are deleted, then the ones
+//! expiring soonest until there is room for the one being written.
+
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::{CasOutcome, QueryParams, Record, Store, expiry_after};
+use crate::error::{Error, Result};
+
+const BACKEND: &str = "filesystem";
+const MAGIC: [u8; 4] = *b"SSF1";
+const HEADER_LEN: usize = 16;
+const MAX_KEY_LEN: usize = 200;
+const LOCK_FILE: &str = ".lock";
+/// How many characters of a key errors and logs show.
+const SHOWN_KEY_CHARS: usize = 16;
+/// Temporary file names already taken (by a crashed process with the same pid) are skipped;
+/// this bounds how many are tried.
+const TEMP_ATTEMPTS: u32 = 100;
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Options of the filesystem store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOptions {
+    /// The directory holding the session files, created (mode 0700) if missing.
+    pub dir: PathBuf,
+    /// The most session files kept; older ones are dropped to make room (at least 1).
+    pub threshold: usize,
+    /// The permission bits of the session files (at most `0o777`).
+    pub mode: u32,
+}
+
+impl FileOptions {
+    /// Options for `dir` with threshold 500 (Flask-Session's `SESSION_FILE_THRESHOLD`
+    /// default) and mode 0600.
+    pub fn new(dir: impl Into<PathBuf>) -> FileOptions {
+        FileOptions {
+            dir: dir.into(),
+            threshold: 500,
+            mode: 0o600,
+        }
+    }
+
+    /// Parses `file:///abs/dir?threshold=500&mode=0600` (mode in octal), taking the
+    /// `threshold` and `mode` parameters and leaving the others.
+    pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<FileOptions> {
+        if let Some(host) = url.host_str().filter(|host| !host.is_empty() && *host != "localhost") {
+            return Err(Error::config(
+                "store URL",
+                format!("file URL with host {host:?}: only local directories are supported"),
+            ));
+        }
+        let dir = url
+            .to_file_path()
+            .map_err(|()| Error::config("store URL", "the file URL is not a local directory"))?;
+        let mut options = FileOptions::new(dir);
+        if let Some(threshold) = params.take_parsed("threshold")? {
+            options.threshold = threshold;
+        }
+        if let Some(mode) = params.take("mode") {
+            options.mode = parse_mode(&mode)?;
+        }
+        options.validate()?;
+        Ok(options)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.threshold == 0 {
+            return Err(Error::config("threshold", "must be at least 1"));
+        }
+        if self.mode > 0o777 {
+            return Err(Error::config(
+                "mode",
+                format!("{:#o} is not a file mode (at most 0o777)", self.mode),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An octal mode, with or without a leading `0o`.
+fn parse_mode(text: &str) -> Result<u32> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if mode <= 0o777 && !digits.starts_with('+') => Ok(mode),
+        _ => Err(Error::config(
+            "mode",
+            format!("{text:?} is not an octal file mode between 0 and 0777"),
+        )),
+    }
+}
+
+/// Sessions as files in one directory; see the [module documentation](self) for the format
+/// and the locking.
+///
+/// ```
+/// use sessionstore::store::{Store, file::{FileOptions, FileStore}};
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = FileStore::open(&FileOptions::new(dir.path().join("sessions"))).unwrap();
+/// assert!(store.create("session:k", b"\x80", std::time::Duration::from_secs(60)).unwrap());
+/// assert_eq!(store.load("session:k").unwrap().unwrap().data, b"\x80");
+/// ```
+#[derive(Debug)]
+pub struct FileStore {
+    dir: PathBuf,
+    threshold: usize,
+    mode: u32,
+    /// `.lock`, open for the life of the store. The mutex excludes this process's threads,
+    /// which `flock` does not (they share the open file description).
+    lock_file: Mutex<File>,
+}
+
+/// Holds the directory lock; releases it when dropped.
+struct DirLock<'a> {
+    file: MutexGuard<'a, File>,
+    dir: &'a Path,
+}
+
+impl Drop for DirLock<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.file.unlock() {
+            log::error!(
+                "filesystem store: cannot unlock {}: {e}",
+                self.dir.join(LOCK_FILE).display()
+            );
+        }
+    }
+}
+
+impl FileStore {
+    /// Opens the store, creating the directory (mode 0700) and its lock file if missing.
+    pub fn open(options: &FileOptions) -> Result<FileStore> {
+        options.validate()?;
+        let dir = &options.dir;
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| path_error("create directory", dir, e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock_file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(options.mode | 0o600)
+            .open(&lock_path)
+            .map_err(|e| path_error("open", &lock_path, e))?;
+        Ok(FileStore {
+            dir: dir.clone(),
+            threshold: options.threshold,
+            mode: options.mode,
+            lock_file: Mutex::new(lock_file),
+        })
+    }
+
+    /// Takes the directory lock.
+    fn lock(&self) -> Result<DirLock<'_>> {
+        // The mutex guards no data of its own (the file handle cannot be left half-updated),
+        // so a panic of another thread while holding it does not matter.
+        let file = self.lock_file.lock().unwrap_or_else(PoisonError::into_inner);
+        File::lock(&file).map_err(|e| path_error("lock", &self.dir.join(LOCK_FILE), e))?;
+        Ok(DirLock {
+            file,
+            dir: &self.dir,
+        })
+    }
+
+    /// The path of `key`'s file, if `key` is acceptable.
+    fn path(&self, key: &str) -> Result<PathBuf> {
+        if is_key(key) {
+            Ok(self.dir.join(key))
+        } else {
+            Err(Error::store(
+                BACKEND,
+                format!(
+                    "refusing key {}: keys must be 1 to {MAX_KEY_LEN} characters of \
+                     [A-Za-z0-9_.:-] not starting with '.'",
+                    shown(key)
+                ),
+            ))
+        }
+    }
+
+    /// The live record in `path`: `None` if the file is missing, expired or has no readable
+    /// header.
+    fn read_live(&self, key: &str, path: &Path) -> Result<Option<Record>> {
+        let mut bytes = match fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(key_error("read", key, e)),
+        };
+        let Some(expires_at) = parse_header(&bytes) else {
+            log::warn!(
+                "filesystem store: session file {} has no readable header, treating it as missing",
+                shown(key)
+            );
+            return Ok(None);
+        };
+        if expires_at <= OffsetDateTime::now_utc() {
+            return Ok(None);
+        }
+        bytes.drain(..HEADER_LEN);
+        Ok(Some(Record::new(bytes, expires_at)))
+    }
+
+    /// Atomically replaces `path` with a file holding `data` and `expires_at`.
+    fn write(&self, key: &str, path: &Path, data: &[u8], expires_at: OffsetDateTime) -> Result<()> {
+        let (temp, file) = self.create_temp().map_err(|e| key_error("write", key, e))?;
+        let written = write_contents(file, self.mode, data, expires_at)
+            .and_then(|()| fs::rename(&temp, path));
+        written.map_err(|e| {
+            if let Err(cleanup) = fs::remove_file(&temp) {
+                log::warn!(
+                    "filesystem store: cannot remove temporary file {}: {cleanup}",
+                    temp.display()
+                );
+            }
+            key_error("write", key, e)
+        })
+    }
+
+    /// Creates a new temporary file in the directory.
+    fn create_temp(&self) -> io::Result<(PathBuf, File)> {
+        let mut attempts = 0;
+        loop {
+            let counter = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let temp = self.dir.join(format!(".tmp.{}.{counter}", std::process::id()));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(self.mode)
+                .open(&temp)
+            {
+                Ok(file) => return Ok((temp, file)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < TEMP_ATTEMPTS => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Deletes `name`'s file; `false` if it was already gone.
+    fn remove(&self, name: &str) -> Result<bool> {
+        match fs::remove_file(self.dir.join(name)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(key_error("delete", name, e)),
+        }
+    }
+
+    /// The names of the session files, except `except`.
+    fn session_files(&self, except: Option<&str>) -> Result<Vec<String>> {
+        let entries = fs::read_dir(&self.dir).map_err(|e| path_error("list", &self.dir, e))?;
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| path_error("list", &self.dir, e))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if !is_key(&name) || except == Some(name.as_str()) {
+                continue;
+            }
+            let file_type = entry
+                .file_type()
+                .map_err(|e| path_error("list", &self.dir, e))?;
+            if file_type.is_file() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    /// The session files with their expiry (`None` for an unreadable header), except `except`.
+    fn session_expiries(
+        &self,
+        except: Option<&str>,
+    ) -> Result<Vec<(String, Option<OffsetDateTime>)>> {
+        let mut files = Vec::new();
+        for name in self.session_files(except)? {
+            match read_expiry(&self.dir.join(&name)) {
+                Ok(expiry) => files.push((name, expiry)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(key_error("read", &name, e)),
+            }
+        }
+        Ok(files)
+    }
+
+    /// Enforces the threshold before `key` is written: if the other session files number
+    /// `threshold` or more, deletes the dead ones, then the ones expiring soonest, until
+    /// fewer remain. Call with the directory lock held.
+    fn make_room(&self, key: &str) -> Result<()> {
+        if self.session_files(Some(key))?.len() < self.threshold {
+            return Ok(());
+        }
+        let mut files = self.session_expiries(Some(key))?;
+        // `None` (unreadable) sorts first, then the expired ones, then by expiry.
+        files.sort_by_key(|(_, expiry)| *expiry);
+        let now = OffsetDateTime::now_utc();
+        let dead = files
+            .iter()
+            .take_while(|(_, expiry)| expiry.is_none_or(|at| at <= now))
+            .count();
+        let excess = (files.len() + 1).saturating_sub(self.threshold);
+        for (name, _) in &files[..dead.max(excess)] {
+            self.remove(name)?;
+        }
+        Ok(())
+    }
+}
+
+impl Store for FileStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn load(&self, key: &str) -> Result<Option<Record>> {
+        let path = self.path(key)?;
+        self.read_live(key, &path)
+    }
+
+    fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
+        let path = self.path(key)?;
+        let _lock = self.lock()?;
+        if self.read_live(key, &path)?.is_some() {
+            return Ok(false);
+        }
+        self.make_room(key)?;
+        self.write(key, &path, data, expiry_after(ttl))?;
+        Ok(true)
+    }
+
+    fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &Record,
+        data: &[u8],
+        ttl: Duration,
+    ) -> Result<CasOutcome> {
+        let path = self.path(key)?;
+        let _lock = self.lock()?;
+        match self.read_live(key, &path)? {
+            Some(current) if current.data == expected.data => {
+                self.write(key, &path, data, expiry_after(ttl))?;
+                Ok(CasOutcome::Stored)
+            }
+            current => Ok(CasOutcome::Conflict(current)),
+        }
+    }
+
+    fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
+        let path = self.path(key)?;
+        let _lock = self.lock()?;
+        self.make_room(key)?;
+        self.write(key, &path, data, expiry_after(ttl))
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        self.path(key)?;
+        let _lock = self.lock()?;
+        self.remove(key)?;
+        Ok(())
+    }
+
+    fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
+        let path = self.path(key)?;
+        let _lock = self.lock()?;
+        match self.read_live(key, &path)? {
+            Some(record) => {
+                self.write(key, &path, &record.data, expiry_after(ttl))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn purge_expired(&self) -> Result<u64> {
+        let _lock = self.lock()?;
+        let now = OffsetDateTime::now_utc();
+        let mut purged = 0;
+        for (name, expiry) in self.session_expiries(None)? {
+            if expiry.is_none_or(|at| at <= now) && self.remove(&name)? {
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+}
+
+/// Whether `name` is an acceptable key (and so a session file name).
+fn is_key(name: &str) -> bool {
+    (1..=MAX_KEY_LEN).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+}
+
+/// The start of `key`, quoted, for errors and logs.
+fn shown(key: &str) -> String {
+    let mut chars = key.chars();
+    let head: String = chars.by_ref().take(SHOWN_KEY_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{head:?}…")
+    } else {
+        format!("{head:?}")
+    }
+}
+
+fn key_error(action: &str, key: &str, e: io::Error) -> Error {
+    Error::store(BACKEND, format!("cannot {action} session file {}: {e}", shown(key)))
+}
+
+fn path_error(action: &str, path: &Path, e: io::Error) -> Error {
+    Error::store(BACKEND, format!("cannot {action} {}: {e}", path.display()))
+}
+
+fn encode_header(expires_at: OffsetDateTime) -> [u8; HEADER_LEN] {
+    let mut header = [0; HEADER_LEN];
+    header[..4].copy_from_slice(&MAGIC);
+    header[4..12].copy_from_slice(&expires_at.unix_timestamp().to_be_bytes());
+    header[12..].copy_from_slice(&expires_at.nanosecond().to_be_bytes());
+    header
+}
+
+/// The expiry in a file's first bytes, if they are a valid header.
+fn parse_header(bytes: &[u8]) -> Option<OffsetDateTime> {
+    let (magic, rest) = bytes.split_first_chunk::<4>()?;
+    let (seconds, rest) = rest.split_first_chunk::<8>()?;
+    let (nanos, _) = rest.split_first_chunk::<4>()?;
+    let nanos = u32::from_be_bytes(*nanos);
+    if *magic != MAGIC || nanos >= 1_000_000_000 {
+        return None;
+    }
+    let unix_nanos = i128::from(i64::from_be_bytes(*seconds)) * 1_000_000_000 + i128::from(nanos);
+    OffsetDateTime::from_unix_timestamp_nanos(unix_nanos).ok()
+}
+
+/// The expiry in the header of the file at `path` (`None` if the header is unreadable).
+fn read_expiry(path: &Path) -> io::Result<Option<OffsetDateTime>> {
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    File::open(path)?
+        .take(HEADER_LEN as u64)
+        .read_to_end(&mut header)?;
+    Ok(parse_header(&header))
+}
+
+/// Fills a new temporary file, giving it exactly `mode` (the umask may have narrowed it).
+fn write_contents(
+    mut file: File,
+    mode: u32,
+    data: &[u8],
+    expires_at: OffsetDateTime,
+) -> io::Result<()> {
+    file.set_permissions(Permissions::from_mode(mode))?;
+    file.write_all(&encode_header(expires_at))?;
+    file.write_all(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::thread;
+
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+    const SHORT: Duration = Duration::from_millis(50);
+
+    fn open(dir: &Path) -> FileStore {
+        FileStore::open(&FileOptions::new(dir.join("sessions"))).unwrap()
+    }
+
+    fn expire() {
+        thread::sleep(SHORT * 2);
+    }
+
+    fn file_count(store: &FileStore) -> usize {
+        store.session_files(None).unwrap().len()
+    }
+
+    #[test]
+    fn load_missing_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(open(dir.path()).load("session:nope").unwrap(), None);
+    }
+
+    #[test]
+    fn create_then_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let before = OffsetDateTime::now_utc();
+        assert!(store.create("session:a", b"\x81\xa1x\x01", MINUTE).unwrap());
+        let record = store.load("session:a").unwrap().unwrap();
+        assert_eq!(record.data, b"\x81\xa1x\x01");
+        assert!(record.expires_at >= before + MINUTE);
+        assert!(record.expires_at <= OffsetDateTime::now_utc() + MINUTE);
+    }
+
+    #[test]
+    fn create_on_live_record_returns_false() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        assert!(store.create("session:a", b"first", MINUTE).unwrap());
+        assert!(!store.create("session:a", b"second", MINUTE).unwrap());
+        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"first");
+    }
+
+    #[test]
+    fn create_over_expired_record_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        assert!(store.create("session:a", b"old", SHORT).unwrap());
+        expire();
+        assert_eq!(store.load("session:a").unwrap(), None);
+        assert!(store.create("session:a", b"new", MINUTE).unwrap());
+        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"new");
+    }
+
+    #[test]
+    fn cas_with_stale_expected_conflicts_with_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.create("session:a", b"v1", MINUTE).unwrap();
+        let stale = store.load("session:a").unwrap().unwrap();
+        assert_eq!(
+            store.compare_and_set("session:a", &stale, b"v2", MINUTE).unwrap(),
+            CasOutcome::Stored
+        );
+        let current = store.load("session:a").unwrap().unwrap();
+        assert_eq!(
+            store.compare_and_set("session:a", &stale, b"v3", MINUTE).unwrap(),
+            CasOutcome::Conflict(Some(current))
+        );
+        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"v2");
+    }
+
+    #[test]
+    fn cas_on_deleted_record_conflicts_with_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.create("session:a", b"v1", MINUTE).unwrap();
+        let loaded = store.load("session:a").unwrap().unwrap();
+        store.delete("session:a").unwrap();
+        assert_eq!(
+            store.compare_and_set("session:a", &loaded, b"v2", MINUTE).unwrap(),
+            CasOutcome::Conflict(None)
+        );
+        assert_eq!(store.load("session:a").unwrap(), None);
+    }
+
+    #[test]
+    fn touch_extends_expiry_and_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.create("session:a", b"data", SHORT).unwrap();
+        let before = store.load("session:a").unwrap().unwrap();
+        assert!(store.touch("session:a", MINUTE).unwrap());
+        expire();
+        let after = store.load("session:a").unwrap().unwrap();
+        assert_eq!(after.data, b"data");
+        assert!(after.expires_at > before.expires_at + SHORT);
+    }
+
+    #[test]
+    fn touch_missing_or_expired_is_false() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        assert!(!store.touch("session:nope", MINUTE).unwrap());
+        store.create("session:a", b"data", SHORT).unwrap();
+        expire();
+        assert!(!store.touch("session:a", MINUTE).unwrap());
+        assert_eq!(store.load("session:a").unwrap(), None);
+    }
+
+    #[test]
+    fn set_overwrites_unconditionally() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.set("session:a", b"one", MINUTE).unwrap();
+        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"one");
+        store.set("session:a", b"two", MINUTE).unwrap();
+        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"two");
+    }
+
+    #[test]
+    fn delete_removes_and_tolerates_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.create("session:a", b"data", MINUTE).unwrap();
+        store.delete("session:a").unwrap();
+        assert_eq!(store.load("session:a").unwrap(), None);
+        store.delete("session:a").unwrap();
+        assert_eq!(file_count(&store), 0);
+    }
+
+    #[test]
+    fn purge_counts_only_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.create("session:old1", b"x", SHORT).unwrap();
+        store.create("session:old2", b"x", SHORT).unwrap();
+        store.create("session:live", b"x", MINUTE).unwrap();
+        fs::write(store.dir.join("not a key"), b"ignored").unwrap();
+        expire();
+        assert_eq!(store.purge_expired().unwrap(), 2);
+        assert_eq!(store.purge_expired().unwrap(), 0);
+        assert!(store.load("session:live").unwrap().is_some());
+        assert!(store.dir.join("not a key").exists());
+        assert!(store.dir.join(LOCK_FILE).exists());
+    }
+
+    #[test]
+    fn refuses_unsafe_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let long = "k".repeat(300);
+        for key in ["../x", "a/b", ".hidden", "", "..", "a\0b", "sp ace", long.as_str()] {
+            let results = [
+                store.load(key).map(|_| ()),
+                store.create(key, b"x", MINUTE).map(|_| ()),
+                store.set(key, b"x", MINUTE),
+                store.delete(key),
+                store.touch(key, MINUTE).map(|_| ()),
+                store
+                    .compare_and_set(key, &Record::new(vec![], OffsetDateTime::now_utc()), b"x", MINUTE)
+                    .map(|_| ()),
+            ];
+            for result in results {
+                match result {
+                    Err(Error::Store { backend, message }) => {
+                        assert_eq!(backend, "filesystem");
+                        assert!(message.starts_with("refusing key"), "{message}");
+                        assert!(!message.contains(&long[..17]), "key shown in full: {message}");
+                    }
+                    other => panic!("key {key:?} accepted: {other:?}"),
+                }
+            }
+        }
+        assert!(!dir.path().join("x").exists());
+        assert_eq!(file_count(&store), 0);
+        let longest = "k".repeat(MAX_KEY_LEN);
+        assert!(store.create(&longest, b"x", MINUTE).unwrap());
+    }
+
+    #[test]
+    fn files_get_the_configured_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = FileOptions {
+            mode: 0o640,
+            ..FileOptions::new(dir.path().join("sessions"))
+        };
+        let store = FileStore::open(&options).unwrap();
+        let mode = || {
+            fs::metadata(options.dir.join("session:a"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        store.create("session:a", b"x", MINUTE).unwrap();
+        assert_eq!(mode(), 0o640);
+        assert!(store.touch("session:a", MINUTE).unwrap());
+        assert_eq!(mode(), 0o640);
+        let dir_mode = fs::metadata(&options.dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(dir_mode, 0o700);
+    }
+
+    #[test]
+    fn threshold_removes_expired_then_soonest() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = FileOptions {
+            threshold: 3,
+            ..FileOptions::new(dir.path().join("sessions"))
+        };
+        let store = FileStore::open(&options).unwrap();
+        store.create("session:1", b"x", SHORT).unwrap();
+        store.create("session:2", b"x", MINUTE).unwrap();
+        store.create("session:3", b"x", MINUTE * 2).unwrap();
+        expire();
+        store.create("session:4", b"x", MINUTE * 3).unwrap();
+        assert!(!options.dir.join("session:1").exists(), "expired file kept");
+        assert!(store.load("session:2").unwrap().is_some());
+        assert_eq!(file_count(&store), 3);
+        store.create("session:5", b"x", MINUTE * 4).unwrap();
+        assert!(!options.dir.join("session:2").exists(), "soonest expiring kept");
+        assert_eq!(file_count(&store), 3);
+        for key in ["session:3", "session:4", "session:5"] {
+            assert!(store.load(key).unwrap().is_some(), "{key} removed");
+        }
+    }
+
+    #[test]
+    fn corrupt_header_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        fs::write(store.dir.join("session:bad"), b"garbage without header").unwrap();
+        fs::write(store.dir.join("session:short"), b"SSF1").unwrap();
+        assert_eq!(store.load("session:bad").unwrap(), None);
+        assert_eq!(store.load("session:short").unwrap(), None);
+        assert!(!store.touch("session:bad", MINUTE).unwrap());
+        assert_eq!(store.purge_expired().unwrap(), 2);
+        fs::write(store.dir.join("session:bad"), b"garbage without header").unwrap();
+        assert!(store.create("session:bad", b"fresh", MINUTE).unwrap());
+        assert_eq!(store.load("session:bad").unwrap().unwrap().data, b"fresh");
+    }
+
+    #[test]
+    fn undecodable_value_behind_a_valid_header_is_returned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let expires_at = OffsetDateTime::now_utc() + MINUTE;
+        let mut contents = encode_header(expires_at).to_vec();
+        contents.extend_from_slice(b"\xc1 not msgpack");
+        fs::write(store.dir.join("session:v"), contents).unwrap();
+        let record = store.load("session:v").unwrap().unwrap();
+        assert_eq!(record.data, b"\xc1 not msgpack");
+        assert_eq!(record.expires_at, expires_at);
+    }
+
+    #[test]
+    fn concurrent_cas_increments_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Arc::new(open(dir.path()));
+        // A second store on the same directory stands in for another process.
+        let second = Arc::new(open(dir.path()));
+        first.create("session:n", b"0", MINUTE).unwrap();
+        let workers: Vec<_> = [first.clone(), second]
+            .into_iter()
+            .map(|store| thread::spawn(move || increment(&*store, "session:n", 200)))
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        assert_eq!(first.load("session:n").unwrap().unwrap().data, b"400");
+    }
+
+    fn increment(store: &dyn Store, key: &str, times: usize) {
+        let mut current = store.load(key).unwrap().unwrap();
+        for _ in 0..times {
+            loop {
+                let n: u64 = std::str::from_utf8(&current.data).unwrap().parse().unwrap();
+                let next = (n + 1).to_string();
+                match store.compare_and_set(key, &current, next.as_bytes(), MINUTE).unwrap() {
+                    CasOutcome::Stored => {
+                        current = Record::new(next.into_bytes(), current.expires_at);
+                        break;
+                    }
+                    CasOutcome::Conflict(fresher) => current = fresher.unwrap(),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn from_url_reads_dir_threshold_and_mode() {
+        let url = url::Url::parse("file:///var/lib/app/sessions?threshold=7&mode=0640&other=1")
+            .unwrap();
+        let mut params = QueryParams::from_url(&url).unwrap();
+        let options = FileOptions::from_url(&url, &mut params).unwrap();
+        assert_eq!(
+            options,
+            FileOptions {
+                dir: PathBuf::from("/var/lib/app/sessions"),
+                threshold: 7,
+                mode: 0o640,
+            }
+        );
+        assert_eq!(params.take("other").as_deref(), Some("1"));
+        params.finish().unwrap();
+
+        let url = url::Url::parse("file://localhost/tmp/s").unwrap();
+        let options = FileOptions::from_url(&url, &mut QueryParams::default()).unwrap();
+        assert_eq!(options, FileOptions::new("/tmp/s"));
+    }
+
+    #[test]
+    fn from_url_rejects_bad_values() {
+        let key_of = |text: &str| {
+            let url = url::Url::parse(text).unwrap();
+            let mut params = QueryParams::from_url(&url).unwrap();
+            match FileOptions::from_url(&url, &mut params) {
+                Err(Error::Config { key, .. }) => key,
+                other => panic!("{text} accepted: {other:?}"),
+            }
+        };
+        assert_eq!(key_of("file://example.com/tmp/s"), "store URL");
+        assert_eq!(key_of("file:///tmp/s?mode=1777"), "mode");
+        assert_eq!(key_of("file:///tmp/s?mode=0800"), "mode");
+        assert_eq!(key_of("file:///tmp/s?mode=rw"), "mode");
+        assert_eq!(key_of("file:///tmp/s?threshold=0"), "threshold");
+        assert_eq!(key_of("file:///tmp/s?threshold=-1"), "threshold");
+    }
+
+    #[test]
+    fn header_round_trips() {
+        let at = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap();
+        assert_eq!(parse_header(&encode_header(at)), Some(at));
+        let before_epoch = OffsetDateTime::from_unix_timestamp_nanos(-1_500_000_000).unwrap();
+        assert_eq!(parse_header(&encode_header(before_epoch)), Some(before_epoch));
+    }
+}

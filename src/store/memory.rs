@@ -1,0 +1,112 @@
+//! In-memory store: a map behind a lock, for tests, demos and single-process servers.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::{CasOutcome, Record, Store, expiry_after};
+use crate::error::Result;
+
+/// Sessions in a process-local map. Expired entries are dropped when read and by
+/// [`Store::purge_expired`]; compare-and-set compares under the lock.
+///
+/// ```
+/// use sessionstore::store::{Store, memory::MemoryStore};
+/// let store = MemoryStore::new();
+/// assert!(store.create("session:k", b"\x80", std::time::Duration::from_secs(60)).unwrap());
+/// assert_eq!(store.load("session:k").unwrap().unwrap().data, b"\x80");
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    entries: Mutex<HashMap<String, Record>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// Locks the map. A panic in another thread cannot leave a record half-written (every
+    /// update is a single insert or remove), so a poisoned lock is still safe to use.
+    fn entries(&self) -> MutexGuard<'_, HashMap<String, Record>> {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The live record under `key`, evicting it if it has expired.
+    fn live<'a>(entries: &'a mut HashMap<String, Record>, key: &str) -> Option<&'a mut Record> {
+        let now = OffsetDateTime::now_utc();
+        if entries.get(key).is_some_and(|r| r.is_expired_at(now)) {
+            entries.remove(key);
+        }
+        entries.get_mut(key)
+    }
+}
+
+impl Store for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    fn load(&self, key: &str) -> Result<Option<Record>> {
+        Ok(Self::live(&mut self.entries(), key).cloned())
+    }
+
+    fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
+        let mut entries = self.entries();
+        if Self::live(&mut entries, key).is_some() {
+            return Ok(false);
+        }
+        entries.insert(key.to_owned(), Record::new(data.to_vec(), expiry_after(ttl)));
+        Ok(true)
+    }
+
+    fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &Record,
+        data: &[u8],
+        ttl: Duration,
+    ) -> Result<CasOutcome> {
+        let mut entries = self.entries();
+        match Self::live(&mut entries, key) {
+            Some(current) if current.data == expected.data => {
+                *current = Record::new(data.to_vec(), expiry_after(ttl));
+                Ok(CasOutcome::Stored)
+            }
+            Some(current) => Ok(CasOutcome::Conflict(Some(current.clone()))),
+            None => Ok(CasOutcome::Conflict(None)),
+        }
+    }
+
+    fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
+        self.entries()
+            .insert(key.to_owned(), Record::new(data.to_vec(), expiry_after(ttl)));
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        self.entries().remove(key);
+        Ok(())
+    }
+
+    fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
+        Ok(match Self::live(&mut self.entries(), key) {
+            Some(record) => {
+                record.expires_at = expiry_after(ttl);
+                true
+            }
+            None => false,
+        })
+    }
+
+    fn purge_expired(&self) -> Result<u64> {
+        let now = OffsetDateTime::now_utc();
+        let mut entries = self.entries();
+        let before = entries.len();
+        entries.retain(|_, record| !record.is_expired_at(now));
+        Ok((before - entries.len()) as u64)
+    }
+}

@@ -1,0 +1,213 @@
+//! One store trait, one implementation per backend.
+//!
+//! A store knows keys and bytes, nothing about cookies or session semantics. The
+//! [`SessionManager`](crate::SessionManager) builds the request lifecycle and the
+//! no-lost-update saves on top of these few operations.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+
+#[cfg(feature = "filesystem")]
+pub mod file;
+#[cfg(feature = "memory")]
+pub mod memory;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+/// A stored session as one load returned it: its bytes, when it expires, and its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The encoded session data.
+    pub data: Vec<u8>,
+    /// When the store will drop it (UTC).
+    pub expires_at: OffsetDateTime,
+    /// The version the compare-and-set checks. Stores that compare the bytes themselves use
+    /// [`Version::Data`]; stores with a server-side token (memcached's cas) carry it here.
+    pub version: Version,
+}
+
+/// What a compare-and-set compares against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// The stored bytes are the version.
+    Data,
+    /// A token handed out by the store.
+    Token(u64),
+}
+
+impl Record {
+    /// A record whose version is its own bytes.
+    pub fn new(data: Vec<u8>, expires_at: OffsetDateTime) -> Record {
+        Record {
+            data,
+            expires_at,
+            version: Version::Data,
+        }
+    }
+
+    /// Whether the record is past its expiry at `now`.
+    pub fn is_expired_at(&self, now: OffsetDateTime) -> bool {
+        self.expires_at <= now
+    }
+}
+
+/// The result of a compare-and-set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CasOutcome {
+    /// The record still had the expected version and now holds the new value.
+    Stored,
+    /// The record changed since it was loaded. Carries its current state: `Some` with the
+    /// fresher record to merge into, `None` if it was deleted or expired meanwhile.
+    Conflict(Option<Record>),
+}
+
+/// A session backend. Implementations are shared by all request threads.
+///
+/// Every method is one round trip in the common case. `ttl` is the idle lifetime to apply
+/// from now on.
+pub trait Store: Send + Sync {
+    /// Short backend name used in errors and logs (`"sqlite"`, `"redis"`, ...).
+    fn backend(&self) -> &'static str;
+
+    /// Reads a live record: value, expiry and version together. Expired records are `None`.
+    fn load(&self, key: &str) -> Result<Option<Record>>;
+
+    /// Stores a new record unless a live one exists under `key`. Returns whether it stored.
+    fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool>;
+
+    /// Replaces the record only if it is still at `expected`'s version.
+    fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &Record,
+        data: &[u8],
+        ttl: Duration,
+    ) -> Result<CasOutcome>;
+
+    /// Unconditional write (the last-writer-wins mode).
+    fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()>;
+
+    /// Deletes the record if present.
+    fn delete(&self, key: &str) -> Result<()>;
+
+    /// Renews the expiry without touching the data. Returns `false` if there is no live record.
+    fn touch(&self, key: &str, ttl: Duration) -> Result<bool>;
+
+    /// Removes expired records where the backend does not do it by itself; returns how many.
+    fn purge_expired(&self) -> Result<u64>;
+}
+
+/// Which backend to open, with its own options. Built by the config builder, from a store
+/// URL or from Flask-Session settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreConfig {
+    /// A process-local map (`memory://`).
+    #[cfg(feature = "memory")]
+    Memory,
+    /// One file per session in a directory (`file:///dir?threshold=500&mode=0600`).
+    #[cfg(feature = "filesystem")]
+    Filesystem(file::FileOptions),
+    /// An SQLite database file (`sqlite:///path/to/sessions.db?table=sessions`).
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlite::SqliteOptions),
+}
+
+impl StoreConfig {
+    /// Parses a store URL. `params` holds the URL's query parameters; the backend removes the
+    /// ones it understands and leaves the rest for the caller.
+    #[cfg_attr(
+        not(any(feature = "filesystem", feature = "sqlite")),
+        allow(unused_variables)
+    )]
+    pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<StoreConfig> {
+        match url.scheme() {
+            #[cfg(feature = "memory")]
+            "memory" => Ok(StoreConfig::Memory),
+            #[cfg(feature = "filesystem")]
+            "file" => Ok(StoreConfig::Filesystem(file::FileOptions::from_url(url, params)?)),
+            #[cfg(feature = "sqlite")]
+            "sqlite" => Ok(StoreConfig::Sqlite(sqlite::SqliteOptions::from_url(url, params)?)),
+            other => Err(Error::config(
+                "store URL",
+                format!("unknown or disabled backend {other:?} (enabled: {})", enabled_schemes()),
+            )),
+        }
+    }
+
+    /// Opens the store.
+    pub fn open(&self) -> Result<Arc<dyn Store>> {
+        match self {
+            #[cfg(feature = "memory")]
+            StoreConfig::Memory => Ok(Arc::new(memory::MemoryStore::new())),
+            #[cfg(feature = "filesystem")]
+            StoreConfig::Filesystem(options) => Ok(Arc::new(file::FileStore::open(options)?)),
+            #[cfg(feature = "sqlite")]
+            StoreConfig::Sqlite(options) => Ok(Arc::new(sqlite::SqliteStore::open(options)?)),
+        }
+    }
+}
+
+fn enabled_schemes() -> String {
+    let schemes: &[(&str, bool)] = &[
+        ("memory", cfg!(feature = "memory")),
+        ("file", cfg!(feature = "filesystem")),
+        ("sqlite", cfg!(feature = "sqlite")),
+    ];
+    schemes
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A store URL's query parameters, taken one by one by the parts that understand them.
+#[derive(Debug, Default)]
+pub(crate) struct QueryParams(BTreeMap<String, String>);
+
+impl QueryParams {
+    pub(crate) fn from_url(url: &url::Url) -> Result<QueryParams> {
+        let mut params = BTreeMap::new();
+        for (name, value) in url.query_pairs() {
+            if params.insert(name.to_string(), value.to_string()).is_some() {
+                return Err(Error::config(name, "given more than once in the store URL"));
+            }
+        }
+        Ok(QueryParams(params))
+    }
+
+    /// Removes and returns a parameter.
+    pub(crate) fn take(&mut self, name: &str) -> Option<String> {
+        self.0.remove(name)
+    }
+
+    /// Removes and parses a parameter.
+    pub(crate) fn take_parsed<T: std::str::FromStr>(&mut self, name: &str) -> Result<Option<T>> {
+        self.take(name)
+            .map(|value| {
+                value
+                    .parse()
+                    .map_err(|_| Error::config(name, format!("cannot parse {value:?}")))
+            })
+            .transpose()
+    }
+
+    /// Fails naming the first parameter nobody took.
+    pub(crate) fn finish(self) -> Result<()> {
+        match self.0.into_keys().next() {
+            Some(name) => Err(Error::config(name, "unknown store URL parameter")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The expiry a write with `ttl` sets, from now.
+pub(crate) fn expiry_after(ttl: Duration) -> OffsetDateTime {
+    OffsetDateTime::now_utc() + ttl
+}
