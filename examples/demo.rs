@@ -52,8 +52,9 @@ fn parse_args() -> Result<Options, String> {
             "--store" => options.store = value,
             "--secret" => options.secret = Some(value),
             "--cookie-mode" => {
-                let mode = CookieMode::from_name(&value)
-                    .ok_or_else(|| format!("--cookie-mode: expected plain, signed or flask, got {value:?}"))?;
+                let mode = CookieMode::from_name(&value).ok_or_else(|| {
+                    format!("--cookie-mode: expected plain, signed or flask, got {value:?}")
+                })?;
                 options.cookie_mode = Some(mode);
             }
             "--cookie-name" => options.cookie_name = Some(value),

@@ -111,10 +111,7 @@ fn decode_msgpack(bytes: &[u8]) -> std::result::Result<Data, String> {
 fn decode_json(bytes: &[u8]) -> std::result::Result<Data, String> {
     let object: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(bytes).map_err(|e| format!("not a JSON object: {e}"))?;
-    Ok(object
-        .into_iter()
-        .map(|(k, v)| (k, from_json(v)))
-        .collect())
+    Ok(object.into_iter().map(|(k, v)| (k, from_json(v))).collect())
 }
 
 fn from_json(value: serde_json::Value) -> Value {
@@ -210,7 +207,10 @@ pub fn value_to_timestamp(value: &Value) -> Option<OffsetDateTime> {
         return None;
     };
     let (seconds, nanos) = match payload.len() {
-        4 => (i64::from(u32::from_be_bytes(payload[..].try_into().ok()?)), 0),
+        4 => (
+            i64::from(u32::from_be_bytes(payload[..].try_into().ok()?)),
+            0,
+        ),
         8 => {
             let packed = u64::from_be_bytes(payload[..].try_into().ok()?);
             ((packed & ((1 << 34) - 1)) as i64, (packed >> 34) as u32)
@@ -239,17 +239,15 @@ mod tests {
         data.insert("_permanent".into(), true.into());
         data.insert("user_id".into(), 42.into());
         let bytes = encode(&data, Format::MessagePack).unwrap();
-        assert_eq!(
-            hex(&bytes),
-            "82aa5f7065726d616e656e74c3a7757365725f69642a"
-        );
+        assert_eq!(hex(&bytes), "82aa5f7065726d616e656e74c3a7757365725f69642a");
         assert_eq!(decode(&bytes).unwrap(), data);
     }
 
     #[test]
     fn json_objects_are_read_and_written() {
-        let data = decode(br#"{"user": "ann", "n": 3, "f": 1.5, "l": [1, null], "m": {"a": true}}"#)
-            .unwrap();
+        let data =
+            decode(br#"{"user": "ann", "n": 3, "f": 1.5, "l": [1, null], "m": {"a": true}}"#)
+                .unwrap();
         assert_eq!(data["user"], Value::from("ann"));
         assert_eq!(data["n"], Value::from(3));
         assert_eq!(data["f"], Value::F64(1.5));
@@ -260,7 +258,15 @@ mod tests {
 
     #[test]
     fn non_maps_and_garbage_are_refused() {
-        for bad in [&b""[..], b"\x2a", b"\x92\x01\x02", b"[1,2]", b"\x81\x01\x02", b"{", b"\xc1"] {
+        for bad in [
+            &b""[..],
+            b"\x2a",
+            b"\x92\x01\x02",
+            b"[1,2]",
+            b"\x81\x01\x02",
+            b"{",
+            b"\xc1",
+        ] {
             assert!(matches!(decode(bad), Err(Error::Codec(_))), "{bad:?}");
         }
         // trailing bytes after a valid map
@@ -288,7 +294,10 @@ mod tests {
     fn json_writing_refuses_what_json_cannot_hold() {
         let mut data = Data::new();
         data.insert("x".into(), Value::F64(f64::NAN));
-        assert!(matches!(encode(&data, Format::Json), Err(Error::Value { .. })));
+        assert!(matches!(
+            encode(&data, Format::Json),
+            Err(Error::Value { .. })
+        ));
         data.insert("x".into(), Value::Ext(5, vec![1]));
         assert!(encode(&data, Format::Json).is_err());
         data.insert("x".into(), Value::Binary(vec![1, 2]));

@@ -187,7 +187,10 @@ impl ConfigBuilder {
     /// Adds a signing secret; the first one added signs, all verify. Adding a secret makes
     /// the cookie mode `Signed` unless a mode was chosen explicitly.
     pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
-        self.config.cookie.secrets.push(Secret::new(secret.as_ref()));
+        self.config
+            .cookie
+            .secrets
+            .push(Secret::new(secret.as_ref()));
         self
     }
 
@@ -318,7 +321,12 @@ impl ConfigBuilder {
                 "signed and flask cookie modes need at least one secret",
             ));
         }
-        if config.cookie.secrets.iter().any(|s| *s == Secret::new(Vec::new())) {
+        if config
+            .cookie
+            .secrets
+            .iter()
+            .any(|s| *s == Secret::new(Vec::new()))
+        {
             return Err(Error::config("secret", "a secret must not be empty"));
         }
         let name = &config.cookie.name;
@@ -327,7 +335,10 @@ impl ConfigBuilder {
                 .bytes()
                 .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
         if !valid_name {
-            return Err(Error::config("cookie_name", format!("{name:?} is not a cookie name")));
+            return Err(Error::config(
+                "cookie_name",
+                format!("{name:?} is not a cookie name"),
+            ));
         }
         if config.key_prefix.len() > 100 || config.key_prefix.chars().any(char::is_control) {
             return Err(Error::config(
@@ -339,7 +350,10 @@ impl ConfigBuilder {
             return Err(Error::config("lifetime", "must be at least one second"));
         }
         if config.absolute_lifetime.is_some_and(|d| d.is_zero()) {
-            return Err(Error::config("absolute_lifetime", "must be at least one second"));
+            return Err(Error::config(
+                "absolute_lifetime",
+                "must be at least one second",
+            ));
         }
         if config.max_attempts == 0 {
             return Err(Error::config("max_attempts", "must be at least 1"));

@@ -190,7 +190,9 @@ impl CookieConfig {
     fn signature_matches(&self, secret: &Secret, id: &str, tag: &[u8]) -> bool {
         match self.mode {
             CookieMode::Flask => flask_mac(secret, id).verify_slice(tag).is_ok(),
-            CookieMode::Signed | CookieMode::Plain => sha256_mac(secret, id).verify_slice(tag).is_ok(),
+            CookieMode::Signed | CookieMode::Plain => {
+                sha256_mac(secret, id).verify_slice(tag).is_ok()
+            }
         }
     }
 
@@ -239,7 +241,8 @@ fn sha256_mac(secret: &Secret, id: &str) -> Hmac<Sha256> {
 
 /// itsdangerous' `Signer(secret, salt="flask-session", key_derivation="hmac")` over SHA-1.
 fn flask_mac(secret: &Secret, id: &str) -> Hmac<Sha1> {
-    let mut derive = Hmac::<Sha1>::new_from_slice(&secret.0).expect("HMAC takes keys of any length");
+    let mut derive =
+        Hmac::<Sha1>::new_from_slice(&secret.0).expect("HMAC takes keys of any length");
     derive.update(FLASK_SALT);
     let key = derive.finalize().into_bytes();
     let mut mac = Hmac::<Sha1>::new_from_slice(&key).expect("HMAC takes keys of any length");
@@ -355,12 +358,18 @@ mod tests {
             "; Max-Age=17",
             "; Expires=",
         ] {
-            assert!(header.contains(part.trim_end_matches("17")), "{part} in {header}");
+            assert!(
+                header.contains(part.trim_end_matches("17")),
+                "{part} in {header}"
+            );
         }
         let session_cookie = cfg.set_cookie(&id, None);
         assert!(!session_cookie.contains("Expires") && !session_cookie.contains("Max-Age"));
         let removal = cfg.removal_cookie();
-        assert!(removal.starts_with("sid=;") && removal.contains("Max-Age=0"), "{removal}");
+        assert!(
+            removal.starts_with("sid=;") && removal.contains("Max-Age=0"),
+            "{removal}"
+        );
         let none = CookieConfig {
             same_site: Some(SameSite::None),
             ..CookieConfig::default()

@@ -71,7 +71,10 @@ impl fmt::Display for Error {
             Error::Config { key, message } => write!(f, "invalid setting {key}: {message}"),
             Error::Value { key, message } => write!(f, "session value {key:?}: {message}"),
             Error::TooLarge { size, max } => {
-                write!(f, "session is {size} bytes encoded, above the maximum of {max}")
+                write!(
+                    f,
+                    "session is {size} bytes encoded, above the maximum of {max}"
+                )
             }
             Error::Contention { attempts } => write!(
                 f,

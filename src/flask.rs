@@ -129,7 +129,10 @@ where
     if let Some(name) = settings.get("SESSION_COOKIE_NAME") {
         builder = builder.cookie_name(name);
     }
-    if let Some(domain) = settings.get("SESSION_COOKIE_DOMAIN").filter(|d| !d.is_empty()) {
+    if let Some(domain) = settings
+        .get("SESSION_COOKIE_DOMAIN")
+        .filter(|d| !d.is_empty())
+    {
         builder = builder.cookie_domain(domain);
     }
     if let Some(path) = settings.get("SESSION_COOKIE_PATH") {
@@ -148,7 +151,10 @@ where
         let parsed = match same_site {
             "" => None,
             name => Some(SameSite::from_name(name).ok_or_else(|| {
-                Error::config("SESSION_COOKIE_SAMESITE", "expected Lax, Strict, None or empty")
+                Error::config(
+                    "SESSION_COOKIE_SAMESITE",
+                    "expected Lax, Strict, None or empty",
+                )
             })?),
         };
         builder = builder.cookie_same_site(parsed);
@@ -181,17 +187,22 @@ fn store_from_settings(settings: &Settings) -> Result<StoreConfig> {
     match kind {
         #[cfg(feature = "filesystem")]
         "filesystem" => {
-            let mut options =
-                crate::store::file::FileOptions::new(settings.get("SESSION_FILE_DIR").unwrap_or("flask_session"));
+            let mut options = crate::store::file::FileOptions::new(
+                settings.get("SESSION_FILE_DIR").unwrap_or("flask_session"),
+            );
             if let Some(threshold) = settings.number::<usize>("SESSION_FILE_THRESHOLD")? {
                 if threshold == 0 {
-                    return Err(Error::config("SESSION_FILE_THRESHOLD", "must be at least 1"));
+                    return Err(Error::config(
+                        "SESSION_FILE_THRESHOLD",
+                        "must be at least 1",
+                    ));
                 }
                 options.threshold = threshold;
             }
             if let Some(mode) = settings.get("SESSION_FILE_MODE") {
-                options.mode = parse_file_mode(mode)
-                    .ok_or_else(|| Error::config("SESSION_FILE_MODE", format!("{mode:?} is not a file mode")))?;
+                options.mode = parse_file_mode(mode).ok_or_else(|| {
+                    Error::config("SESSION_FILE_MODE", format!("{mode:?} is not a file mode"))
+                })?;
             }
             Ok(StoreConfig::Filesystem(options))
         }
@@ -230,14 +241,11 @@ fn store_from_settings(settings: &Settings) -> Result<StoreConfig> {
 #[cfg(feature = "filesystem")]
 fn parse_file_mode(text: &str) -> Option<u32> {
     let text = text.trim();
-    let mode = if let Some(octal) = text.strip_prefix("0o").or_else(|| text.strip_prefix("0O")) {
-        u32::from_str_radix(octal, 8).ok()?
-    } else if text.len() > 1 && text.starts_with('0') {
-        u32::from_str_radix(&text[1..], 8).ok()?
+    if text.starts_with('0') {
+        crate::store::file::parse_mode(text).ok()
     } else {
-        text.parse().ok()?
-    };
-    (mode <= 0o777).then_some(mode)
+        text.parse().ok().filter(|mode| *mode <= 0o777)
+    }
 }
 
 #[cfg(all(test, feature = "filesystem"))]

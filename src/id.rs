@@ -76,7 +76,14 @@ mod tests {
         let too_long = format!("{}A", good.as_str());
         let bad_char = format!("{}.", &good.as_str()[..42]);
         let slash = format!("{}/", &good.as_str()[..42]);
-        for text in ["", "abc", &too_long, &bad_char, &slash, &good.as_str()[..42]] {
+        for text in [
+            "",
+            "abc",
+            &too_long,
+            &bad_char,
+            &slash,
+            &good.as_str()[..42],
+        ] {
             assert_eq!(SessionId::parse(text), None, "{text:?}");
         }
         // Non-canonical last character (unused low bits set).

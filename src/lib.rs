@@ -26,9 +26,9 @@ mod error;
 mod flask;
 mod id;
 mod manager;
-mod session;
 #[cfg(feature = "rouille")]
 pub mod rouille;
+mod session;
 pub mod store;
 
 pub use config::{Concurrency, Config, ConfigBuilder, DEFAULT_LIFETIME};

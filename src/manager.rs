@@ -131,7 +131,10 @@ impl SessionManager {
                 return Ok(self.fresh(true));
             }
         };
-        if self.absolute_deadline(&data).is_some_and(|deadline| deadline <= now) {
+        if self
+            .absolute_deadline(&data)
+            .is_some_and(|deadline| deadline <= now)
+        {
             self.store.delete(&key)?;
             return Ok(self.fresh(true));
         }
@@ -175,7 +178,9 @@ impl SessionManager {
         };
         if (self.loads.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(every) {
             match self.store.purge_expired() {
-                Ok(purged) => log::debug!("{} store: purged {purged} expired", self.store.backend()),
+                Ok(purged) => {
+                    log::debug!("{} store: purged {purged} expired", self.store.backend())
+                }
                 Err(error) => log::warn!("periodic cleanup failed: {error}"),
             }
         }
@@ -310,7 +315,7 @@ impl SessionManager {
         }
         let mut expected = loaded.record.clone();
         let mut data = session.data.clone();
-        for attempt in 0..self.config.max_attempts {
+        for _ in 0..self.config.max_attempts {
             if !holds_data(&data) {
                 self.store.delete(&key)?;
                 return Ok(self.ended(session));
@@ -326,9 +331,9 @@ impl SessionManager {
                     return Ok(self.ended(session));
                 }
                 CasOutcome::Conflict(Some(current)) => {
+                    // Retry at once: `current` is as fresh as a new read would be.
                     data = replay(&session.changes, &current)?;
                     expected = current;
-                    back_off(attempt);
                 }
             }
         }
@@ -367,19 +372,4 @@ fn replay(changes: &[Change], current: &Record) -> Result<Data> {
         change.apply(&mut data)?;
     }
     Ok(data)
-}
-
-/// A short, growing pause between conflicting attempts, so contending requests spread out.
-fn back_off(attempt: u32) {
-    if attempt < 2 {
-        return;
-    }
-    let mut jitter = [0u8; 2];
-    let spread = if getrandom::fill(&mut jitter).is_ok() {
-        u64::from(u16::from_le_bytes(jitter))
-    } else {
-        0
-    };
-    let ceiling_us = 50u64 << attempt.min(8);
-    std::thread::sleep(Duration::from_micros(spread % ceiling_us));
 }

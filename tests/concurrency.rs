@@ -35,7 +35,8 @@ fn eight_threads_times_a_thousand_increments(backend: &str) {
                 barrier.wait();
                 for _ in 0..1000 {
                     let outcome = h.request(Some(&cookie), |s| {
-                        s.modify("visits", |n: Option<i64>| n.unwrap_or(0) + 1).unwrap();
+                        s.modify("visits", |n: Option<i64>| n.unwrap_or(0) + 1)
+                            .unwrap();
                     });
                     assert!(!outcome.ended);
                 }
@@ -44,7 +45,10 @@ fn eight_threads_times_a_thousand_increments(backend: &str) {
     });
     let session = h.manager.load(Some(&cookie)).unwrap();
     assert_eq!(session.get::<i64>("visits").unwrap(), Some(8000));
-    assert_eq!(session.get::<String>("user").unwrap().as_deref(), Some("ann"));
+    assert_eq!(
+        session.get::<String>("user").unwrap().as_deref(),
+        Some("ann")
+    );
 }
 
 fn concurrent_writes_to_different_keys_all_survive(backend: &str) {
@@ -66,7 +70,10 @@ fn concurrent_writes_to_different_keys_all_survive(backend: &str) {
     });
     let session = h.manager.load(Some(&cookie)).unwrap();
     for thread_no in 0..THREADS {
-        assert_eq!(session.get::<i64>(&format!("key{thread_no}")).unwrap(), Some(49));
+        assert_eq!(
+            session.get::<i64>(&format!("key{thread_no}")).unwrap(),
+            Some(49)
+        );
     }
 }
 
@@ -89,11 +96,20 @@ fn removed_key_stays_removed_while_others_write(backend: &str) {
     h.request(Some(&cookie), |s| s.insert("flash", "hello").unwrap());
     let mut reader = h.manager.load(Some(&cookie)).unwrap();
     h.request(Some(&cookie), |s| s.insert("theme", "dark").unwrap());
-    assert_eq!(reader.remove("flash").and_then(|v| v.as_str().map(String::from)).as_deref(), Some("hello"));
+    assert_eq!(
+        reader
+            .remove("flash")
+            .and_then(|v| v.as_str().map(String::from))
+            .as_deref(),
+        Some("hello")
+    );
     assert!(!h.manager.save(reader).unwrap().ended);
     let session = h.manager.load(Some(&cookie)).unwrap();
     assert!(!session.contains("flash"));
-    assert_eq!(session.get::<String>("theme").unwrap().as_deref(), Some("dark"));
+    assert_eq!(
+        session.get::<String>("theme").unwrap().as_deref(),
+        Some("dark")
+    );
 }
 
 fn last_writer_wins_mode_overwrites(backend: &str) {
@@ -101,7 +117,8 @@ fn last_writer_wins_mode_overwrites(backend: &str) {
     let cookie = start(&h);
     for _ in 0..3 {
         h.request(Some(&cookie), |s| {
-            s.modify("visits", |n: Option<i64>| n.unwrap_or(0) + 1).unwrap();
+            s.modify("visits", |n: Option<i64>| n.unwrap_or(0) + 1)
+                .unwrap();
         });
     }
     let mut first = h.manager.load(Some(&cookie)).unwrap();
@@ -111,7 +128,14 @@ fn last_writer_wins_mode_overwrites(backend: &str) {
     h.manager.save(first).unwrap();
     h.manager.save(second).unwrap();
     let session = h.manager.load(Some(&cookie)).unwrap();
-    assert_eq!(session.get::<i64>("visits").unwrap(), Some(3), "sequential requests work");
+    assert_eq!(
+        session.get::<i64>("visits").unwrap(),
+        Some(3),
+        "sequential requests work"
+    );
     assert_eq!(session.get::<i64>("b").unwrap(), Some(2));
-    assert!(!session.contains("a"), "plain SET: the earlier writer's change is lost, as in Flask-Session");
+    assert!(
+        !session.contains("a"),
+        "plain SET: the earlier writer's change is lost, as in Flask-Session"
+    );
 }

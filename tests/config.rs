@@ -85,7 +85,9 @@ fn filesystem_three_ways_agree() {
 fn sqlite_three_ways_agree() {
     let mut options = SqliteOptions::new("/var/tmp/app.db");
     options.table = "web_sessions".into();
-    let built = Config::builder(StoreConfig::Sqlite(options)).build().unwrap();
+    let built = Config::builder(StoreConfig::Sqlite(options))
+        .build()
+        .unwrap();
     let from_url = Config::from_url("sqlite:///var/tmp/app.db?table=web_sessions").unwrap();
     let from_flask = Config::from_flask([
         ("SESSION_TYPE", "sqlalchemy"),
@@ -95,7 +97,11 @@ fn sqlite_three_ways_agree() {
     .unwrap();
     assert_eq!(built, from_url);
     assert_eq!(built, from_flask);
-    assert_eq!(built.cookie.mode, CookieMode::Plain, "Flask-Session's default: unsigned");
+    assert_eq!(
+        built.cookie.mode,
+        CookieMode::Plain,
+        "Flask-Session's default: unsigned"
+    );
 }
 
 #[test]
@@ -108,29 +114,109 @@ fn defaults_follow_flask() {
     assert_eq!(config.cookie.path, "/");
     assert!(config.cookie.http_only);
     assert_eq!(config.format, Format::MessagePack);
-    let signed = Config::builder(StoreConfig::Memory).secret("s").build().unwrap();
-    assert_eq!(signed.cookie.mode, CookieMode::Signed, "a secret turns signing on");
+    let signed = Config::builder(StoreConfig::Memory)
+        .secret("s")
+        .build()
+        .unwrap();
+    assert_eq!(
+        signed.cookie.mode,
+        CookieMode::Signed,
+        "a secret turns signing on"
+    );
 }
 
 #[test]
 fn invalid_values_name_their_key() {
     let cases: &[(&[(&str, &str)], &str)] = &[
-        (&[("SESSION_TYPE", "filesystem"), ("SESSION_FILE_THRESHOLD", "many")], "SESSION_FILE_THRESHOLD"),
-        (&[("SESSION_TYPE", "filesystem"), ("SESSION_FILE_THRESHOLD", "0")], "SESSION_FILE_THRESHOLD"),
-        (&[("SESSION_TYPE", "filesystem"), ("SESSION_FILE_MODE", "0o1777")], "SESSION_FILE_MODE"),
-        (&[("SESSION_TYPE", "filesystem"), ("SESSION_PERMANENT", "maybe")], "SESSION_PERMANENT"),
-        (&[("SESSION_TYPE", "filesystem"), ("SESSION_USE_SIGNER", "True")], "SECRET_KEY"),
-        (&[("SESSION_TYPE", "filesystem"), ("SESSION_ID_LENGTH", "16")], "SESSION_ID_LENGTH"),
-        (&[("SESSION_TYPE", "filesystem"), ("SESSION_SERIALIZATION_FORMAT", "pickle")], "SESSION_SERIALIZATION_FORMAT"),
-        (&[("SESSION_TYPE", "filesystem"), ("SESSION_COOKIE_SAMESITE", "sometimes")], "SESSION_COOKIE_SAMESITE"),
-        (&[("SESSION_TYPE", "filesystem"), ("PERMANENT_SESSION_LIFETIME", "-5")], "PERMANENT_SESSION_LIFETIME"),
-        (&[("SESSION_TYPE", "filesystem"), ("PERMANENT_SESSION_LIFETIME", "0")], "PERMANENT_SESSION_LIFETIME"),
-        (&[("SESSION_TYPE", "filesystem"), ("SESSION_COOKIE_NAME", "a;b")], "SESSION_COOKIE_NAME"),
-        (&[("SESSION_TYPE", "filesystem"), ("SESSION_FILE_DIRR", "x")], "SESSION_FILE_DIRR"),
+        (
+            &[
+                ("SESSION_TYPE", "filesystem"),
+                ("SESSION_FILE_THRESHOLD", "many"),
+            ],
+            "SESSION_FILE_THRESHOLD",
+        ),
+        (
+            &[
+                ("SESSION_TYPE", "filesystem"),
+                ("SESSION_FILE_THRESHOLD", "0"),
+            ],
+            "SESSION_FILE_THRESHOLD",
+        ),
+        (
+            &[
+                ("SESSION_TYPE", "filesystem"),
+                ("SESSION_FILE_MODE", "0o1777"),
+            ],
+            "SESSION_FILE_MODE",
+        ),
+        (
+            &[
+                ("SESSION_TYPE", "filesystem"),
+                ("SESSION_PERMANENT", "maybe"),
+            ],
+            "SESSION_PERMANENT",
+        ),
+        (
+            &[
+                ("SESSION_TYPE", "filesystem"),
+                ("SESSION_USE_SIGNER", "True"),
+            ],
+            "SECRET_KEY",
+        ),
+        (
+            &[("SESSION_TYPE", "filesystem"), ("SESSION_ID_LENGTH", "16")],
+            "SESSION_ID_LENGTH",
+        ),
+        (
+            &[
+                ("SESSION_TYPE", "filesystem"),
+                ("SESSION_SERIALIZATION_FORMAT", "pickle"),
+            ],
+            "SESSION_SERIALIZATION_FORMAT",
+        ),
+        (
+            &[
+                ("SESSION_TYPE", "filesystem"),
+                ("SESSION_COOKIE_SAMESITE", "sometimes"),
+            ],
+            "SESSION_COOKIE_SAMESITE",
+        ),
+        (
+            &[
+                ("SESSION_TYPE", "filesystem"),
+                ("PERMANENT_SESSION_LIFETIME", "-5"),
+            ],
+            "PERMANENT_SESSION_LIFETIME",
+        ),
+        (
+            &[
+                ("SESSION_TYPE", "filesystem"),
+                ("PERMANENT_SESSION_LIFETIME", "0"),
+            ],
+            "PERMANENT_SESSION_LIFETIME",
+        ),
+        (
+            &[
+                ("SESSION_TYPE", "filesystem"),
+                ("SESSION_COOKIE_NAME", "a;b"),
+            ],
+            "SESSION_COOKIE_NAME",
+        ),
+        (
+            &[("SESSION_TYPE", "filesystem"), ("SESSION_FILE_DIRR", "x")],
+            "SESSION_FILE_DIRR",
+        ),
         (&[("SESSION_TYPE", "dynamodb")], "SESSION_TYPE"),
         (&[("SESSION_PERMANENT", "True")], "SESSION_TYPE"),
         (&[("SESSION_TYPE", "sqlalchemy")], "SQLALCHEMY_DATABASE_URI"),
-        (&[("SESSION_TYPE", "sqlalchemy"), ("SQLALCHEMY_DATABASE_URI", "sqlite:////x.db"), ("SESSION_SQLALCHEMY_TABLE", "x; drop")], "SESSION_SQLALCHEMY_TABLE"),
+        (
+            &[
+                ("SESSION_TYPE", "sqlalchemy"),
+                ("SQLALCHEMY_DATABASE_URI", "sqlite:////x.db"),
+                ("SESSION_SQLALCHEMY_TABLE", "x; drop"),
+            ],
+            "SESSION_SQLALCHEMY_TABLE",
+        ),
     ];
     for (pairs, key) in cases {
         let error = Config::from_flask(pairs.iter().copied()).unwrap_err();
@@ -152,10 +238,24 @@ fn invalid_values_name_their_key() {
         assert_eq!(key_of(Config::from_url(url).unwrap_err()), key, "{url}");
     }
     let builder_errors = [
-        (Config::builder(StoreConfig::Memory).cookie_mode(CookieMode::Signed).build(), "secret"),
-        (Config::builder(StoreConfig::Memory).secret("").build(), "secret"),
-        (Config::builder(StoreConfig::Memory).max_attempts(0).build(), "max_attempts"),
-        (Config::builder(StoreConfig::Memory).cookie_name("").build(), "cookie_name"),
+        (
+            Config::builder(StoreConfig::Memory)
+                .cookie_mode(CookieMode::Signed)
+                .build(),
+            "secret",
+        ),
+        (
+            Config::builder(StoreConfig::Memory).secret("").build(),
+            "secret",
+        ),
+        (
+            Config::builder(StoreConfig::Memory).max_attempts(0).build(),
+            "max_attempts",
+        ),
+        (
+            Config::builder(StoreConfig::Memory).cookie_name("").build(),
+            "cookie_name",
+        ),
     ];
     for (result, key) in builder_errors {
         assert_eq!(key_of(result.unwrap_err()), key);
@@ -164,6 +264,9 @@ fn invalid_values_name_their_key() {
 
 #[test]
 fn debug_output_never_shows_secrets() {
-    let config = Config::builder(StoreConfig::Memory).secret("hunter2").build().unwrap();
+    let config = Config::builder(StoreConfig::Memory)
+        .secret("hunter2")
+        .build()
+        .unwrap();
     assert!(!format!("{config:?}").contains("hunter2"));
 }

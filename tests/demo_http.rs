@@ -26,7 +26,10 @@ impl Drop for Demo {
 
 fn demo_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
     let binary = profile_dir.join("examples").join("demo");
     assert!(
         binary.exists(),
@@ -98,20 +101,40 @@ fn visits_login_and_logout_over_http() {
     let browser = agent();
     let url = |path: &str| format!("{}{path}", demo.base);
 
-    assert_eq!(get(&browser, &url("/whoami")), json!({"user": null, "visits": 0}));
-    assert_eq!(session_cookie(&browser), None, "reading an empty session sets no cookie");
+    assert_eq!(
+        get(&browser, &url("/whoami")),
+        json!({"user": null, "visits": 0})
+    );
+    assert_eq!(
+        session_cookie(&browser),
+        None,
+        "reading an empty session sets no cookie"
+    );
     for n in 1..=3 {
-        assert_eq!(get(&browser, &url("/visit")), json!({"user": null, "visits": n}));
+        assert_eq!(
+            get(&browser, &url("/visit")),
+            json!({"user": null, "visits": n})
+        );
     }
     let before_login = session_cookie(&browser).expect("a session cookie");
     assert!(before_login.contains('.'), "signed cookie: id.signature");
-    assert_eq!(get(&browser, &url("/whoami"))["visits"], 3, "whoami changes nothing");
+    assert_eq!(
+        get(&browser, &url("/whoami"))["visits"],
+        3,
+        "whoami changes nothing"
+    );
 
     let me = post(&browser, &url("/login"), &[("user", "ann")]);
     assert_eq!(me, json!({"user": "ann", "visits": 3}));
     let after_login = session_cookie(&browser).unwrap();
-    assert_ne!(after_login, before_login, "login gives the session a new id");
-    assert_eq!(get(&browser, &url("/visit")), json!({"user": "ann", "visits": 4}));
+    assert_ne!(
+        after_login, before_login,
+        "login gives the session a new id"
+    );
+    assert_eq!(
+        get(&browser, &url("/visit")),
+        json!({"user": "ann", "visits": 4})
+    );
 
     // The old id is dead: a browser replaying it gets a fresh session.
     let mut replay = ureq::get(&url("/whoami"))
@@ -121,9 +144,15 @@ fn visits_login_and_logout_over_http() {
     let body: Value = serde_json::from_str(&replay.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(body, json!({"user": null, "visits": 0}));
 
-    assert_eq!(post(&browser, &url("/logout"), &[]), json!({"user": null, "visits": 0}));
+    assert_eq!(
+        post(&browser, &url("/logout"), &[]),
+        json!({"user": null, "visits": 0})
+    );
     assert_eq!(session_cookie(&browser), None, "logout clears the cookie");
-    assert_eq!(get(&browser, &url("/whoami")), json!({"user": null, "visits": 0}));
+    assert_eq!(
+        get(&browser, &url("/whoami")),
+        json!({"user": null, "visits": 0})
+    );
 }
 
 #[test]
@@ -151,12 +180,23 @@ fn tampered_cookie_gets_a_fresh_session() {
             serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
         assert_eq!(body, json!({"user": null, "visits": 0}), "{value}");
     }
-    assert_eq!(get(&browser, &url("/whoami"))["user"], "mallory", "the real cookie still works");
+    assert_eq!(
+        get(&browser, &url("/whoami"))["user"],
+        "mallory",
+        "the real cookie still works"
+    );
 }
 
 #[test]
 fn concurrent_visits_sharing_one_cookie_all_count() {
-    let demo = start_demo(&["--cookie-mode", "plain", "--cookie-name", "sid", "--prefix", "demo:"]);
+    let demo = start_demo(&[
+        "--cookie-mode",
+        "plain",
+        "--cookie-name",
+        "sid",
+        "--prefix",
+        "demo:",
+    ]);
     let browser = agent();
     let url = format!("{}/visit", demo.base);
     get(&browser, &url);
@@ -193,5 +233,9 @@ fn bad_flags_are_refused() {
         .stderr(Stdio::null())
         .status()
         .unwrap();
-    assert_eq!(status.code(), Some(2), "signed mode without a secret is refused");
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "signed mode without a secret is refused"
+    );
 }

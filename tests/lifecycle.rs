@@ -49,18 +49,29 @@ fn bad_signature_gives_a_fresh_session(backend: &str) {
     let cookie = logged_in(&h);
     let (id, _) = cookie.split_once('.').unwrap();
     h.counts.reset();
-    for forged in [format!("{id}.AAAA"), format!("{id}"), format!("{cookie}x")] {
+    for forged in [format!("{id}.AAAA"), id.to_owned(), format!("{cookie}x")] {
         let session = h.manager.load(Some(&forged)).unwrap();
         assert!(session.is_new(), "{forged}");
         assert_eq!(session.get::<String>("user").unwrap(), None);
         assert_ne!(format!("session={}", session.id().as_str()), id);
     }
-    assert_eq!(h.counts.reads(), 0, "a forged cookie never reaches the store");
+    assert_eq!(
+        h.counts.reads(),
+        0,
+        "a forged cookie never reaches the store"
+    );
 }
 
 fn malformed_id_gives_a_fresh_session(backend: &str) {
     let h = harness(backend, |b| b.cookie_mode(CookieMode::Plain));
-    for value in ["../../etc/passwd", "session:x", "a b", "", "%00", &"A".repeat(44)] {
+    for value in [
+        "../../etc/passwd",
+        "session:x",
+        "a b",
+        "",
+        "%00",
+        &"A".repeat(44),
+    ] {
         let header = format!("session={value}");
         let session = h.manager.load(Some(&header)).unwrap();
         assert!(session.is_new(), "{value:?}");
@@ -78,7 +89,13 @@ fn unknown_id_is_never_adopted(backend: &str) {
     session.insert("k", 1).unwrap();
     let cookie = cookie_pair(&h.manager.save(session).unwrap());
     assert!(!cookie.contains(unknown.as_str()));
-    assert!(h.manager.store().load(&format!("session:{}", unknown.as_str())).unwrap().is_none());
+    assert!(
+        h.manager
+            .store()
+            .load(&format!("session:{}", unknown.as_str()))
+            .unwrap()
+            .is_none()
+    );
 }
 
 fn expired_record_gives_a_fresh_session(backend: &str) {
@@ -95,7 +112,10 @@ fn corrupt_stored_value_gives_a_fresh_session(backend: &str) {
     let cookie = logged_in(&h);
     let key = h.key_of(&cookie);
     for garbage in [&b"\xc1\xc1"[..], b"not json", b"\x92\x01\x02", b"[1]"] {
-        h.manager.store().set(&key, garbage, Duration::from_secs(60)).unwrap();
+        h.manager
+            .store()
+            .set(&key, garbage, Duration::from_secs(60))
+            .unwrap();
         let session = h.manager.load(Some(&cookie)).unwrap();
         assert!(session.is_new(), "{garbage:?}");
     }
@@ -110,7 +130,13 @@ fn empty_session_is_never_stored(backend: &str) {
     let outcome = h.manager.save(session).unwrap();
     assert_eq!(outcome.set_cookie, None);
     assert_eq!(h.counts.writes(), 0);
-    assert!(h.manager.store().load(&format!("session:{}", id.as_str())).unwrap().is_none());
+    assert!(
+        h.manager
+            .store()
+            .load(&format!("session:{}", id.as_str()))
+            .unwrap()
+            .is_none()
+    );
 }
 
 fn emptied_session_is_deleted_and_cookie_expired(backend: &str) {
@@ -130,8 +156,14 @@ fn modified_request_reads_once_and_writes_once(backend: &str) {
     h.request(Some(&cookie), |s| s.insert("theme", "dark").unwrap());
     assert_eq!((h.counts.reads(), h.counts.writes()), (1, 1));
     let session = h.manager.load(Some(&cookie)).unwrap();
-    assert_eq!(session.get::<String>("theme").unwrap().as_deref(), Some("dark"));
-    assert_eq!(session.get::<String>("user").unwrap().as_deref(), Some("ann"));
+    assert_eq!(
+        session.get::<String>("theme").unwrap().as_deref(),
+        Some("dark")
+    );
+    assert_eq!(
+        session.get::<String>("user").unwrap().as_deref(),
+        Some("ann")
+    );
 }
 
 fn unmodified_request_writes_nothing(backend: &str) {
@@ -158,7 +190,10 @@ fn touch_honours_the_interval(backend: &str) {
     let outcome = h.request(Some(&cookie), |_| {});
     assert_eq!(h.counts.touches(), 1, "interval passed: one touch");
     assert_eq!(h.counts.writes(), 1, "the touch is the only write");
-    assert!(outcome.set_cookie.is_some(), "permanent cookie renewed with the store");
+    assert!(
+        outcome.set_cookie.is_some(),
+        "permanent cookie renewed with the store"
+    );
     let touched = h.stored(&cookie).unwrap();
     assert!(touched.expires_at > first.expires_at);
     assert_eq!(touched.data, first.data);
@@ -187,8 +222,14 @@ fn regenerate_deletes_the_old_record_and_keeps_data(backend: &str) {
     assert_ne!(h.key_of(&new), h.key_of(&old));
     assert!(h.stored(&old).is_none(), "old record deleted");
     let session = h.manager.load(Some(&new)).unwrap();
-    assert_eq!(session.get::<String>("user").unwrap().as_deref(), Some("ann"));
-    assert_eq!(session.get::<String>("role").unwrap().as_deref(), Some("admin"));
+    assert_eq!(
+        session.get::<String>("user").unwrap().as_deref(),
+        Some("ann")
+    );
+    assert_eq!(
+        session.get::<String>("role").unwrap().as_deref(),
+        Some("admin")
+    );
     assert!(h.manager.load(Some(&old)).unwrap().is_new());
 }
 
@@ -212,7 +253,9 @@ fn absolute_lifetime_ends_a_busy_session(backend: &str) {
         std::thread::sleep(Duration::from_millis(600));
         let mut session = h.manager.load(Some(&cookie)).unwrap();
         assert!(!session.is_new(), "alive before the absolute lifetime");
-        let n = session.modify("n", |n: Option<i64>| n.unwrap_or(0) + 1).unwrap();
+        let n = session
+            .modify("n", |n: Option<i64>| n.unwrap_or(0) + 1)
+            .unwrap();
         assert_eq!(n, expected);
         assert!(!h.manager.save(session).unwrap().ended);
     }
@@ -227,12 +270,20 @@ fn permanent_and_browser_session_cookies(backend: &str) {
     let h = harness(backend, |b| b);
     let permanent = h.request(None, |s| s.insert("a", 1).unwrap());
     let header = permanent.set_cookie.unwrap();
-    assert!(header.contains("Max-Age=") && header.contains("Expires="), "{header}");
+    assert!(
+        header.contains("Max-Age=") && header.contains("Expires="),
+        "{header}"
+    );
     let h = harness(backend, |b| b.permanent(false));
     let outcome = h.request(None, |s| s.insert("a", 1).unwrap());
     let header = outcome.set_cookie.clone().unwrap();
-    assert!(!header.contains("Max-Age") && !header.contains("Expires"), "{header}");
-    let stored = h.stored(&cookie_pair(&outcome)).expect("still stored with the idle TTL");
+    assert!(
+        !header.contains("Max-Age") && !header.contains("Expires"),
+        "{header}"
+    );
+    let stored = h
+        .stored(&cookie_pair(&outcome))
+        .expect("still stored with the idle TTL");
     assert!(stored.expires_at > time::OffsetDateTime::now_utc() + Duration::from_secs(30 * 86400));
     let turned = h.request(Some(&cookie_pair(&outcome)), |s| s.set_permanent(true));
     assert!(turned.set_cookie.unwrap().contains("Max-Age="));
@@ -240,7 +291,10 @@ fn permanent_and_browser_session_cookies(backend: &str) {
 
 fn vary_cookie_when_read(backend: &str) {
     let h = harness(backend, |b| b);
-    assert!(!h.request(None, |_| {}).vary_cookie, "untouched session: no Vary");
+    assert!(
+        !h.request(None, |_| {}).vary_cookie,
+        "untouched session: no Vary"
+    );
     let cookie = logged_in(&h);
     let read = h.request(Some(&cookie), |s| {
         s.contains("user");
@@ -255,7 +309,10 @@ fn oversized_save_is_refused_and_loses_nothing(backend: &str) {
     let mut session = h.manager.load(Some(&cookie)).unwrap();
     session.insert("blob", "x".repeat(2000)).unwrap();
     let error = h.manager.save(session).unwrap_err();
-    assert!(matches!(error, sessionstore::Error::TooLarge { max: 1024, .. }), "{error}");
+    assert!(
+        matches!(error, sessionstore::Error::TooLarge { max: 1024, .. }),
+        "{error}"
+    );
     assert_eq!(h.stored(&cookie).unwrap().data, before.data);
 }
 
@@ -263,18 +320,28 @@ fn rotated_secret_still_verifies(backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let store = common::store_config(backend, dir.path());
     let old = sessionstore::SessionManager::new(
-        sessionstore::Config::builder(store.clone()).secret("old").build().unwrap(),
+        sessionstore::Config::builder(store.clone())
+            .secret("old")
+            .build()
+            .unwrap(),
     )
     .unwrap();
     let mut session = old.load(None).unwrap();
     session.insert("user", "ann").unwrap();
     let cookie = cookie_pair(&old.save(session).unwrap());
     let rotated = sessionstore::SessionManager::with_store(
-        sessionstore::Config::builder(store).secret("new").secret("old").build().unwrap(),
+        sessionstore::Config::builder(store)
+            .secret("new")
+            .secret("old")
+            .build()
+            .unwrap(),
         old.store().clone(),
     );
     let session = rotated.load(Some(&cookie)).unwrap();
-    assert_eq!(session.get::<String>("user").unwrap().as_deref(), Some("ann"));
+    assert_eq!(
+        session.get::<String>("user").unwrap().as_deref(),
+        Some("ann")
+    );
 }
 
 fn stored_value_is_flask_msgpack(backend: &str) {
@@ -282,8 +349,7 @@ fn stored_value_is_flask_msgpack(backend: &str) {
     let cookie = cookie_pair(&h.request(None, |s| s.insert("user_id", 42).unwrap()));
     let stored = h.stored(&cookie).unwrap();
     assert_eq!(
-        stored.data,
-        b"\x82\xaa_permanent\xc3\xa7user_id\x2a",
+        stored.data, b"\x82\xaa_permanent\xc3\xa7user_id\x2a",
         "Flask-Session 0.8's msgspec encoding"
     );
 }

@@ -47,7 +47,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::{CasOutcome, QueryParams, Record, Store, expiry_after};
+use super::{CasOutcome, QueryParams, Record, Store, expiry_after, shown_key};
 use crate::error::{Error, Result};
 
 const BACKEND: &str = "filesystem";
@@ -55,8 +55,6 @@ const MAGIC: [u8; 4] = *b"SSF1";
 const HEADER_LEN: usize = 16;
 const MAX_KEY_LEN: usize = 200;
 const LOCK_FILE: &str = ".lock";
-/// How many characters of a key errors and logs show.
-const SHOWN_KEY_CHARS: usize = 16;
 /// Temporary file names already taken (by a crashed process with the same pid) are skipped;
 /// this bounds how many are tried.
 const TEMP_ATTEMPTS: u32 = 100;
@@ -88,7 +86,10 @@ impl FileOptions {
     /// Parses `file:///abs/dir?threshold=500&mode=0600` (mode in octal), taking the
     /// `threshold` and `mode` parameters and leaving the others.
     pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<FileOptions> {
-        if let Some(host) = url.host_str().filter(|host| !host.is_empty() && *host != "localhost") {
+        if let Some(host) = url
+            .host_str()
+            .filter(|host| !host.is_empty() && *host != "localhost")
+        {
             return Err(Error::config(
                 "store URL",
                 format!("file URL with host {host:?}: only local directories are supported"),
@@ -123,10 +124,11 @@ impl FileOptions {
 }
 
 /// An octal mode, with or without a leading `0o`.
-fn parse_mode(text: &str) -> Result<u32> {
+pub(crate) fn parse_mode(text: &str) -> Result<u32> {
     let digits = text.strip_prefix("0o").unwrap_or(text);
+    let octal = !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
     match u32::from_str_radix(digits, 8) {
-        Ok(mode) if mode <= 0o777 && !digits.starts_with('+') => Ok(mode),
+        Ok(mode) if octal && mode <= 0o777 => Ok(mode),
         _ => Err(Error::config(
             "mode",
             format!("{text:?} is not an octal file mode between 0 and 0777"),
@@ -202,7 +204,10 @@ impl FileStore {
     fn lock(&self) -> Result<DirLock<'_>> {
         // The mutex guards no data of its own (the file handle cannot be left half-updated),
         // so a panic of another thread while holding it does not matter.
-        let file = self.lock_file.lock().unwrap_or_else(PoisonError::into_inner);
+        let file = self
+            .lock_file
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         File::lock(&file).map_err(|e| path_error("lock", &self.dir.join(LOCK_FILE), e))?;
         Ok(DirLock {
             file,
@@ -220,7 +225,7 @@ impl FileStore {
                 format!(
                     "refusing key {}: keys must be 1 to {MAX_KEY_LEN} characters of \
                      [A-Za-z0-9_.:-] not starting with '.'",
-                    shown(key)
+                    shown_key(key)
                 ),
             ))
         }
@@ -237,7 +242,7 @@ impl FileStore {
         let Some(expires_at) = parse_header(&bytes) else {
             log::warn!(
                 "filesystem store: session file {} has no readable header, treating it as missing",
-                shown(key)
+                shown_key(key)
             );
             return Ok(None);
         };
@@ -269,7 +274,9 @@ impl FileStore {
         let mut attempts = 0;
         loop {
             let counter = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let temp = self.dir.join(format!(".tmp.{}.{counter}", std::process::id()));
+            let temp = self
+                .dir
+                .join(format!(".tmp.{}.{counter}", std::process::id()));
             match OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -442,19 +449,11 @@ fn is_key(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
 }
 
-/// The start of `key`, quoted, for errors and logs.
-fn shown(key: &str) -> String {
-    let mut chars = key.chars();
-    let head: String = chars.by_ref().take(SHOWN_KEY_CHARS).collect();
-    if chars.next().is_some() {
-        format!("{head:?}…")
-    } else {
-        format!("{head:?}")
-    }
-}
-
 fn key_error(action: &str, key: &str, e: io::Error) -> Error {
-    Error::store(BACKEND, format!("cannot {action} session file {}: {e}", shown(key)))
+    Error::store(
+        BACKEND,
+        format!("cannot {action} session file {}: {e}", shown_key(key)),
+    )
 }
 
 fn path_error(action: &str, path: &Path, e: io::Error) -> Error {
@@ -570,12 +569,16 @@ mod tests {
         store.create("session:a", b"v1", MINUTE).unwrap();
         let stale = store.load("session:a").unwrap().unwrap();
         assert_eq!(
-            store.compare_and_set("session:a", &stale, b"v2", MINUTE).unwrap(),
+            store
+                .compare_and_set("session:a", &stale, b"v2", MINUTE)
+                .unwrap(),
             CasOutcome::Stored
         );
         let current = store.load("session:a").unwrap().unwrap();
         assert_eq!(
-            store.compare_and_set("session:a", &stale, b"v3", MINUTE).unwrap(),
+            store
+                .compare_and_set("session:a", &stale, b"v3", MINUTE)
+                .unwrap(),
             CasOutcome::Conflict(Some(current))
         );
         assert_eq!(store.load("session:a").unwrap().unwrap().data, b"v2");
@@ -589,7 +592,9 @@ mod tests {
         let loaded = store.load("session:a").unwrap().unwrap();
         store.delete("session:a").unwrap();
         assert_eq!(
-            store.compare_and_set("session:a", &loaded, b"v2", MINUTE).unwrap(),
+            store
+                .compare_and_set("session:a", &loaded, b"v2", MINUTE)
+                .unwrap(),
             CasOutcome::Conflict(None)
         );
         assert_eq!(store.load("session:a").unwrap(), None);
@@ -661,7 +666,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
         let long = "k".repeat(300);
-        for key in ["../x", "a/b", ".hidden", "", "..", "a\0b", "sp ace", long.as_str()] {
+        for key in [
+            "../x",
+            "a/b",
+            ".hidden",
+            "",
+            "..",
+            "a\0b",
+            "sp ace",
+            long.as_str(),
+        ] {
             let results = [
                 store.load(key).map(|_| ()),
                 store.create(key, b"x", MINUTE).map(|_| ()),
@@ -669,7 +683,12 @@ mod tests {
                 store.delete(key),
                 store.touch(key, MINUTE).map(|_| ()),
                 store
-                    .compare_and_set(key, &Record::new(vec![], OffsetDateTime::now_utc()), b"x", MINUTE)
+                    .compare_and_set(
+                        key,
+                        &Record::new(vec![], OffsetDateTime::now_utc()),
+                        b"x",
+                        MINUTE,
+                    )
                     .map(|_| ()),
             ];
             for result in results {
@@ -677,7 +696,10 @@ mod tests {
                     Err(Error::Store { backend, message }) => {
                         assert_eq!(backend, "filesystem");
                         assert!(message.starts_with("refusing key"), "{message}");
-                        assert!(!message.contains(&long[..17]), "key shown in full: {message}");
+                        assert!(
+                            !message.contains(&long[..17]),
+                            "key shown in full: {message}"
+                        );
                     }
                     other => panic!("key {key:?} accepted: {other:?}"),
                 }
@@ -729,7 +751,10 @@ mod tests {
         assert!(store.load("session:2").unwrap().is_some());
         assert_eq!(file_count(&store), 3);
         store.create("session:5", b"x", MINUTE * 4).unwrap();
-        assert!(!options.dir.join("session:2").exists(), "soonest expiring kept");
+        assert!(
+            !options.dir.join("session:2").exists(),
+            "soonest expiring kept"
+        );
         assert_eq!(file_count(&store), 3);
         for key in ["session:3", "session:4", "session:5"] {
             assert!(store.load(key).unwrap().is_some(), "{key} removed");
@@ -787,7 +812,10 @@ mod tests {
             loop {
                 let n: u64 = std::str::from_utf8(&current.data).unwrap().parse().unwrap();
                 let next = (n + 1).to_string();
-                match store.compare_and_set(key, &current, next.as_bytes(), MINUTE).unwrap() {
+                match store
+                    .compare_and_set(key, &current, next.as_bytes(), MINUTE)
+                    .unwrap()
+                {
                     CasOutcome::Stored => {
                         current = Record::new(next.into_bytes(), current.expires_at);
                         break;
@@ -800,8 +828,8 @@ mod tests {
 
     #[test]
     fn from_url_reads_dir_threshold_and_mode() {
-        let url = url::Url::parse("file:///var/lib/app/sessions?threshold=7&mode=0640&other=1")
-            .unwrap();
+        let url =
+            url::Url::parse("file:///var/lib/app/sessions?threshold=7&mode=0640&other=1").unwrap();
         let mut params = QueryParams::from_url(&url).unwrap();
         let options = FileOptions::from_url(&url, &mut params).unwrap();
         assert_eq!(
@@ -818,6 +846,13 @@ mod tests {
         let url = url::Url::parse("file://localhost/tmp/s").unwrap();
         let options = FileOptions::from_url(&url, &mut QueryParams::default()).unwrap();
         assert_eq!(options, FileOptions::new("/tmp/s"));
+
+        let url = url::Url::parse("file:///tmp/s?mode=0o644").unwrap();
+        let mut params = QueryParams::from_url(&url).unwrap();
+        assert_eq!(
+            FileOptions::from_url(&url, &mut params).unwrap().mode,
+            0o644
+        );
     }
 
     #[test]
@@ -834,6 +869,7 @@ mod tests {
         assert_eq!(key_of("file:///tmp/s?mode=1777"), "mode");
         assert_eq!(key_of("file:///tmp/s?mode=0800"), "mode");
         assert_eq!(key_of("file:///tmp/s?mode=rw"), "mode");
+        assert_eq!(key_of("file:///tmp/s?mode=%2B600"), "mode");
         assert_eq!(key_of("file:///tmp/s?threshold=0"), "threshold");
         assert_eq!(key_of("file:///tmp/s?threshold=-1"), "threshold");
     }
@@ -843,6 +879,9 @@ mod tests {
         let at = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap();
         assert_eq!(parse_header(&encode_header(at)), Some(at));
         let before_epoch = OffsetDateTime::from_unix_timestamp_nanos(-1_500_000_000).unwrap();
-        assert_eq!(parse_header(&encode_header(before_epoch)), Some(before_epoch));
+        assert_eq!(
+            parse_header(&encode_header(before_epoch)),
+            Some(before_epoch)
+        );
     }
 }

@@ -32,7 +32,9 @@ impl MemoryStore {
     /// Locks the map. A panic in another thread cannot leave a record half-written (every
     /// update is a single insert or remove), so a poisoned lock is still safe to use.
     fn entries(&self) -> MutexGuard<'_, HashMap<String, Record>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The live record under `key`, evicting it if it has expired.
@@ -59,7 +61,10 @@ impl Store for MemoryStore {
         if Self::live(&mut entries, key).is_some() {
             return Ok(false);
         }
-        entries.insert(key.to_owned(), Record::new(data.to_vec(), expiry_after(ttl)));
+        entries.insert(
+            key.to_owned(),
+            Record::new(data.to_vec(), expiry_after(ttl)),
+        );
         Ok(true)
     }
 
@@ -82,8 +87,10 @@ impl Store for MemoryStore {
     }
 
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
-        self.entries()
-            .insert(key.to_owned(), Record::new(data.to_vec(), expiry_after(ttl)));
+        self.entries().insert(
+            key.to_owned(),
+            Record::new(data.to_vec(), expiry_after(ttl)),
+        );
         Ok(())
     }
 

@@ -130,12 +130,19 @@ impl StoreConfig {
             #[cfg(feature = "memory")]
             "memory" => Ok(StoreConfig::Memory),
             #[cfg(feature = "filesystem")]
-            "file" => Ok(StoreConfig::Filesystem(file::FileOptions::from_url(url, params)?)),
+            "file" => Ok(StoreConfig::Filesystem(file::FileOptions::from_url(
+                url, params,
+            )?)),
             #[cfg(feature = "sqlite")]
-            "sqlite" => Ok(StoreConfig::Sqlite(sqlite::SqliteOptions::from_url(url, params)?)),
+            "sqlite" => Ok(StoreConfig::Sqlite(sqlite::SqliteOptions::from_url(
+                url, params,
+            )?)),
             other => Err(Error::config(
                 "store URL",
-                format!("unknown or disabled backend {other:?} (enabled: {})", enabled_schemes()),
+                format!(
+                    "unknown or disabled backend {other:?} (enabled: {})",
+                    enabled_schemes()
+                ),
             )),
         }
     }
@@ -210,4 +217,17 @@ impl QueryParams {
 /// The expiry a write with `ttl` sets, from now.
 pub(crate) fn expiry_after(ttl: Duration) -> OffsetDateTime {
     OffsetDateTime::now_utc() + ttl
+}
+
+/// A key as logs and errors show it: the prefix and the first few characters of the id,
+/// never the whole id.
+pub(crate) fn shown_key(key: &str) -> String {
+    const SHOWN_CHARS: usize = 16;
+    let mut chars = key.chars();
+    let head: String = chars.by_ref().take(SHOWN_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{head:?}…")
+    } else {
+        format!("{head:?}")
+    }
 }

@@ -27,7 +27,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use r2d2::{Pool, PooledConnection};
+use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -35,7 +35,7 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
-use super::{CasOutcome, QueryParams, Record, Store, expiry_after};
+use super::{CasOutcome, QueryParams, Record, Store, expiry_after, shown_key};
 use crate::error::{Error, Result};
 
 const BACKEND: &str = "sqlite";
@@ -44,8 +44,6 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// Rows deleted per statement by [`Store::purge_expired`], so the write lock is released
 /// between batches.
 const PURGE_BATCH: usize = 10_000;
-/// How many characters of a key logs show.
-const SHOWN_KEY_CHARS: usize = 16;
 
 /// SQLAlchemy's SQLite `DateTime` storage format.
 const EXPIRY_FORMAT: &[FormatItem<'static>] =
@@ -79,9 +77,14 @@ impl SqliteOptions {
     /// taking the `table` and `pool_size` parameters and leaving the others.
     pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<SqliteOptions> {
         let path = if url.cannot_be_a_base() {
-            percent_decode(url.path())
+            PathBuf::from(OsString::from_vec(
+                percent_encoding::percent_decode_str(url.path()).collect(),
+            ))
         } else {
-            if let Some(host) = url.host_str().filter(|h| !h.is_empty() && *h != "localhost") {
+            if let Some(host) = url
+                .host_str()
+                .filter(|h| !h.is_empty() && *h != "localhost")
+            {
                 return Err(Error::config(
                     "store URL",
                     format!("sqlite URL with host {host:?}: only local files are supported"),
@@ -133,34 +136,6 @@ pub(crate) fn validate_table_name(table: &str) -> std::result::Result<(), String
              with a digit"
         ))
     }
-}
-
-/// Decodes `%XX` escapes; a `%` not followed by two hex digits stays as it is.
-fn percent_decode(text: &str) -> PathBuf {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = match bytes[i..] {
-            [b'%', high, low, ..] => hex_digit(high).zip(hex_digit(low)),
-            _ => None,
-        };
-        match escaped {
-            Some((high, low)) => {
-                decoded.push(high << 4 | low);
-                i += 3;
-            }
-            None => {
-                decoded.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    PathBuf::from(OsString::from_vec(decoded))
-}
-
-fn hex_digit(byte: u8) -> Option<u8> {
-    char::from(byte).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
 /// The SQL of each operation, with the table name spliced in once.
@@ -224,25 +199,27 @@ impl SqliteStore {
         let manager = SqliteConnectionManager::file(&options.path)
             .with_flags(OpenFlags::default().difference(OpenFlags::SQLITE_OPEN_URI))
             .with_init(init_connection);
+        // One direct connection first: it reports a bad path at once, with SQLite's message,
+        // where the pool would retry until its timeout.
+        let table = &options.table;
+        manager
+            .connect()
+            .and_then(|conn| {
+                conn.execute_batch(&format!(
+                    "CREATE TABLE IF NOT EXISTS \"{table}\" (\
+                         id INTEGER PRIMARY KEY AUTOINCREMENT, \
+                         session_id VARCHAR(255) UNIQUE NOT NULL, \
+                         data BLOB, \
+                         expiry DATETIME); \
+                     CREATE INDEX IF NOT EXISTS \"{table}_expiry_idx\" ON \"{table}\"(expiry);"
+                ))
+            })
+            .map_err(|e| store_error(format!("cannot open {}: {e}", options.path.display())))?;
         let pool = Pool::builder()
             .max_size(options.pool_size)
             .connection_timeout(CONNECTION_TIMEOUT)
             .build(manager)
-            .map_err(|e| {
-                store_error(format!("cannot open {}: {e}", options.path.display()))
-            })?;
-        let table = &options.table;
-        pool.get()
-            .map_err(store_error)?
-            .execute_batch(&format!(
-                "CREATE TABLE IF NOT EXISTS \"{table}\" (\
-                     id INTEGER PRIMARY KEY AUTOINCREMENT, \
-                     session_id VARCHAR(255) UNIQUE NOT NULL, \
-                     data BLOB, \
-                     expiry DATETIME); \
-                 CREATE INDEX IF NOT EXISTS \"{table}_expiry_idx\" ON \"{table}\"(expiry);"
-            ))
-            .map_err(store_error)?;
+            .map_err(|e| store_error(format!("cannot open {}: {e}", options.path.display())))?;
         Ok(SqliteStore {
             pool,
             sql: Statements::new(table),
@@ -277,7 +254,7 @@ impl SqliteStore {
                 log::warn!(
                     "sqlite store: the row of {} has no blob data or an unreadable expiry, \
                      treating it as missing",
-                    shown(key)
+                    shown_key(key)
                 );
                 Ok(None)
             }
@@ -395,13 +372,386 @@ fn parse_expiry(text: &[u8]) -> Option<OffsetDateTime> {
     Some(at.assume_utc())
 }
 
-/// The start of `key`, quoted, for logs.
-fn shown(key: &str) -> String {
-    let mut chars = key.chars();
-    let head: String = chars.by_ref().take(SHOWN_KEY_CHARS).collect();
-    if chars.next().is_some() {
-        format!("{head:?}…")
-    } else {
-        format!("{head:?}")
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::thread;
+
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+    const SHORT: Duration = Duration::from_millis(50);
+
+    fn open(dir: &Path) -> SqliteStore {
+        SqliteStore::open(&SqliteOptions::new(dir.join("sessions.db"))).unwrap()
+    }
+
+    fn expire() {
+        thread::sleep(SHORT * 2);
+    }
+
+    /// Writes a row directly, as Flask-Session would.
+    fn insert_raw(dir: &Path, key: &str, data: &[u8], expiry: &str) {
+        Connection::open(dir.join("sessions.db"))
+            .unwrap()
+            .execute(
+                "INSERT INTO sessions (session_id, data, expiry) VALUES (?1, ?2, ?3)",
+                params![key, data, expiry],
+            )
+            .unwrap();
+    }
+
+    fn options_from(text: &str) -> Result<SqliteOptions> {
+        let url = url::Url::parse(text).unwrap();
+        let mut params = QueryParams::from_url(&url).unwrap();
+        let options = SqliteOptions::from_url(&url, &mut params)?;
+        params.finish()?;
+        Ok(options)
+    }
+
+    #[test]
+    fn load_missing_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(open(dir.path()).load("session:nope").unwrap(), None);
+    }
+
+    #[test]
+    fn create_then_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let before = OffsetDateTime::now_utc();
+        assert!(store.create("session:a", b"\x81\xa1x\x01", MINUTE).unwrap());
+        let record = store.load("session:a").unwrap().unwrap();
+        assert_eq!(record.data, b"\x81\xa1x\x01");
+        // Stored with microsecond precision.
+        assert!(record.expires_at > before + MINUTE - Duration::from_micros(1));
+        assert!(record.expires_at <= OffsetDateTime::now_utc() + MINUTE);
+    }
+
+    #[test]
+    fn create_on_live_record_returns_false() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        assert!(store.create("session:a", b"first", MINUTE).unwrap());
+        assert!(!store.create("session:a", b"second", MINUTE).unwrap());
+        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"first");
+    }
+
+    #[test]
+    fn create_over_expired_record_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        assert!(store.create("session:a", b"old", SHORT).unwrap());
+        expire();
+        assert_eq!(store.load("session:a").unwrap(), None);
+        assert!(store.create("session:a", b"new", MINUTE).unwrap());
+        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"new");
+    }
+
+    #[test]
+    fn cas_with_stale_expected_conflicts_with_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.create("session:a", b"v1", MINUTE).unwrap();
+        let stale = store.load("session:a").unwrap().unwrap();
+        assert_eq!(
+            store
+                .compare_and_set("session:a", &stale, b"v2", MINUTE)
+                .unwrap(),
+            CasOutcome::Stored
+        );
+        let current = store.load("session:a").unwrap().unwrap();
+        assert_eq!(
+            store
+                .compare_and_set("session:a", &stale, b"v3", MINUTE)
+                .unwrap(),
+            CasOutcome::Conflict(Some(current))
+        );
+        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"v2");
+    }
+
+    #[test]
+    fn cas_on_deleted_or_expired_record_conflicts_with_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.create("session:a", b"v1", MINUTE).unwrap();
+        let loaded = store.load("session:a").unwrap().unwrap();
+        store.delete("session:a").unwrap();
+        assert_eq!(
+            store
+                .compare_and_set("session:a", &loaded, b"v2", MINUTE)
+                .unwrap(),
+            CasOutcome::Conflict(None)
+        );
+        assert_eq!(store.load("session:a").unwrap(), None);
+
+        store.create("session:b", b"v1", SHORT).unwrap();
+        let loaded = store.load("session:b").unwrap().unwrap();
+        expire();
+        assert_eq!(
+            store
+                .compare_and_set("session:b", &loaded, b"v2", MINUTE)
+                .unwrap(),
+            CasOutcome::Conflict(None)
+        );
+    }
+
+    #[test]
+    fn touch_extends_expiry_and_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.create("session:a", b"data", SHORT).unwrap();
+        let before = store.load("session:a").unwrap().unwrap();
+        assert!(store.touch("session:a", MINUTE).unwrap());
+        expire();
+        let after = store.load("session:a").unwrap().unwrap();
+        assert_eq!(after.data, b"data");
+        assert!(after.expires_at > before.expires_at + SHORT);
+    }
+
+    #[test]
+    fn touch_missing_or_expired_is_false() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        assert!(!store.touch("session:nope", MINUTE).unwrap());
+        store.create("session:a", b"data", SHORT).unwrap();
+        expire();
+        assert!(!store.touch("session:a", MINUTE).unwrap());
+        assert_eq!(store.load("session:a").unwrap(), None);
+    }
+
+    #[test]
+    fn set_overwrites_unconditionally() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.set("session:a", b"one", MINUTE).unwrap();
+        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"one");
+        store.set("session:a", b"two", MINUTE).unwrap();
+        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"two");
+    }
+
+    #[test]
+    fn delete_removes_and_tolerates_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.create("session:a", b"data", MINUTE).unwrap();
+        store.delete("session:a").unwrap();
+        assert_eq!(store.load("session:a").unwrap(), None);
+        store.delete("session:a").unwrap();
+    }
+
+    #[test]
+    fn purge_counts_only_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.create("session:old1", b"x", SHORT).unwrap();
+        store.create("session:old2", b"x", SHORT).unwrap();
+        store.create("session:live", b"x", MINUTE).unwrap();
+        expire();
+        assert_eq!(store.purge_expired().unwrap(), 2);
+        assert_eq!(store.purge_expired().unwrap(), 0);
+        assert!(store.load("session:live").unwrap().is_some());
+    }
+
+    #[test]
+    fn expired_rows_are_invisible_to_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        insert_raw(
+            dir.path(),
+            "session:old",
+            b"stale",
+            "2000-01-01 00:00:00.000000",
+        );
+        assert_eq!(store.load("session:old").unwrap(), None);
+        assert!(!store.touch("session:old", MINUTE).unwrap());
+        assert!(store.create("session:old", b"fresh", MINUTE).unwrap());
+        assert_eq!(store.load("session:old").unwrap().unwrap().data, b"fresh");
+    }
+
+    #[test]
+    fn reads_rows_written_by_flask_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        insert_raw(
+            dir.path(),
+            "session:f",
+            b"\x80",
+            "2099-12-31 23:59:58.250000",
+        );
+        insert_raw(dir.path(), "session:g", b"\x80", "2099-12-31 23:59:59");
+        let record = store.load("session:f").unwrap().unwrap();
+        assert_eq!(
+            record.expires_at,
+            time::macros::datetime!(2099-12-31 23:59:58.25 UTC)
+        );
+        let record = store.load("session:g").unwrap().unwrap();
+        assert_eq!(
+            record.expires_at,
+            time::macros::datetime!(2099-12-31 23:59:59 UTC)
+        );
+    }
+
+    #[test]
+    fn expiry_is_stored_in_sqlalchemy_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.set("session:a", b"x", MINUTE).unwrap();
+        let expiry: String = Connection::open(dir.path().join("sessions.db"))
+            .unwrap()
+            .query_row(
+                "SELECT expiry FROM sessions WHERE session_id = 'session:a'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        let shape = expiry
+            .bytes()
+            .map(|b| if b.is_ascii_digit() { b'9' } else { b })
+            .collect::<Vec<_>>();
+        assert_eq!(shape, b"9999-99-99 99:99:99.999999", "{expiry}");
+    }
+
+    #[test]
+    fn schema_has_the_expiry_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions {
+            table: "web_sessions".to_owned(),
+            ..SqliteOptions::new(dir.path().join("sessions.db"))
+        };
+        SqliteStore::open(&options).unwrap();
+        // Opening again finds everything in place.
+        let store = SqliteStore::open(&options).unwrap();
+        store.create("session:a", b"x", MINUTE).unwrap();
+        let conn = Connection::open(&options.path).unwrap();
+        let index: String = conn
+            .query_row(
+                "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                ["web_sessions_expiry_idx"],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, "web_sessions");
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn concurrent_cas_increments_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Arc::new(open(dir.path()));
+        // A second pool on the same database stands in for another process.
+        let second = Arc::new(open(dir.path()));
+        first.create("session:n", b"0", MINUTE).unwrap();
+        let workers: Vec<_> = [first.clone(), second]
+            .into_iter()
+            .map(|store| thread::spawn(move || increment(&*store, "session:n", 200)))
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        assert_eq!(first.load("session:n").unwrap().unwrap().data, b"400");
+    }
+
+    fn increment(store: &dyn Store, key: &str, times: usize) {
+        let mut current = store.load(key).unwrap().unwrap();
+        for _ in 0..times {
+            loop {
+                let n: u64 = std::str::from_utf8(&current.data).unwrap().parse().unwrap();
+                let next = (n + 1).to_string();
+                match store
+                    .compare_and_set(key, &current, next.as_bytes(), MINUTE)
+                    .unwrap()
+                {
+                    CasOutcome::Stored => {
+                        current = Record::new(next.into_bytes(), current.expires_at);
+                        break;
+                    }
+                    CasOutcome::Conflict(fresher) => current = fresher.unwrap(),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn from_url_absolute_and_relative_paths() {
+        assert_eq!(
+            options_from("sqlite:///var/lib/app/sessions.db").unwrap(),
+            SqliteOptions::new("/var/lib/app/sessions.db")
+        );
+        assert_eq!(
+            options_from("sqlite://localhost/a%20b/s.db").unwrap(),
+            SqliteOptions::new("/a b/s.db")
+        );
+        assert_eq!(
+            options_from("sqlite:relative/path.db").unwrap(),
+            SqliteOptions::new("relative/path.db")
+        );
+        assert_eq!(
+            options_from("sqlite:data%20dir/s.db").unwrap(),
+            SqliteOptions::new("data dir/s.db")
+        );
+    }
+
+    #[test]
+    fn from_url_takes_table_and_pool_size() {
+        let url = url::Url::parse("sqlite:///tmp/s.db?table=web_sessions&pool_size=3&x=1").unwrap();
+        let mut params = QueryParams::from_url(&url).unwrap();
+        let options = SqliteOptions::from_url(&url, &mut params).unwrap();
+        assert_eq!(
+            options,
+            SqliteOptions {
+                path: PathBuf::from("/tmp/s.db"),
+                table: "web_sessions".to_owned(),
+                pool_size: 3,
+            }
+        );
+        assert_eq!(params.take("x").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn from_url_rejects_bad_values() {
+        let key_of = |text: &str| match options_from(text) {
+            Err(Error::Config { key, .. }) => key,
+            other => panic!("{text} accepted: {other:?}"),
+        };
+        assert_eq!(key_of("sqlite:///tmp/s.db?table=x;drop"), "table");
+        assert_eq!(key_of("sqlite:///tmp/s.db?table=1abc"), "table");
+        assert_eq!(key_of("sqlite:///tmp/s.db?table="), "table");
+        assert_eq!(
+            key_of(&format!("sqlite:///tmp/s.db?table={}", "t".repeat(64))),
+            "table"
+        );
+        assert_eq!(key_of("sqlite:///tmp/s.db?pool_size=0"), "pool_size");
+        assert_eq!(key_of("sqlite:///tmp/s.db?pool_size=many"), "pool_size");
+        assert_eq!(key_of("sqlite://db.example.com/s.db"), "store URL");
+        assert_eq!(key_of("sqlite:"), "path");
+        assert_eq!(key_of("sqlite::memory:"), "path");
+    }
+
+    #[test]
+    fn table_names() {
+        for good in ["sessions", "_t", "T9_x", &"t".repeat(63)] {
+            assert_eq!(validate_table_name(good), Ok(()), "{good}");
+        }
+        for bad in ["", "9t", "x;drop", "a b", "\"q\"", "é", &"t".repeat(64)] {
+            assert!(validate_table_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unreachable_database_is_a_store_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions::new(dir.path().join("missing/dir/sessions.db"));
+        match SqliteStore::open(&options) {
+            Err(Error::Store { backend, message }) => {
+                assert_eq!(backend, "sqlite");
+                assert!(message.contains("sessions.db"), "{message}");
+            }
+            other => panic!("opened: {other:?}"),
+        }
     }
 }

@@ -34,10 +34,16 @@ impl Counts {
     }
 
     pub fn writes(&self) -> u64 {
-        [&self.create, &self.cas, &self.set, &self.delete, &self.touch]
-            .iter()
-            .map(|c| c.load(Ordering::SeqCst))
-            .sum()
+        [
+            &self.create,
+            &self.cas,
+            &self.set,
+            &self.delete,
+            &self.touch,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::SeqCst))
+        .sum()
     }
 
     pub fn touches(&self) -> u64 {
@@ -45,7 +51,14 @@ impl Counts {
     }
 
     pub fn reset(&self) {
-        for c in [&self.load, &self.create, &self.cas, &self.set, &self.delete, &self.touch] {
+        for c in [
+            &self.load,
+            &self.create,
+            &self.cas,
+            &self.set,
+            &self.delete,
+            &self.touch,
+        ] {
             c.store(0, Ordering::SeqCst);
         }
     }
@@ -148,7 +161,10 @@ impl Harness {
 
     /// The raw stored record of the session a cookie names.
     pub fn stored(&self, cookie: &str) -> Option<Record> {
-        self.manager.store().load(&self.key_of(cookie)).expect("store load")
+        self.manager
+            .store()
+            .load(&self.key_of(cookie))
+            .expect("store load")
     }
 }
 
