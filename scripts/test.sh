@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of sessionstore: formatting and lint checks, the unit, integration and doc
-# tests (real SQLite files, real directories, the demo app over real HTTP), and the
-# feature-subset builds. Usage: scripts/test.sh   (from anywhere; CI calls it via .ci/run)
+# Runs every test of sessionstore: starts (installing when missing) the servers the tests
+# need (scripts/services.sh), then formatting and lint checks, the unit, integration and doc
+# tests against real servers, files and HTTP, and the feature-subset builds.
+# Usage: scripts/test.sh   (from anywhere; CI calls it via .ci/run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,9 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     echo "cargo-nextest missing: installing it"
     cargo install --locked cargo-nextest
 fi
+
+step "services"
+scripts/services.sh
 
 step "formatting"
 cargo fmt --check

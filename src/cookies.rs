@@ -196,14 +196,15 @@ impl CookieConfig {
         }
     }
 
-    /// A `Set-Cookie:` value carrying `id`. `expires` makes it a persistent cookie
-    /// (`Expires` and `Max-Age`); `None` makes it a browser-session cookie.
-    pub fn set_cookie(&self, id: &SessionId, expires: Option<OffsetDateTime>) -> String {
+    /// A `Set-Cookie:` value carrying `id`. `max_age` makes it a persistent cookie
+    /// (`Max-Age` and the matching `Expires`); `None` makes it a browser-session cookie.
+    pub fn set_cookie(&self, id: &SessionId, max_age: Option<std::time::Duration>) -> String {
         let mut cookie = self.base(self.value(id));
-        if let Some(at) = expires {
-            cookie.set_expires(at);
-            let remaining = (at - OffsetDateTime::now_utc()).max(Duration::ZERO);
-            cookie.set_max_age(Duration::seconds(remaining.whole_seconds()));
+        if let Some(max_age) = max_age {
+            let seconds = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+            let max_age = Duration::seconds(seconds);
+            cookie.set_max_age(max_age);
+            cookie.set_expires(OffsetDateTime::now_utc() + max_age);
         }
         cookie.to_string()
     }
@@ -345,8 +346,7 @@ mod tests {
             ..config(CookieMode::Signed, &["k"])
         };
         let id = SessionId::generate();
-        let at = OffsetDateTime::now_utc() + Duration::days(2);
-        let header = cfg.set_cookie(&id, Some(at));
+        let header = cfg.set_cookie(&id, Some(std::time::Duration::from_secs(172_800)));
         for part in [
             "sid=",
             "; HttpOnly",
@@ -355,7 +355,7 @@ mod tests {
             "; Secure",
             "; Path=/app",
             "; Domain=example.org",
-            "; Max-Age=17",
+            "; Max-Age=172800",
             "; Expires=",
         ] {
             assert!(

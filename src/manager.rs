@@ -227,12 +227,12 @@ impl SessionManager {
     }
 
     fn live(&self, id: &SessionId, data: &Data) -> SaveOutcome {
-        let expires = data
+        let max_age = data
             .get(PERMANENT_KEY)
             .is_some_and(|v| *v == Value::Boolean(true))
-            .then(|| OffsetDateTime::now_utc() + self.ttl(data));
+            .then(|| self.ttl(data));
         SaveOutcome {
-            set_cookie: Some(self.config.cookie.set_cookie(id, expires)),
+            set_cookie: Some(self.config.cookie.set_cookie(id, max_age)),
             vary_cookie: true,
             ended: false,
         }

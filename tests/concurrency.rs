@@ -8,16 +8,25 @@ use std::thread;
 use common::{Harness, cookie_pair, harness, is_removal};
 use sessionstore::Concurrency;
 
-backend_tests!(
-    [memory, filesystem, sqlite],
-    [
-        eight_threads_times_a_thousand_increments,
-        concurrent_writes_to_different_keys_all_survive,
-        destroyed_session_is_not_recreated,
-        removed_key_stays_removed_while_others_write,
-        last_writer_wins_mode_overwrites,
-    ]
-);
+/// The suite, run on each backend below.
+macro_rules! concurrency_suite {
+    ($backend:ident) => {
+        backend_tests!(
+            $backend,
+            [
+                eight_threads_times_a_thousand_increments,
+                concurrent_writes_to_different_keys_all_survive,
+                destroyed_session_is_not_recreated,
+                removed_key_stays_removed_while_others_write,
+                last_writer_wins_mode_overwrites,
+            ]
+        );
+    };
+}
+
+concurrency_suite!(memory);
+concurrency_suite!(filesystem);
+concurrency_suite!(sqlite);
 
 const THREADS: usize = 8;
 

@@ -7,31 +7,40 @@ use std::time::Duration;
 use common::{cookie_pair, harness, is_removal};
 use sessionstore::{CookieMode, SessionId};
 
-backend_tests!(
-    [memory, filesystem, sqlite],
-    [
-        no_cookie_gives_a_fresh_session,
-        bad_signature_gives_a_fresh_session,
-        malformed_id_gives_a_fresh_session,
-        unknown_id_is_never_adopted,
-        expired_record_gives_a_fresh_session,
-        corrupt_stored_value_gives_a_fresh_session,
-        empty_session_is_never_stored,
-        emptied_session_is_deleted_and_cookie_expired,
-        modified_request_reads_once_and_writes_once,
-        unmodified_request_writes_nothing,
-        touch_honours_the_interval,
-        touch_is_off_without_refresh,
-        regenerate_deletes_the_old_record_and_keeps_data,
-        destroy_expires_the_cookie,
-        absolute_lifetime_ends_a_busy_session,
-        permanent_and_browser_session_cookies,
-        vary_cookie_when_read,
-        oversized_save_is_refused_and_loses_nothing,
-        rotated_secret_still_verifies,
-        stored_value_is_flask_msgpack,
-    ]
-);
+/// The suite, run on each backend below.
+macro_rules! lifecycle_suite {
+    ($backend:ident) => {
+        backend_tests!(
+            $backend,
+            [
+                no_cookie_gives_a_fresh_session,
+                bad_signature_gives_a_fresh_session,
+                malformed_id_gives_a_fresh_session,
+                unknown_id_is_never_adopted,
+                expired_record_gives_a_fresh_session,
+                corrupt_stored_value_gives_a_fresh_session,
+                empty_session_is_never_stored,
+                emptied_session_is_deleted_and_cookie_expired,
+                modified_request_reads_once_and_writes_once,
+                unmodified_request_writes_nothing,
+                touch_honours_the_interval,
+                touch_is_off_without_refresh,
+                regenerate_deletes_the_old_record_and_keeps_data,
+                destroy_expires_the_cookie,
+                absolute_lifetime_ends_a_busy_session,
+                permanent_and_browser_session_cookies,
+                vary_cookie_when_read,
+                oversized_save_is_refused_and_loses_nothing,
+                rotated_secret_still_verifies,
+                stored_value_is_flask_msgpack,
+            ]
+        );
+    };
+}
+
+lifecycle_suite!(memory);
+lifecycle_suite!(filesystem);
+lifecycle_suite!(sqlite);
 
 fn logged_in(h: &common::Harness) -> String {
     cookie_pair(&h.request(None, |s| s.insert("user", "ann").unwrap()))

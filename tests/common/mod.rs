@@ -127,10 +127,19 @@ pub fn store_config(backend: &str, dir: &std::path::Path) -> StoreConfig {
     }
 }
 
-/// Opens `backend` with a signing secret and whatever `configure` adds.
+/// A key prefix no other test uses, so tests can share one server.
+pub fn unique_prefix() -> String {
+    let id = sessionstore::SessionId::generate();
+    format!("test-{}:", &id.as_str()[..12])
+}
+
+/// Opens `backend` with a signing secret, a key prefix of its own, and whatever
+/// `configure` adds.
 pub fn harness(backend: &str, configure: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Harness {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let builder = Config::builder(store_config(backend, dir.path())).secret("test secret");
+    let builder = Config::builder(store_config(backend, dir.path()))
+        .secret("test secret")
+        .key_prefix(unique_prefix());
     let config = configure(builder).build().expect("valid test config");
     let counts = Arc::new(Counts::default());
     let store = Arc::new(CountingStore {
