@@ -166,13 +166,6 @@ impl Session {
         self.accessed.set(true);
     }
 
-    fn record(&mut self, change: Change) -> Result<()> {
-        self.touch();
-        change.apply(&mut self.data)?;
-        self.changes.push(change);
-        Ok(())
-    }
-
     /// Reads `key` as a `T`; `Ok(None)` if absent, an error if it holds another type.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         self.get_value(key)
@@ -194,16 +187,19 @@ impl Session {
 
     /// Stores a raw MessagePack value under `key`.
     pub fn insert_value(&mut self, key: &str, value: Value) -> Result<()> {
-        self.record(Change::Set(key.to_owned(), value))
+        self.touch();
+        self.data.insert(key.to_owned(), value.clone());
+        self.changes.push(Change::Set(key.to_owned(), value));
+        Ok(())
     }
 
     /// Removes `key`, returning its former value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let old = self.data.get(key).cloned();
-        // Removing is recorded even when the key is absent here: a concurrent request may
-        // have added it, and this request's intent is that it be gone.
-        let _ = self.record(Change::Remove(key.to_owned()));
-        old
+        self.touch();
+        // Recorded even when the key is absent here: a concurrent request may have added
+        // it, and this request's intent is that it be gone.
+        self.changes.push(Change::Remove(key.to_owned()));
+        self.data.remove(key)
     }
 
     /// Whether `key` is present.
@@ -220,7 +216,9 @@ impl Session {
 
     /// Removes every key (the session then ends unless something is written after).
     pub fn clear(&mut self) {
-        let _ = self.record(Change::Clear);
+        self.touch();
+        self.changes.push(Change::Clear);
+        self.data.clear();
     }
 
     /// Replaces the value under `key` with `f(current)`. Unlike `insert`, the operation
@@ -240,11 +238,12 @@ impl Session {
                 .transpose()?;
             encode_value(&owned_key, &f(current))
         });
-        self.record(Change::Modify(key.to_owned(), operation))?;
-        self.get(key)?.ok_or_else(|| Error::Value {
-            key: key.to_owned(),
-            message: "modified value vanished".into(),
-        })
+        self.touch();
+        let new_value = operation(self.data.get(key))?;
+        let result = decode_value(key, new_value.clone())?;
+        self.data.insert(key.to_owned(), new_value);
+        self.changes.push(Change::Modify(key.to_owned(), operation));
+        Ok(result)
     }
 
     /// Whether the session outlives the browser session (`_permanent`).
@@ -254,12 +253,15 @@ impl Session {
 
     /// Makes the session permanent (cookie with Expires/Max-Age) or a browser-session one.
     pub fn set_permanent(&mut self, permanent: bool) {
-        let change = if permanent {
-            Change::Set(PERMANENT_KEY.to_owned(), Value::Boolean(true))
+        if permanent {
+            self.touch();
+            self.data
+                .insert(PERMANENT_KEY.to_owned(), Value::Boolean(true));
+            self.changes
+                .push(Change::Set(PERMANENT_KEY.to_owned(), Value::Boolean(true)));
         } else {
-            Change::Remove(PERMANENT_KEY.to_owned())
-        };
-        let _ = self.record(change);
+            self.remove(PERMANENT_KEY);
+        }
     }
 
     /// Gives the session a new id on save, keeping its data; the old record is deleted.
@@ -290,4 +292,87 @@ fn encode_value<T: Serialize>(key: &str, value: &T) -> Result<Value> {
         key: key.to_owned(),
         message: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        Session::fresh(Data::new(), false)
+    }
+
+    #[test]
+    fn typed_values_round_trip_through_serde() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Cart {
+            items: Vec<String>,
+            total: f64,
+        }
+        let mut s = session();
+        let cart = Cart {
+            items: vec!["tea".into()],
+            total: 2.5,
+        };
+        s.insert("cart", &cart).unwrap();
+        s.insert("n", 7u64).unwrap();
+        assert_eq!(s.get::<Cart>("cart").unwrap(), Some(cart));
+        assert_eq!(s.get::<i64>("n").unwrap(), Some(7));
+        assert_eq!(s.get::<i64>("missing").unwrap(), None);
+        assert_eq!(s.keys().collect::<Vec<_>>(), ["cart", "n"]);
+    }
+
+    #[test]
+    fn wrong_types_are_errors_naming_the_key() {
+        let mut s = session();
+        s.insert("name", "ann").unwrap();
+        let error = s.get::<i64>("name").unwrap_err();
+        assert!(
+            matches!(&error, Error::Value { key, .. } if key == "name"),
+            "{error}"
+        );
+        let error = s
+            .modify("name", |n: Option<i64>| n.unwrap_or(0) + 1)
+            .unwrap_err();
+        assert!(matches!(error, Error::Value { .. }));
+        assert_eq!(s.get::<String>("name").unwrap().as_deref(), Some("ann"));
+        assert_eq!(s.changes.len(), 1, "a failed modify records nothing");
+    }
+
+    #[test]
+    fn changes_are_logged_in_order_and_replay_to_the_same_data() {
+        let mut s = session();
+        s.insert("a", 1).unwrap();
+        s.modify("n", |n: Option<i64>| n.unwrap_or(10) * 2).unwrap();
+        s.remove("a");
+        s.set_permanent(true);
+        assert!(s.is_permanent() && s.is_modified() && !s.is_empty());
+        let mut replayed = Data::new();
+        for change in &s.changes {
+            change.apply(&mut replayed).unwrap();
+        }
+        assert_eq!(replayed, s.data);
+        s.clear();
+        assert!(s.is_empty() && !s.is_permanent());
+    }
+
+    #[test]
+    fn reading_marks_the_session_accessed() {
+        let s = session();
+        assert!(!s.accessed.get());
+        assert!(!s.contains("x"));
+        assert!(s.accessed.get());
+    }
+
+    #[test]
+    fn regenerate_changes_the_id_and_destroy_empties() {
+        let mut s = session();
+        let before = s.id().clone();
+        s.insert("user", "ann").unwrap();
+        s.regenerate();
+        assert_ne!(s.id(), &before);
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("ann"));
+        s.destroy();
+        assert!(s.is_empty() && s.is_modified());
+    }
 }

@@ -1,5 +1,7 @@
 //! The three ways to configure produce the same config; bad values are errors naming the key.
 
+#![cfg(all(feature = "memory", feature = "filesystem", feature = "sqlite"))]
+
 use std::time::Duration;
 
 use sessionstore::codec::Format;
