@@ -278,11 +278,11 @@ impl SessionManager {
         if session.is_empty() {
             return self.save_unmodified(session);
         }
-        self.create(&session.id, &session.data)
+        Ok(self.create(&session.id, &session.data)?.1)
     }
 
-    /// Stores `data` as a new record under `id`.
-    fn create(&self, id: &SessionId, data: &Data) -> Result<SaveOutcome> {
+    /// Stores `data` as a new record under `id`; returns the id used and the outcome.
+    fn create(&self, id: &SessionId, data: &Data) -> Result<(SessionId, SaveOutcome)> {
         let bytes = self.encode(data)?;
         let ttl = self.ttl(data);
         let mut id = id.clone();
@@ -290,7 +290,8 @@ impl SessionManager {
         // that a colliding create could never overwrite someone else's session.
         for _ in 0..3 {
             if self.store.create(&self.key(&id), &bytes, ttl)? {
-                return Ok(self.live(&id, data));
+                let outcome = self.live(&id, data);
+                return Ok((id, outcome));
             }
             id = SessionId::generate();
         }
@@ -316,16 +317,17 @@ impl SessionManager {
         let mut expected = loaded.record.clone();
         let mut data = session.data.clone();
         for _ in 0..self.config.max_attempts {
-            if !holds_data(&data) {
-                self.store.delete(&key)?;
-                return Ok(self.ended(session));
-            }
-            let bytes = self.encode(&data)?;
-            match self
-                .store
-                .compare_and_set(&key, &expected, &bytes, self.ttl(&data))?
-            {
-                CasOutcome::Stored => return Ok(self.live(&loaded.id, &data)),
+            // An emptied session is deleted, but only if nobody wrote to it meanwhile.
+            let result = if holds_data(&data) {
+                let bytes = self.encode(&data)?;
+                self.store
+                    .compare_and_set(&key, &expected, &bytes, self.ttl(&data))?
+            } else {
+                self.store.compare_and_delete(&key, &expected)?
+            };
+            match result {
+                CasOutcome::Stored if holds_data(&data) => return Ok(self.live(&loaded.id, &data)),
+                CasOutcome::Stored => return Ok(self.ended(session)),
                 CasOutcome::Conflict(None) => {
                     log::debug!("session {:?} ended by a concurrent request", loaded.id);
                     return Ok(self.ended(session));
@@ -342,23 +344,52 @@ impl SessionManager {
         })
     }
 
+    /// Moves the session to its new id: the freshest value of the old record plus this
+    /// request's changes go under the new id, then the old record is deleted if nobody
+    /// changed it meanwhile; if somebody did, their change is moved over too.
     fn save_regenerated(&self, session: &Session) -> Result<SaveOutcome> {
         let Some(loaded) = &session.loaded else {
             return self.save_new(session);
         };
         let old_key = self.key(&loaded.id);
-        // Start from the freshest stored value so a concurrent request's changes survive.
-        let data = match self.store.load(&old_key)? {
-            Some(current) => replay(&session.changes, &current)?,
-            None => session.data.clone(),
-        };
-        let outcome = if holds_data(&data) {
-            self.create(&session.id, &data)?
-        } else {
-            self.ended(session)
-        };
-        self.store.delete(&old_key)?;
-        Ok(outcome)
+        let mut current = self.store.load(&old_key)?;
+        // The new id is not known to any client yet, so it is written unconditionally
+        // once created.
+        let mut created: Option<SessionId> = None;
+        for _ in 0..self.config.max_attempts {
+            let data = match &current {
+                Some(record) => replay(&session.changes, record)?,
+                None => session.data.clone(),
+            };
+            let outcome = match (&created, holds_data(&data)) {
+                (None, true) => {
+                    let (id, outcome) = self.create(&session.id, &data)?;
+                    created = Some(id);
+                    outcome
+                }
+                (Some(id), true) => {
+                    let bytes = self.encode(&data)?;
+                    self.store.set(&self.key(id), &bytes, self.ttl(&data))?;
+                    self.live(id, &data)
+                }
+                (Some(id), false) => {
+                    self.store.delete(&self.key(id))?;
+                    created = None;
+                    self.ended(session)
+                }
+                (None, false) => self.ended(session),
+            };
+            let Some(record) = &current else {
+                return Ok(outcome);
+            };
+            match self.store.compare_and_delete(&old_key, record)? {
+                CasOutcome::Stored | CasOutcome::Conflict(None) => return Ok(outcome),
+                CasOutcome::Conflict(Some(fresher)) => current = Some(fresher),
+            }
+        }
+        Err(Error::Contention {
+            attempts: self.config.max_attempts,
+        })
     }
 }
 

@@ -401,6 +401,18 @@ impl Store for FileStore {
         }
     }
 
+    fn compare_and_delete(&self, key: &str, expected: &Record) -> Result<CasOutcome> {
+        let path = self.path(key)?;
+        let _lock = self.lock()?;
+        match self.read_live(key, &path)? {
+            Some(current) if current.data == expected.data => {
+                self.remove(key)?;
+                Ok(CasOutcome::Stored)
+            }
+            current => Ok(CasOutcome::Conflict(current)),
+        }
+    }
+
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
         let path = self.path(key)?;
         let _lock = self.lock()?;

@@ -81,8 +81,18 @@ impl Store for MemoryStore {
                 *current = Record::new(data.to_vec(), expiry_after(ttl));
                 Ok(CasOutcome::Stored)
             }
-            Some(current) => Ok(CasOutcome::Conflict(Some(current.clone()))),
-            None => Ok(CasOutcome::Conflict(None)),
+            current => Ok(CasOutcome::Conflict(current.cloned())),
+        }
+    }
+
+    fn compare_and_delete(&self, key: &str, expected: &Record) -> Result<CasOutcome> {
+        let mut entries = self.entries();
+        match Self::live(&mut entries, key) {
+            Some(current) if current.data == expected.data => {
+                entries.remove(key);
+                Ok(CasOutcome::Stored)
+            }
+            current => Ok(CasOutcome::Conflict(current.cloned())),
         }
     }
 

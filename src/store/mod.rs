@@ -59,7 +59,8 @@ impl Record {
 /// The result of a compare-and-set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CasOutcome {
-    /// The record still had the expected version and now holds the new value.
+    /// The record still had the expected version; the new value is stored (or, for
+    /// [`Store::compare_and_delete`], the record is deleted).
     Stored,
     /// The record changed since it was loaded. Carries its current state: `Some` with the
     /// fresher record to merge into, `None` if it was deleted or expired meanwhile.
@@ -88,6 +89,12 @@ pub trait Store: Send + Sync {
         data: &[u8],
         ttl: Duration,
     ) -> Result<CasOutcome>;
+
+    /// Deletes the record only if it is still at `expected`'s version, atomically (a save
+    /// that empties a session must not delete what a concurrent request wrote meanwhile).
+    /// `Stored` means deleted; `Conflict` carries the current state as for
+    /// [`compare_and_set`](Store::compare_and_set).
+    fn compare_and_delete(&self, key: &str, expected: &Record) -> Result<CasOutcome>;
 
     /// Unconditional write (the last-writer-wins mode).
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()>;

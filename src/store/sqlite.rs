@@ -144,6 +144,7 @@ struct Statements {
     load: String,
     create: String,
     compare_and_set: String,
+    compare_and_delete: String,
     set: String,
     delete: String,
     touch: String,
@@ -164,6 +165,9 @@ impl Statements {
             compare_and_set: format!(
                 "UPDATE {t} SET data = ?1, expiry = ?2 \
                  WHERE session_id = ?3 AND data = ?4 AND expiry > ?5"
+            ),
+            compare_and_delete: format!(
+                "DELETE FROM {t} WHERE session_id = ?1 AND data = ?2 AND expiry > ?3"
             ),
             set: upsert,
             delete: format!("DELETE FROM {t} WHERE session_id = ?1"),
@@ -305,6 +309,20 @@ impl Store for SqliteStore {
             })
             .map_err(store_error)?;
         if changed == 1 {
+            Ok(CasOutcome::Stored)
+        } else {
+            Ok(CasOutcome::Conflict(self.read(&conn, key)?))
+        }
+    }
+
+    fn compare_and_delete(&self, key: &str, expected: &Record) -> Result<CasOutcome> {
+        let conn = self.connection()?;
+        let now = now_text()?;
+        let deleted = conn
+            .prepare_cached(&self.sql.compare_and_delete)
+            .and_then(|mut statement| statement.execute(params![key, expected.data, now]))
+            .map_err(store_error)?;
+        if deleted == 1 {
             Ok(CasOutcome::Stored)
         } else {
             Ok(CasOutcome::Conflict(self.read(&conn, key)?))

@@ -96,6 +96,10 @@ impl Store for CountingStore {
         bump(&self.counts.cas);
         self.inner.compare_and_set(key, expected, data, ttl)
     }
+    fn compare_and_delete(&self, key: &str, expected: &Record) -> sessionstore::Result<CasOutcome> {
+        bump(&self.counts.delete);
+        self.inner.compare_and_delete(key, expected)
+    }
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> sessionstore::Result<()> {
         bump(&self.counts.set);
         self.inner.set(key, data, ttl)
