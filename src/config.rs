@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::codec::Format;
 use crate::cookies::{CookieConfig, CookieMode, SameSite, Secret};
 use crate::error::{Error, Result};
-use crate::store::{QueryParams, StoreConfig};
+use crate::store::StoreConfig;
 
 /// Flask's `PERMANENT_SESSION_LIFETIME` default: 31 days.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(31 * 24 * 3600);
@@ -50,6 +50,13 @@ pub struct Config {
     pub cleanup_every: Option<u64>,
     /// Largest encoded session accepted by save (default 4 MiB).
     pub max_size: usize,
+    /// Longest key accepted by save, in bytes (default 256).
+    pub max_key_length: usize,
+    /// Most keys a session may hold, reserved ones included (default 1000).
+    pub max_keys: usize,
+    /// Store `prefix + base64url(SHA-256(id))` instead of `prefix + id`, so a leaked store
+    /// dump holds no usable session ids (default off: Flask-Session stores the id itself).
+    pub hash_ids: bool,
 }
 
 impl Config {
@@ -81,6 +88,9 @@ impl Config {
                 max_attempts: 64,
                 cleanup_every: None,
                 max_size: 4 << 20,
+                max_key_length: 256,
+                max_keys: 1000,
+                hash_ids: false,
             },
             mode_set: false,
         }
@@ -91,7 +101,8 @@ impl Config {
     /// Besides each backend's own parameters (`table`, `threshold`, `mode`, `pool_size`),
     /// the URL accepts `prefix`, `format`, `permanent`, `lifetime`, `absolute_lifetime`,
     /// `refresh`, `touch_interval` (seconds), `concurrency` (`cas` or `lww`),
-    /// `cleanup_every`, `max_size` and `cookie_name`.
+    /// `cleanup_every`, `max_size`, `max_key_length`, `max_keys`, `hash_ids` and
+    /// `cookie_name`.
     ///
     /// ```
     /// use sessionstore::Config;
@@ -104,9 +115,7 @@ impl Config {
 
     /// A builder preset from a store URL, to add secrets and cookie settings.
     pub fn builder_from_url(url: &str) -> Result<ConfigBuilder> {
-        let parsed = url::Url::parse(url)
-            .map_err(|e| Error::config("store URL", format!("{url:?} is not a URL: {e}")))?;
-        let mut params = QueryParams::from_url(&parsed)?;
+        let (parsed, mut params) = crate::store::parse_store_url(url)?;
         let store = StoreConfig::from_url(&parsed, &mut params)?;
         let mut builder = Config::builder(store);
         if let Some(prefix) = params.take("prefix") {
@@ -144,6 +153,15 @@ impl Config {
         }
         if let Some(bytes) = params.take_parsed::<usize>("max_size")? {
             builder = builder.max_size(bytes);
+        }
+        if let Some(bytes) = params.take_parsed::<usize>("max_key_length")? {
+            builder = builder.max_key_length(bytes);
+        }
+        if let Some(keys) = params.take_parsed::<usize>("max_keys")? {
+            builder = builder.max_keys(keys);
+        }
+        if let Some(on) = params.take("hash_ids") {
+            builder = builder.hash_ids(parse_bool("hash_ids", &on)?);
         }
         if let Some(name) = params.take("cookie_name") {
             builder = builder.cookie_name(name);
@@ -306,6 +324,25 @@ impl ConfigBuilder {
     /// Largest encoded session a save accepts (default 4 MiB).
     pub fn max_size(mut self, bytes: usize) -> Self {
         self.config.max_size = bytes;
+        self
+    }
+
+    /// Longest session key a save accepts (default 256 bytes).
+    pub fn max_key_length(mut self, bytes: usize) -> Self {
+        self.config.max_key_length = bytes;
+        self
+    }
+
+    /// Most keys a session may hold (default 1000).
+    pub fn max_keys(mut self, keys: usize) -> Self {
+        self.config.max_keys = keys;
+        self
+    }
+
+    /// Store a SHA-256 hash of the id rather than the id (default off; breaks sharing
+    /// with Flask-Session, which stores the id itself).
+    pub fn hash_ids(mut self, on: bool) -> Self {
+        self.config.hash_ids = on;
         self
     }
 

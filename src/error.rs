@@ -38,6 +38,16 @@ pub enum Error {
         /// The configured maximum in bytes.
         max: usize,
     },
+    /// The session breaks a configured limit (key length, number of keys); nothing was
+    /// written.
+    LimitExceeded {
+        /// Which limit: `"key length"` or `"number of keys"`.
+        what: &'static str,
+        /// The offending size.
+        actual: usize,
+        /// The configured maximum.
+        max: usize,
+    },
     /// A compare-and-set save kept conflicting with concurrent requests and gave up.
     Contention {
         /// How many attempts were made.
@@ -75,6 +85,9 @@ impl fmt::Display for Error {
                     f,
                     "session is {size} bytes encoded, above the maximum of {max}"
                 )
+            }
+            Error::LimitExceeded { what, actual, max } => {
+                write!(f, "session {what} is {actual}, above the maximum of {max}")
             }
             Error::Contention { attempts } => write!(
                 f,

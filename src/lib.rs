@@ -23,6 +23,8 @@ pub mod codec;
 mod config;
 pub mod cookies;
 mod error;
+#[cfg(feature = "capi")]
+pub mod ffi;
 mod flask;
 mod id;
 mod manager;

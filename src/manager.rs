@@ -4,7 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rmpv::Value;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::codec::{self, Data};
@@ -93,8 +96,19 @@ impl SessionManager {
         &self.store
     }
 
+    /// The store key of a session: the prefix and the id, or the id's SHA-256 when
+    /// `hash_ids` is on.
     fn key(&self, id: &SessionId) -> String {
-        format!("{}{}", self.config.key_prefix, id.as_str())
+        if self.config.hash_ids {
+            let digest = Sha256::digest(id.as_str().as_bytes());
+            format!(
+                "{}{}",
+                self.config.key_prefix,
+                URL_SAFE_NO_PAD.encode(digest)
+            )
+        } else {
+            format!("{}{}", self.config.key_prefix, id.as_str())
+        }
     }
 
     /// Loads the session named by a request's `Cookie:` header (`None`: no header).
@@ -239,6 +253,22 @@ impl SessionManager {
     }
 
     fn encode(&self, data: &Data) -> Result<Vec<u8>> {
+        if data.len() > self.config.max_keys {
+            return Err(Error::LimitExceeded {
+                what: "number of keys",
+                actual: data.len(),
+                max: self.config.max_keys,
+            });
+        }
+        if let Some(longest) = data.keys().map(String::len).max()
+            && longest > self.config.max_key_length
+        {
+            return Err(Error::LimitExceeded {
+                what: "key length",
+                actual: longest,
+                max: self.config.max_key_length,
+            });
+        }
         let bytes = codec::encode(data, self.config.format)?;
         if bytes.len() > self.config.max_size {
             return Err(Error::TooLarge {

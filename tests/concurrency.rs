@@ -27,6 +27,18 @@ macro_rules! concurrency_suite {
 concurrency_suite!(memory);
 concurrency_suite!(filesystem);
 concurrency_suite!(sqlite);
+#[cfg(feature = "postgres")]
+concurrency_suite!(postgres);
+#[cfg(feature = "mysql")]
+concurrency_suite!(mysql);
+#[cfg(feature = "mongodb")]
+concurrency_suite!(mongodb);
+#[cfg(feature = "redis")]
+concurrency_suite!(redis);
+#[cfg(feature = "redis")]
+concurrency_suite!(redis_cluster);
+#[cfg(feature = "memcached")]
+concurrency_suite!(memcached);
 
 const THREADS: usize = 8;
 

@@ -31,6 +31,8 @@ macro_rules! lifecycle_suite {
                 permanent_and_browser_session_cookies,
                 vary_cookie_when_read,
                 oversized_save_is_refused_and_loses_nothing,
+                key_limits_are_refused_and_lose_nothing,
+                hashed_ids_keep_ids_out_of_the_store,
                 rotated_secret_still_verifies,
                 stored_value_is_flask_msgpack,
             ]
@@ -41,6 +43,18 @@ macro_rules! lifecycle_suite {
 lifecycle_suite!(memory);
 lifecycle_suite!(filesystem);
 lifecycle_suite!(sqlite);
+#[cfg(feature = "postgres")]
+lifecycle_suite!(postgres);
+#[cfg(feature = "mysql")]
+lifecycle_suite!(mysql);
+#[cfg(feature = "mongodb")]
+lifecycle_suite!(mongodb);
+#[cfg(feature = "redis")]
+lifecycle_suite!(redis);
+#[cfg(feature = "redis")]
+lifecycle_suite!(redis_cluster);
+#[cfg(feature = "memcached")]
+lifecycle_suite!(memcached);
 
 fn logged_in(h: &common::Harness) -> String {
     cookie_pair(&h.request(None, |s| s.insert("user", "ann").unwrap()))
@@ -110,7 +124,8 @@ fn unknown_id_is_never_adopted(backend: &str) {
 fn expired_record_gives_a_fresh_session(backend: &str) {
     let h = harness(backend, |b| b.idle_lifetime(Duration::from_secs(1)));
     let cookie = logged_in(&h);
-    std::thread::sleep(Duration::from_millis(1100));
+    // Memcached keeps expiry times in whole seconds (rounded up): wait past the next one.
+    std::thread::sleep(Duration::from_millis(2100));
     let session = h.manager.load(Some(&cookie)).unwrap();
     assert!(session.is_new());
     assert_eq!(session.get::<String>("user").unwrap(), None);
@@ -195,7 +210,9 @@ fn touch_honours_the_interval(backend: &str) {
     h.counts.reset();
     h.request(Some(&cookie), |_| {});
     assert_eq!(h.counts.touches(), 0, "within the interval: no touch");
-    std::thread::sleep(Duration::from_millis(1100));
+    // Memcached keeps expiry times in whole seconds (rounded up), so the last renewal may
+    // look up to a second later than it was: wait the interval plus that second.
+    std::thread::sleep(Duration::from_millis(2100));
     let outcome = h.request(Some(&cookie), |_| {});
     assert_eq!(h.counts.touches(), 1, "interval passed: one touch");
     assert_eq!(h.counts.writes(), 1, "the touch is the only write");
@@ -323,6 +340,60 @@ fn oversized_save_is_refused_and_loses_nothing(backend: &str) {
         "{error}"
     );
     assert_eq!(h.stored(&cookie).unwrap().data, before.data);
+}
+
+fn key_limits_are_refused_and_lose_nothing(backend: &str) {
+    let h = harness(backend, |b| b.max_key_length(12).max_keys(3));
+    let cookie = logged_in(&h);
+    let before = h.stored(&cookie).unwrap();
+    let mut session = h.manager.load(Some(&cookie)).unwrap();
+    session.insert("much_too_long_key", 1).unwrap();
+    let error = h.manager.save(session).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            sessionstore::Error::LimitExceeded {
+                what: "key length",
+                actual: 17,
+                max: 12
+            }
+        ),
+        "{error}"
+    );
+    let mut session = h.manager.load(Some(&cookie)).unwrap();
+    session.insert("b", 1).unwrap();
+    session.insert("c", 1).unwrap();
+    let error = h.manager.save(session).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            sessionstore::Error::LimitExceeded {
+                what: "number of keys",
+                actual: 4,
+                max: 3
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        h.stored(&cookie).unwrap().data,
+        before.data,
+        "nothing written"
+    );
+}
+
+fn hashed_ids_keep_ids_out_of_the_store(backend: &str) {
+    let h = harness(backend, |b| b.hash_ids(true));
+    let cookie = logged_in(&h);
+    assert!(h.stored(&cookie).is_none(), "the plain id is not a key");
+    let session = h.manager.load(Some(&cookie)).unwrap();
+    assert_eq!(
+        session.get::<String>("user").unwrap().as_deref(),
+        Some("ann")
+    );
+    let logout = h.request(Some(&cookie), |s| s.destroy());
+    assert!(is_removal(&logout));
+    assert!(h.manager.load(Some(&cookie)).unwrap().is_new());
 }
 
 fn rotated_secret_still_verifies(backend: &str) {

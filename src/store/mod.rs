@@ -14,10 +14,27 @@ use crate::error::{Error, Result};
 
 #[cfg(feature = "filesystem")]
 pub mod file;
+#[cfg(feature = "memcached")]
+pub mod memcached;
 #[cfg(feature = "memory")]
 pub mod memory;
+#[cfg(feature = "mongodb")]
+pub mod mongodb;
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(any(feature = "redis", feature = "memcached"))]
+mod net;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(all(
+    test,
+    any(feature = "postgres", feature = "mysql", feature = "mongodb")
+))]
+mod test_servers;
 
 /// A stored session as one load returned it: its bytes, when it expires, and its version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,13 +140,37 @@ pub enum StoreConfig {
     /// An SQLite database file (`sqlite:///path/to/sessions.db?table=sessions`).
     #[cfg(feature = "sqlite")]
     Sqlite(sqlite::SqliteOptions),
+    /// A PostgreSQL table (`postgres://user@host:5432/db?table=sessions`).
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::PostgresOptions),
+    /// A MySQL or MariaDB table (`mysql://user:pass@host:3306/db?table=sessions`).
+    #[cfg(feature = "mysql")]
+    Mysql(mysql::MysqlOptions),
+    /// A MongoDB collection (`mongodb://host:27017/?db=flask_session&collection=sessions`).
+    #[cfg(feature = "mongodb")]
+    Mongodb(mongodb::MongoOptions),
+    /// Redis, one server (`redis://[:password@]host:6379/0`, `rediss://` for TLS) or a
+    /// Cluster (`redis+cluster://host1:7001,host2:7002`).
+    #[cfg(feature = "redis")]
+    Redis(redis::RedisOptions),
+    /// Memcached, one or more servers (`memcache://host1:11211,host2:11211`).
+    #[cfg(feature = "memcached")]
+    Memcached(memcached::MemcachedOptions),
 }
 
 impl StoreConfig {
     /// Parses a store URL. `params` holds the URL's query parameters; the backend removes the
     /// ones it understands and leaves the rest for the caller.
     #[cfg_attr(
-        not(any(feature = "filesystem", feature = "sqlite")),
+        not(any(
+            feature = "filesystem",
+            feature = "sqlite",
+            feature = "postgres",
+            feature = "mysql",
+            feature = "mongodb",
+            feature = "redis",
+            feature = "memcached"
+        )),
         allow(unused_variables)
     )]
     pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<StoreConfig> {
@@ -144,6 +185,26 @@ impl StoreConfig {
             "sqlite" => Ok(StoreConfig::Sqlite(sqlite::SqliteOptions::from_url(
                 url, params,
             )?)),
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => Ok(StoreConfig::Postgres(
+                postgres::PostgresOptions::from_url(url, params)?,
+            )),
+            #[cfg(feature = "mysql")]
+            "mysql" | "mariadb" => Ok(StoreConfig::Mysql(mysql::MysqlOptions::from_url(
+                url, params,
+            )?)),
+            #[cfg(feature = "mongodb")]
+            "mongodb" => Ok(StoreConfig::Mongodb(mongodb::MongoOptions::from_url(
+                url, params,
+            )?)),
+            #[cfg(feature = "redis")]
+            "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => Ok(StoreConfig::Redis(
+                redis::RedisOptions::from_url(url, params)?,
+            )),
+            #[cfg(feature = "memcached")]
+            "memcache" => Ok(StoreConfig::Memcached(
+                memcached::MemcachedOptions::from_url(url, params)?,
+            )),
             other => Err(Error::config(
                 "store URL",
                 format!(
@@ -163,6 +224,20 @@ impl StoreConfig {
             StoreConfig::Filesystem(options) => Ok(Arc::new(file::FileStore::open(options)?)),
             #[cfg(feature = "sqlite")]
             StoreConfig::Sqlite(options) => Ok(Arc::new(sqlite::SqliteStore::open(options)?)),
+            #[cfg(feature = "postgres")]
+            StoreConfig::Postgres(options) => {
+                Ok(Arc::new(postgres::PostgresStore::open(options)?))
+            }
+            #[cfg(feature = "mysql")]
+            StoreConfig::Mysql(options) => Ok(Arc::new(mysql::MysqlStore::open(options)?)),
+            #[cfg(feature = "mongodb")]
+            StoreConfig::Mongodb(options) => Ok(Arc::new(mongodb::MongoStore::open(options)?)),
+            #[cfg(feature = "redis")]
+            StoreConfig::Redis(options) => Ok(Arc::new(redis::RedisStore::open(options)?)),
+            #[cfg(feature = "memcached")]
+            StoreConfig::Memcached(options) => {
+                Ok(Arc::new(memcached::MemcachedStore::open(options)?))
+            }
         }
     }
 }
@@ -172,6 +247,14 @@ fn enabled_schemes() -> String {
         ("memory", cfg!(feature = "memory")),
         ("file", cfg!(feature = "filesystem")),
         ("sqlite", cfg!(feature = "sqlite")),
+        ("postgres", cfg!(feature = "postgres")),
+        ("mysql", cfg!(feature = "mysql")),
+        ("mongodb", cfg!(feature = "mongodb")),
+        ("redis", cfg!(feature = "redis")),
+        ("rediss", cfg!(feature = "redis")),
+        ("redis+cluster", cfg!(feature = "redis")),
+        ("rediss+cluster", cfg!(feature = "redis")),
+        ("memcache", cfg!(feature = "memcached")),
     ];
     schemes
         .iter()
@@ -181,24 +264,74 @@ fn enabled_schemes() -> String {
         .join(", ")
 }
 
+/// Parses a store URL. A comma-separated host list in the authority
+/// (`redis+cluster://:pw@h1:7001,h2:7002/`), which URLs do not allow, is accepted: the URL
+/// is parsed with the first host, and the whole list waits in the parameters for the
+/// backend that takes it ([`QueryParams::take_hosts`]).
+pub(crate) fn parse_store_url(text: &str) -> Result<(url::Url, QueryParams)> {
+    let not_a_url = |e: url::ParseError| Error::config("store URL", format!("not a URL: {e}"));
+    let (url, hosts) = match host_list(text) {
+        Some((start, end)) => {
+            let hosts: Vec<String> = text[start..end].split(',').map(str::to_owned).collect();
+            if hosts.iter().any(String::is_empty) {
+                return Err(Error::config("store URL", "empty host in the host list"));
+            }
+            let first = format!("{}{}{}", &text[..start], hosts[0], &text[end..]);
+            (url::Url::parse(&first).map_err(not_a_url)?, hosts)
+        }
+        None => (url::Url::parse(text).map_err(not_a_url)?, Vec::new()),
+    };
+    let mut params = QueryParams::from_url(&url)?;
+    params.hosts = hosts;
+    Ok((url, params))
+}
+
+/// The byte range of the hosts in `scheme://[userinfo@]hosts[/path][?query]` when they are
+/// a comma-separated list.
+fn host_list(text: &str) -> Option<(usize, usize)> {
+    let start = text.find("://")? + 3;
+    let end = text[start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| start + i);
+    let start = text[start..end].rfind('@').map_or(start, |i| start + i + 1);
+    text[start..end].contains(',').then_some((start, end))
+}
+
 /// A store URL's query parameters, taken one by one by the parts that understand them.
 #[derive(Debug, Default)]
-pub(crate) struct QueryParams(BTreeMap<String, String>);
+pub(crate) struct QueryParams {
+    values: BTreeMap<String, String>,
+    /// Every host of a comma-separated host list (empty for a single host).
+    hosts: Vec<String>,
+}
 
 impl QueryParams {
     pub(crate) fn from_url(url: &url::Url) -> Result<QueryParams> {
-        let mut params = BTreeMap::new();
+        let mut values = BTreeMap::new();
         for (name, value) in url.query_pairs() {
-            if params.insert(name.to_string(), value.to_string()).is_some() {
+            if values.insert(name.to_string(), value.to_string()).is_some() {
                 return Err(Error::config(name, "given more than once in the store URL"));
             }
         }
-        Ok(QueryParams(params))
+        Ok(QueryParams {
+            values,
+            hosts: Vec::new(),
+        })
     }
 
     /// Removes and returns a parameter.
     pub(crate) fn take(&mut self, name: &str) -> Option<String> {
-        self.0.remove(name)
+        self.values.remove(name)
+    }
+
+    /// Removes and returns the hosts of a comma-separated host list (`host:port` as written),
+    /// or an empty list when the URL names one host.
+    #[cfg_attr(
+        not(any(feature = "redis", feature = "memcached")),
+        allow(dead_code)
+    )]
+    pub(crate) fn take_hosts(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.hosts)
     }
 
     /// Removes and parses a parameter.
@@ -212,12 +345,37 @@ impl QueryParams {
             .transpose()
     }
 
-    /// Fails naming the first parameter nobody took.
+    /// Fails naming the first parameter nobody took, or a host list no backend took.
     pub(crate) fn finish(self) -> Result<()> {
-        match self.0.into_keys().next() {
+        if !self.hosts.is_empty() {
+            return Err(Error::config(
+                "store URL",
+                "this backend takes one host, not a comma-separated list",
+            ));
+        }
+        match self.values.into_keys().next() {
             Some(name) => Err(Error::config(name, "unknown store URL parameter")),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+/// Checks that `table` is `[A-Za-z_][A-Za-z0-9_]{0,62}`, the only names spliced into SQL.
+pub(crate) fn validate_table_name(table: &str) -> std::result::Result<(), String> {
+    let mut bytes = table.bytes();
+    let valid = table.len() <= 63
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{table:?} is not a table name: 1 to 63 characters of [A-Za-z0-9_], not starting \
+             with a digit"
+        ))
     }
 }
 

@@ -120,23 +120,7 @@ impl SqliteOptions {
     }
 }
 
-/// Checks that `table` is `[A-Za-z_][A-Za-z0-9_]{0,62}`, the only names spliced into SQL.
-pub(crate) fn validate_table_name(table: &str) -> std::result::Result<(), String> {
-    let mut bytes = table.bytes();
-    let valid = table.len() <= 63
-        && bytes
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "{table:?} is not a table name: 1 to 63 characters of [A-Za-z0-9_], not starting \
-             with a digit"
-        ))
-    }
-}
+pub(crate) use super::validate_table_name;
 
 /// The SQL of each operation, with the table name spliced in once.
 #[derive(Debug)]
@@ -219,9 +203,14 @@ impl SqliteStore {
                 ))
             })
             .map_err(|e| store_error(format!("cannot open {}: {e}", options.path.display())))?;
+        // Connections to a local file never go stale: no idle timeout, no maximum lifetime,
+        // hence no reaper job, so the pool's helper threads end as soon as the store is
+        // dropped (with a pending reaper they would linger up to 30 s, e.g. in a C program).
         let pool = Pool::builder()
             .max_size(options.pool_size)
             .connection_timeout(CONNECTION_TIMEOUT)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .build(manager)
             .map_err(|e| store_error(format!("cannot open {}: {e}", options.path.display())))?;
         Ok(SqliteStore {

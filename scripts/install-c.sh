@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the C library and installs it under PREFIX, for pkg-config:
+#   PREFIX/include/sessionstore.h
+#   PREFIX/lib/libsessionstore.so and PREFIX/lib/libsessionstore.a
+#   PREFIX/lib/pkgconfig/sessionstore.pc
+# Usage: scripts/install-c.sh PREFIX [cargo build options]
+#   The options default to `--release --features capi` (the default stores: SQLite,
+#   filesystem, memory); add stores with e.g. `--release --features capi,redis`.
+# Then: export PKG_CONFIG_PATH=PREFIX/lib/pkgconfig
+#       cc app.c $(pkg-config --cflags --libs sessionstore)
+set -euo pipefail
+prefix=${1:?usage: scripts/install-c.sh PREFIX [cargo build options]}
+shift
+prefix=$(realpath -m "$prefix")
+cd "$(dirname "$0")/.."
+
+options=("$@")
+((${#options[@]})) || options=(--release --features capi)
+profile=debug
+for option in "${options[@]}"; do
+    [[ $option == --release ]] && profile=release
+done
+cargo build --lib "${options[@]}"
+
+target=$(realpath "${CARGO_TARGET_DIR:-target}")/$profile
+if ! nm -D --defined-only "$target/libsessionstore.so" | grep -qw sessionstore_version; then
+    echo "install-c.sh: $target/libsessionstore.so has no C API: build with the capi feature" >&2
+    exit 1
+fi
+version=$(sed -n 's/^#define SESSIONSTORE_VERSION "\(.*\)"$/\1/p' include/sessionstore.h)
+# The system libraries a static link needs besides the archive (those of Rust's std).
+probe=$(mktemp -d)
+trap 'rm -rf "$probe"' EXIT
+libs_private=$(rustc --crate-type staticlib --crate-name probe --print native-static-libs \
+    -o "$probe/libprobe.a" - </dev/null 2>&1 | sed -n 's/.*native-static-libs: //p')
+
+install -d "$prefix/include" "$prefix/lib/pkgconfig"
+install -C -m 644 include/sessionstore.h "$prefix/include/"
+install -C -m 755 "$target/libsessionstore.so" "$prefix/lib/"
+install -C -m 644 "$target/libsessionstore.a" "$prefix/lib/"
+sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$version|" -e "s|@LIBS_PRIVATE@|$libs_private|" \
+    ffi/sessionstore.pc.in >"$prefix/lib/pkgconfig/sessionstore.pc"
+echo "installed sessionstore $version ($profile) in $prefix"

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The C side of the test command (scripts/test.sh runs it after the cargo build):
+#  1. the committed C header matches the one generated from src/ffi.rs, and the check
+#     catches a stale header;
+#  2. the library is installed with scripts/install-c.sh into target/c-prefix, and the C tests
+#     and the libmicrohttpd example server are built against it through pkg-config
+#     (tests/c_server_http.rs then drives the server over HTTP);
+#  3. the C tests run under valgrind memcheck: any memory error or definitely lost block fails.
+# Usage: scripts/test-c.sh [COMMITTED_HEADER]   (default: include/sessionstore.h)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+committed=${1:-include/sessionstore.h}
+target=$(realpath "${CARGO_TARGET_DIR:-target}")
+prefix=$target/c-prefix
+out=$target/ffi
+
+apt_install valgrind libmicrohttpd-dev pkg-config
+
+say "the committed header is current"
+scripts/check-header.sh "$committed"
+
+say "a stale header is caught"
+mkdir -p "$out"
+stale=$out/stale-sessionstore.h
+sed 's/sessionstore_version(void)/sessionstore_version_renamed(void)/' include/sessionstore.h >"$stale"
+if cmp -s "$stale" include/sessionstore.h; then
+    say "could not make a stale copy of the header"
+    exit 1
+fi
+if scripts/check-header.sh "$stale" >"$out/stale-check.log" 2>&1; then
+    say "check-header.sh accepted a stale header"
+    exit 1
+fi
+grep -q "is stale" "$out/stale-check.log"
+say "ok: check-header.sh refused $stale"
+
+say "install into $prefix, build the C tests and the example server with pkg-config"
+scripts/install-c.sh "$prefix" --all-features
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+pkg-config --cflags --libs sessionstore
+make -C ffi --no-print-directory OUT="$out" all
+
+say "the C tests, natively then under valgrind"
+make -C ffi --no-print-directory OUT="$out" run valgrind

@@ -1,0 +1,410 @@
+//! MongoDB store: Flask-Session's documents, through the `mongodb` crate's synchronous API
+//! and its connection pool.
+//!
+//! One document per session, as Flask-Session 0.8 writes them, in database `flask_session`,
+//! collection `sessions` (both configurable):
+//!
+//! ```text
+//! { id: "session:<id>", val: BinData(0, <MessagePack>), expiration: ISODate(<UTC>) }
+//! ```
+//!
+//! Opening the store creates the TTL index on `expiration` (`expireAfterSeconds: 0`, the
+//! same index Flask-Session creates) and a unique index on `id`, which Flask-Session lacks
+//! (its issue #139) and which makes a create fail on a live session. The server's TTL sweep
+//! runs only about once a minute, so every read, compare-and-set and touch also filters on
+//! `expiration > now` (now computed here, in UTC). Compare-and-set is one `update_one`
+//! filtered on `{id, val: <expected bytes>, expiration > now}`; a create is an upsert
+//! filtered on `{id, expiration <= now}`, so it replaces only an expired document and the
+//! unique index refuses it when a live one exists.
+
+use std::fmt;
+use std::time::Duration;
+
+use mongodb::bson::spec::BinarySubtype;
+use mongodb::bson::{Binary, Bson, DateTime, Document, doc};
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::sync::{Client, Collection};
+use mongodb::IndexModel;
+use time::OffsetDateTime;
+
+use super::{CasOutcome, QueryParams, Record, Store, expiry_after, shown_key};
+use crate::error::{Error, Result};
+
+const BACKEND: &str = "mongodb";
+/// How long an operation waits for a reachable server, unless the URL's
+/// `serverSelectionTimeoutMS` says otherwise (the driver's own default is 30 s).
+const DEFAULT_SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long opening a connection may take, unless the URL's `connectTimeoutMS` says otherwise.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The server's error code for a duplicate unique key.
+const DUPLICATE_KEY: i32 = 11000;
+
+/// The MongoDB connection-string options handed to the driver; the URL's other parameters
+/// are this crate's (`db`, `collection`, and the session settings).
+const DRIVER_OPTIONS: &[&str] = &[
+    "appName",
+    "authMechanism",
+    "authMechanismProperties",
+    "authSource",
+    "compressors",
+    "connectTimeoutMS",
+    "directConnection",
+    "heartbeatFrequencyMS",
+    "journal",
+    "loadBalanced",
+    "localThresholdMS",
+    "maxConnecting",
+    "maxIdleTimeMS",
+    "maxPoolSize",
+    "maxStalenessSeconds",
+    "minPoolSize",
+    "readConcernLevel",
+    "readPreference",
+    "readPreferenceTags",
+    "replicaSet",
+    "retryReads",
+    "retryWrites",
+    "serverMonitoringMode",
+    "serverSelectionTimeoutMS",
+    "socketTimeoutMS",
+    "ssl",
+    "timeoutMS",
+    "tls",
+    "tlsAllowInvalidCertificates",
+    "tlsAllowInvalidHostnames",
+    "tlsCAFile",
+    "tlsCertificateKeyFile",
+    "tlsCertificateKeyFilePassword",
+    "tlsInsecure",
+    "w",
+    "waitQueueTimeoutMS",
+    "wTimeoutMS",
+    "zlibCompressionLevel",
+];
+
+/// Options of the MongoDB store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MongoOptions {
+    /// The connection string handed to the driver (`mongodb://user:pass@host:27017/?…`),
+    /// without this crate's parameters.
+    pub uri: String,
+    /// The database (Flask-Session's `SESSION_MONGODB_DB`, default `flask_session`).
+    pub database: String,
+    /// The collection (Flask-Session's `SESSION_MONGODB_COLLECT`, default `sessions`).
+    pub collection: String,
+}
+
+impl fmt::Debug for MongoOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let uri = match url::Url::parse(&self.uri) {
+            Ok(mut parsed) if parsed.password().is_some() => {
+                // Cannot fail: a URL with a password has a host.
+                let _ = parsed.set_password(Some("***"));
+                parsed.to_string()
+            }
+            Ok(_) => self.uri.clone(),
+            Err(_) => "<unparsable URI>".to_owned(),
+        };
+        f.debug_struct("MongoOptions")
+            .field("uri", &uri)
+            .field("database", &self.database)
+            .field("collection", &self.collection)
+            .finish()
+    }
+}
+
+impl MongoOptions {
+    /// Options for the server at `uri` (`mongodb://127.0.0.1:27017/`), database
+    /// `flask_session`, collection `sessions`, as Flask-Session's defaults.
+    pub fn new(uri: impl Into<String>) -> MongoOptions {
+        MongoOptions {
+            uri: uri.into(),
+            database: "flask_session".to_owned(),
+            collection: "sessions".to_owned(),
+        }
+    }
+
+    /// Parses `mongodb://host:port/?db=flask_session&collection=sessions&…`: takes `db`,
+    /// `collection` and the driver's connection-string options (such as
+    /// `serverSelectionTimeoutMS` or `maxPoolSize`, spelled as MongoDB documents them), and
+    /// leaves the other parameters.
+    pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<MongoOptions> {
+        let mut uri = url.clone();
+        uri.set_query(None);
+        uri.set_fragment(None);
+        if uri.path().is_empty() {
+            uri.set_path("/");
+        }
+        let driver: Vec<(&str, String)> = DRIVER_OPTIONS
+            .iter()
+            .filter_map(|name| params.take(name).map(|value| (*name, value)))
+            .collect();
+        if !driver.is_empty() {
+            uri.query_pairs_mut().extend_pairs(driver);
+        }
+        let mut options = MongoOptions::new(uri.as_str());
+        if let Some(database) = params.take("db") {
+            options.database = database;
+        }
+        if let Some(collection) = params.take("collection") {
+            options.collection = collection;
+        }
+        options.validate()?;
+        Ok(options)
+    }
+
+    fn validate(&self) -> Result<()> {
+        // MongoDB's rules: no empty names, none of these characters in a database name.
+        if self.database.is_empty() || self.database.contains(['/', '\\', '.', ' ', '"', '$', '\0'])
+        {
+            return Err(Error::config(
+                "db",
+                format!("{:?} is not a MongoDB database name", self.database),
+            ));
+        }
+        if self.collection.is_empty()
+            || self.collection.contains(['$', '\0'])
+            || self.collection.starts_with("system.")
+        {
+            return Err(Error::config(
+                "collection",
+                format!("{:?} is not a MongoDB collection name", self.collection),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The driver's options: the URI's, with shorter timeouts than the driver's defaults
+    /// unless the URI sets them.
+    fn client_options(&self) -> Result<ClientOptions> {
+        let mut options = ClientOptions::parse(&self.uri).run().map_err(|e| {
+            Error::config("store URL", format!("not a MongoDB connection string: {e}"))
+        })?;
+        options
+            .server_selection_timeout
+            .get_or_insert(DEFAULT_SERVER_SELECTION_TIMEOUT);
+        options.connect_timeout.get_or_insert(DEFAULT_CONNECT_TIMEOUT);
+        Ok(options)
+    }
+}
+
+/// Sessions in a MongoDB collection, shared with Flask-Session; see the
+/// [module documentation](self) for the documents and indexes.
+///
+/// ```no_run
+/// use sessionstore::store::{Store, mongodb::{MongoOptions, MongoStore}};
+/// let store = MongoStore::open(&MongoOptions::new("mongodb://127.0.0.1:27017/"))?;
+/// store.create("session:k", b"\x80", std::time::Duration::from_secs(60))?;
+/// # Ok::<(), sessionstore::Error>(())
+/// ```
+pub struct MongoStore {
+    collection: Collection<Document>,
+}
+
+impl fmt::Debug for MongoStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MongoStore")
+            .field("collection", &self.collection.namespace().to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MongoStore {
+    /// Connects and creates the TTL index on `expiration` and the unique index on `id` if
+    /// missing.
+    pub fn open(options: &MongoOptions) -> Result<MongoStore> {
+        options.validate()?;
+        let client = Client::with_options(options.client_options()?).map_err(store_error)?;
+        let collection = client
+            .database(&options.database)
+            .collection::<Document>(&options.collection);
+        let indexes = [
+            IndexModel::builder()
+                .keys(doc! { "expiration": 1 })
+                .options(IndexOptions::builder().expire_after(Duration::ZERO).build())
+                .build(),
+            IndexModel::builder()
+                .keys(doc! { "id": 1 })
+                .options(IndexOptions::builder().unique(true).build())
+                .build(),
+        ];
+        collection
+            .create_indexes(indexes)
+            .run()
+            .map_err(|e| store_error(format!("cannot create the indexes: {e}")))?;
+        Ok(MongoStore { collection })
+    }
+
+    /// Writes `data` with a fresh expiry to the document `filter` selects, creating it
+    /// (with the filter's `id`) if `upsert`. Returns whether a document was matched or
+    /// created.
+    fn write(
+        &self,
+        filter: Document,
+        data: &[u8],
+        ttl: Duration,
+        upsert: bool,
+    ) -> mongodb::error::Result<bool> {
+        let update = doc! { "$set": { "val": binary(data), "expiration": date(expiry_after(ttl)) } };
+        let result = self
+            .collection
+            .update_one(filter, update)
+            .upsert(upsert)
+            .run()?;
+        Ok(result.matched_count == 1 || result.upserted_id.is_some())
+    }
+}
+
+impl Store for MongoStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn load(&self, key: &str) -> Result<Option<Record>> {
+        let found = self
+            .collection
+            .find_one(doc! { "id": key, "expiration": { "$gt": DateTime::now() } })
+            .projection(doc! { "_id": 0, "val": 1, "expiration": 1 })
+            .run()
+            .map_err(store_error)?;
+        let Some(document) = found else {
+            return Ok(None);
+        };
+        let data = match document.get("val") {
+            Some(Bson::Binary(binary)) => binary.bytes.clone(),
+            _ => {
+                log::warn!(
+                    "mongodb store: the document of {} has no binary val, treating it as missing",
+                    shown_key(key)
+                );
+                return Ok(None);
+            }
+        };
+        let expiration = document
+            .get_datetime("expiration")
+            .map_err(|e| store_error(format!("the expiration of {}: {e}", shown_key(key))))?;
+        Ok(Some(Record::new(data, offset_date_time(*expiration)?)))
+    }
+
+    fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
+        let only_expired = doc! { "id": key, "expiration": { "$lte": DateTime::now() } };
+        match self.write(only_expired, data, ttl, true) {
+            Ok(written) => Ok(written),
+            // A live document holds the key: the upsert's insert hit the unique index.
+            Err(error) if is_duplicate_key(&error) => Ok(false),
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &Record,
+        data: &[u8],
+        ttl: Duration,
+    ) -> Result<CasOutcome> {
+        let filter = doc! {
+            "id": key,
+            "val": binary(&expected.data),
+            "expiration": { "$gt": DateTime::now() },
+        };
+        if self.write(filter, data, ttl, false).map_err(store_error)? {
+            Ok(CasOutcome::Stored)
+        } else {
+            Ok(CasOutcome::Conflict(self.load(key)?))
+        }
+    }
+
+    fn compare_and_delete(&self, key: &str, expected: &Record) -> Result<CasOutcome> {
+        let filter = doc! {
+            "id": key,
+            "val": binary(&expected.data),
+            "expiration": { "$gt": DateTime::now() },
+        };
+        let deleted = self
+            .collection
+            .delete_one(filter)
+            .run()
+            .map_err(store_error)?
+            .deleted_count;
+        if deleted == 1 {
+            Ok(CasOutcome::Stored)
+        } else {
+            Ok(CasOutcome::Conflict(self.load(key)?))
+        }
+    }
+
+    fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
+        // Two upserts of a new key at once: the unique index refuses the second insert, which
+        // then finds the document and updates it.
+        match self.write(doc! { "id": key }, data, ttl, true) {
+            Err(error) if is_duplicate_key(&error) => {
+                self.write(doc! { "id": key }, data, ttl, true)
+                    .map_err(store_error)?;
+                Ok(())
+            }
+            other => other.map(drop).map_err(store_error),
+        }
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        self.collection
+            .delete_one(doc! { "id": key })
+            .run()
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
+        let result = self
+            .collection
+            .update_one(
+                doc! { "id": key, "expiration": { "$gt": DateTime::now() } },
+                doc! { "$set": { "expiration": date(expiry_after(ttl)) } },
+            )
+            .run()
+            .map_err(store_error)?;
+        Ok(result.matched_count == 1)
+    }
+
+    fn purge_expired(&self) -> Result<u64> {
+        let result = self
+            .collection
+            .delete_many(doc! { "expiration": { "$lte": DateTime::now() } })
+            .run()
+            .map_err(store_error)?;
+        Ok(result.deleted_count)
+    }
+}
+
+fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
+    match error.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(failure)) => failure.code == DUPLICATE_KEY,
+        ErrorKind::Command(failure) => failure.code == DUPLICATE_KEY,
+        _ => false,
+    }
+}
+
+fn store_error(cause: impl fmt::Display) -> Error {
+    Error::store(BACKEND, cause)
+}
+
+/// Bytes as Flask-Session's pymongo writes them: BSON binary, generic subtype.
+fn binary(data: &[u8]) -> Binary {
+    Binary {
+        subtype: BinarySubtype::Generic,
+        bytes: data.to_vec(),
+    }
+}
+
+/// A BSON date (milliseconds since the epoch, UTC).
+fn date(at: OffsetDateTime) -> DateTime {
+    let millis = at.unix_timestamp_nanos() / 1_000_000;
+    DateTime::from_millis(i64::try_from(millis).unwrap_or(i64::MAX))
+}
+
+fn offset_date_time(at: DateTime) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.timestamp_millis()) * 1_000_000)
+        .map_err(|e| store_error(format!("expiration out of range: {e}")))
+}

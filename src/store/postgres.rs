@@ -1,0 +1,947 @@
+//! PostgreSQL store: Flask-Session's SQLAlchemy table, through an r2d2 pool of `postgres`
+//! connections.
+//!
+//! The table (default `sessions`) has the shape Flask-Session's SQLAlchemy model creates on
+//! PostgreSQL, so a Flask app and this store can share it, whichever creates it first:
+//!
+//! ```sql
+//! CREATE TABLE IF NOT EXISTS "sessions" (
+//!     id SERIAL PRIMARY KEY,
+//!     session_id VARCHAR(255) UNIQUE NOT NULL,  -- the prefixed key
+//!     data BYTEA,                               -- the encoded session
+//!     expiry TIMESTAMP WITHOUT TIME ZONE        -- UTC
+//! );
+//! CREATE INDEX IF NOT EXISTS "sessions_expiry_idx" ON "sessions" (expiry);
+//! ```
+//!
+//! Every statement compares `expiry` with "now" computed here in UTC and bound as a
+//! parameter (never the server's `NOW()`, whose time zone is the session's), so rows past
+//! their expiry are invisible until [`Store::purge_expired`] deletes them, in batches that
+//! use the `expiry` index. Each pooled connection prepares the statements once; a load, a
+//! compare-and-set (`UPDATE … WHERE session_id = $3 AND data = $4`), a create
+//! (`INSERT … ON CONFLICT (session_id) DO UPDATE … WHERE` the old row has expired) and a
+//! touch (expiry only) are one statement each. The pool checks a connection before handing
+//! it out, so a restarted server costs no failed request.
+//!
+//! Connections are plain TCP (or a Unix socket): `sslmode=disable` and `sslmode=prefer` (the
+//! default, which falls back to plain) are accepted, `sslmode=require` is refused when the
+//! store is configured, since this build has no TLS connector for PostgreSQL.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use postgres::config::SslMode;
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Statement};
+use r2d2::{ManageConnection, Pool, PooledConnection};
+use r2d2_postgres::PostgresConnectionManager;
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+use super::{CasOutcome, QueryParams, Record, Store, expiry_after, shown_key};
+use crate::error::{Error, Result};
+
+const BACKEND: &str = "postgres";
+/// How long connecting, and waiting for a pooled connection, may take unless the URL's
+/// `connect_timeout` says otherwise.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Rows deleted per statement by [`Store::purge_expired`].
+const PURGE_BATCH: u64 = 10_000;
+/// The URL parameters handed to the `postgres` crate; every other one is ours or an error.
+const DRIVER_PARAMS: &[&str] = &["sslmode", "connect_timeout", "application_name"];
+
+/// Options of the PostgreSQL store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// The connection URL as the `postgres` crate reads it:
+    /// `postgres://user:password@host:port/database`, optionally with `sslmode`
+    /// (`disable` or `prefer`), `connect_timeout` (seconds) and `application_name`.
+    pub url: String,
+    /// The table name: `[A-Za-z_][A-Za-z0-9_]*`, at most 63 characters.
+    pub table: String,
+    /// The most connections the pool opens (at least 1).
+    pub pool_size: u32,
+}
+
+impl fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresOptions")
+            .field("url", &redacted(&self.url))
+            .field("table", &self.table)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// `url` with its password, if any, replaced by `***`.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Cannot fail: the URL has a host, since it has a password.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "<unparsable URL>".to_owned(),
+    }
+}
+
+impl PostgresOptions {
+    /// Options for the database at `url` (`postgres://user@host:5432/db`) with table
+    /// `sessions` and at most 8 pooled connections.
+    pub fn new(url: impl Into<String>) -> PostgresOptions {
+        PostgresOptions {
+            url: url.into(),
+            table: "sessions".to_owned(),
+            pool_size: 8,
+        }
+    }
+
+    /// Parses `postgres://user:password@host:port/db?table=sessions&pool_size=8&sslmode=…`,
+    /// taking `table`, `pool_size` and the driver's `sslmode`, `connect_timeout` and
+    /// `application_name`, and leaving the other parameters.
+    pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<PostgresOptions> {
+        let mut connection = url.clone();
+        connection.set_query(None);
+        connection.set_fragment(None);
+        let driver: Vec<(&str, String)> = DRIVER_PARAMS
+            .iter()
+            .filter_map(|name| params.take(name).map(|value| (*name, value)))
+            .collect();
+        if !driver.is_empty() {
+            connection.query_pairs_mut().extend_pairs(driver);
+        }
+        let mut options = PostgresOptions::new(connection.as_str());
+        if let Some(table) = params.take("table") {
+            options.table = table;
+        }
+        if let Some(pool_size) = params.take_parsed("pool_size")? {
+            options.pool_size = pool_size;
+        }
+        options.validate()?;
+        Ok(options)
+    }
+
+    /// Checks the options and returns the driver's connection settings.
+    fn validate(&self) -> Result<postgres::Config> {
+        super::validate_table_name(&self.table)
+            .map_err(|message| Error::config("table", message))?;
+        if self.pool_size == 0 {
+            return Err(Error::config("pool_size", "must be at least 1"));
+        }
+        let mut config = postgres::Config::from_str(&self.url).map_err(|e| {
+            Error::config(
+                "store URL",
+                format!("{} is not a PostgreSQL URL: {e}", redacted(&self.url)),
+            )
+        })?;
+        if config.get_hosts().is_empty() {
+            return Err(Error::config(
+                "store URL",
+                "the PostgreSQL URL names no host (postgres://user@host:5432/db)",
+            ));
+        }
+        if config.get_ssl_mode() == SslMode::Require {
+            return Err(Error::config(
+                "sslmode",
+                "TLS connections to PostgreSQL are not supported by this build; use \
+                 sslmode=disable, or prefer (which connects without TLS)",
+            ));
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
+        Ok(config)
+    }
+}
+
+/// The SQL of each operation, with the table name spliced in once.
+#[derive(Debug)]
+struct Statements {
+    load: String,
+    create: String,
+    compare_and_set: String,
+    compare_and_delete: String,
+    set: String,
+    delete: String,
+    touch: String,
+    purge: String,
+}
+
+impl Statements {
+    /// `table` must be validated: it is spliced (quoted) into the SQL.
+    fn new(table: &str) -> Statements {
+        let t = format!("\"{table}\"");
+        let upsert = format!(
+            "INSERT INTO {t} (session_id, data, expiry) VALUES ($1, $2, $3) \
+             ON CONFLICT (session_id) DO UPDATE SET data = EXCLUDED.data, expiry = EXCLUDED.expiry"
+        );
+        Statements {
+            load: format!("SELECT data, expiry FROM {t} WHERE session_id = $1 AND expiry > $2"),
+            create: format!("{upsert} WHERE {t}.expiry <= $4 OR {t}.expiry IS NULL"),
+            compare_and_set: format!(
+                "UPDATE {t} SET data = $1, expiry = $2 \
+                 WHERE session_id = $3 AND data = $4 AND expiry > $5"
+            ),
+            compare_and_delete: format!(
+                "DELETE FROM {t} WHERE session_id = $1 AND data = $2 AND expiry > $3"
+            ),
+            set: upsert,
+            delete: format!("DELETE FROM {t} WHERE session_id = $1"),
+            touch: format!("UPDATE {t} SET expiry = $1 WHERE session_id = $2 AND expiry > $3"),
+            purge: format!(
+                "DELETE FROM {t} WHERE id IN \
+                 (SELECT id FROM {t} WHERE expiry <= $1 LIMIT {PURGE_BATCH})"
+            ),
+        }
+    }
+
+    /// The DDL that creates the table and its index if missing.
+    fn schema(table: &str) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS \"{table}\" (\
+                 id SERIAL PRIMARY KEY, \
+                 session_id VARCHAR(255) UNIQUE NOT NULL, \
+                 data BYTEA, \
+                 expiry TIMESTAMP WITHOUT TIME ZONE); \
+             CREATE INDEX IF NOT EXISTS \"{table}_expiry_idx\" ON \"{table}\" (expiry);"
+        )
+    }
+}
+
+/// The statements prepared on one connection.
+struct Prepared {
+    load: Statement,
+    create: Statement,
+    compare_and_set: Statement,
+    compare_and_delete: Statement,
+    set: Statement,
+    delete: Statement,
+    touch: Statement,
+    purge: Statement,
+}
+
+impl Prepared {
+    fn new(client: &mut Client, sql: &Statements) -> std::result::Result<Prepared, postgres::Error> {
+        Ok(Prepared {
+            load: client.prepare(&sql.load)?,
+            create: client.prepare(&sql.create)?,
+            compare_and_set: client.prepare(&sql.compare_and_set)?,
+            compare_and_delete: client.prepare(&sql.compare_and_delete)?,
+            set: client.prepare(&sql.set)?,
+            delete: client.prepare(&sql.delete)?,
+            touch: client.prepare(&sql.touch)?,
+            purge: client.prepare(&sql.purge)?,
+        })
+    }
+}
+
+/// A pooled connection with its prepared statements.
+struct Connection {
+    client: Client,
+    prepared: Prepared,
+}
+
+/// r2d2_postgres' manager, preparing the statements on each new connection.
+struct Manager {
+    inner: PostgresConnectionManager<NoTls>,
+    sql: Arc<Statements>,
+}
+
+impl ManageConnection for Manager {
+    type Connection = Connection;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> std::result::Result<Connection, postgres::Error> {
+        let mut client = self.inner.connect()?;
+        let prepared = Prepared::new(&mut client, &self.sql)?;
+        Ok(Connection { client, prepared })
+    }
+
+    fn is_valid(&self, conn: &mut Connection) -> std::result::Result<(), postgres::Error> {
+        self.inner.is_valid(&mut conn.client)
+    }
+
+    fn has_broken(&self, conn: &mut Connection) -> bool {
+        self.inner.has_broken(&mut conn.client)
+    }
+}
+
+/// Sessions in a PostgreSQL table, shared with Flask-Session; see the
+/// [module documentation](self) for the schema.
+///
+/// ```no_run
+/// use sessionstore::store::{Store, postgres::{PostgresOptions, PostgresStore}};
+/// let store = PostgresStore::open(&PostgresOptions::new("postgres://app@127.0.0.1/app"))?;
+/// store.create("session:k", b"\x80", std::time::Duration::from_secs(60))?;
+/// # Ok::<(), sessionstore::Error>(())
+/// ```
+pub struct PostgresStore {
+    pool: Pool<Manager>,
+    table: String,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects, creates the table and its index if missing, and opens the pool.
+    pub fn open(options: &PostgresOptions) -> Result<PostgresStore> {
+        let config = options.validate()?;
+        let timeout = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let inner = PostgresConnectionManager::new(config, NoTls);
+        // A direct connection first: it reports a bad address or refused login at once, with
+        // the server's message, and creates the schema the pooled connections prepare against.
+        let mut client = inner.connect().map_err(store_error)?;
+        create_schema(&mut client, &options.table).map_err(store_error)?;
+        drop(client);
+        let manager = Manager {
+            inner,
+            sql: Arc::new(Statements::new(&options.table)),
+        };
+        let pool = Pool::builder()
+            .max_size(options.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(timeout)
+            .build(manager)
+            .map_err(store_error)?;
+        Ok(PostgresStore {
+            pool,
+            table: options.table.clone(),
+        })
+    }
+
+    fn connection(&self) -> Result<PooledConnection<Manager>> {
+        self.pool.get().map_err(store_error)
+    }
+
+    /// The live record under `key`, read on `conn`.
+    fn read(&self, conn: &mut Connection, key: &str) -> Result<Option<Record>> {
+        let now = now();
+        let row = conn
+            .client
+            .query_opt(&conn.prepared.load, &[&key, &now])
+            .map_err(store_error)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let data: Option<Vec<u8>> = row.try_get(0).map_err(store_error)?;
+        let expiry: Option<PrimitiveDateTime> = row.try_get(1).map_err(store_error)?;
+        match data.zip(expiry) {
+            Some((data, expiry)) => Ok(Some(Record::new(data, expiry.assume_utc()))),
+            None => {
+                log::warn!(
+                    "postgres store: the row of {} has no data, treating it as missing",
+                    shown_key(key)
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// Runs one prepared statement, returning how many rows it changed.
+    fn execute(
+        &self,
+        statement: impl Fn(&Prepared) -> &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64> {
+        let mut conn = self.connection()?;
+        let conn = &mut *conn;
+        conn.client
+            .execute(statement(&conn.prepared), params)
+            .map_err(store_error)
+    }
+}
+
+/// Creates the table and index if missing, under an advisory lock so that processes
+/// starting together do not race on the catalog.
+fn create_schema(client: &mut Client, table: &str) -> std::result::Result<(), postgres::Error> {
+    let mut transaction = client.transaction()?;
+    transaction.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&format!("sessionstore schema {table}")],
+    )?;
+    transaction.batch_execute(&Statements::schema(table))?;
+    transaction.commit()
+}
+
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn load(&self, key: &str) -> Result<Option<Record>> {
+        let mut conn = self.connection()?;
+        self.read(&mut conn, key)
+    }
+
+    fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
+        let expiry = timestamp(expiry_after(ttl));
+        let now = now();
+        let written = self.execute(|p| &p.create, &[&key, &data, &expiry, &now])?;
+        Ok(written == 1)
+    }
+
+    fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &Record,
+        data: &[u8],
+        ttl: Duration,
+    ) -> Result<CasOutcome> {
+        let mut pooled = self.connection()?;
+        let conn = &mut *pooled;
+        let expiry = timestamp(expiry_after(ttl));
+        let now = now();
+        let changed = conn
+            .client
+            .execute(
+                &conn.prepared.compare_and_set,
+                &[&data, &expiry, &key, &expected.data, &now],
+            )
+            .map_err(store_error)?;
+        if changed == 1 {
+            Ok(CasOutcome::Stored)
+        } else {
+            Ok(CasOutcome::Conflict(self.read(conn, key)?))
+        }
+    }
+
+    fn compare_and_delete(&self, key: &str, expected: &Record) -> Result<CasOutcome> {
+        let mut pooled = self.connection()?;
+        let conn = &mut *pooled;
+        let now = now();
+        let deleted = conn
+            .client
+            .execute(
+                &conn.prepared.compare_and_delete,
+                &[&key, &expected.data, &now],
+            )
+            .map_err(store_error)?;
+        if deleted == 1 {
+            Ok(CasOutcome::Stored)
+        } else {
+            Ok(CasOutcome::Conflict(self.read(conn, key)?))
+        }
+    }
+
+    fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
+        let expiry = timestamp(expiry_after(ttl));
+        self.execute(|p| &p.set, &[&key, &data, &expiry])?;
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        self.execute(|p| &p.delete, &[&key])?;
+        Ok(())
+    }
+
+    fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
+        let expiry = timestamp(expiry_after(ttl));
+        let now = now();
+        let changed = self.execute(|p| &p.touch, &[&expiry, &key, &now])?;
+        Ok(changed == 1)
+    }
+
+    fn purge_expired(&self) -> Result<u64> {
+        let mut pooled = self.connection()?;
+        let conn = &mut *pooled;
+        let now = now();
+        let mut purged = 0;
+        loop {
+            let deleted = conn
+                .client
+                .execute(&conn.prepared.purge, &[&now])
+                .map_err(store_error)?;
+            purged += deleted;
+            if deleted < PURGE_BATCH {
+                return Ok(purged);
+            }
+        }
+    }
+}
+
+fn store_error(cause: impl fmt::Display) -> Error {
+    Error::store(BACKEND, cause)
+}
+
+/// `at` as a `TIMESTAMP WITHOUT TIME ZONE` in UTC.
+fn timestamp(at: OffsetDateTime) -> PrimitiveDateTime {
+    let utc = at.to_offset(UtcOffset::UTC);
+    PrimitiveDateTime::new(utc.date(), utc.time())
+}
+
+fn now() -> PrimitiveDateTime {
+    timestamp(OffsetDateTime::now_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::store::test_servers::{TempPostgres, unique_name};
+
+    const MINUTE: Duration = Duration::from_secs(60);
+    const SHORT: Duration = Duration::from_millis(50);
+
+    /// The shared test server, as the test services start it.
+    fn server_url() -> String {
+        std::env::var("SESSIONSTORE_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    }
+
+    /// A table of its own for one test, dropped at the end.
+    struct TestTable {
+        store: PostgresStore,
+        client: Client,
+        table: String,
+    }
+
+    impl TestTable {
+        fn new() -> TestTable {
+            let table = unique_name("pg_unit");
+            let options = PostgresOptions {
+                table: table.clone(),
+                ..PostgresOptions::new(server_url())
+            };
+            let store = PostgresStore::open(&options).expect("the test PostgreSQL server");
+            let client = options.validate().unwrap().connect(NoTls).unwrap();
+            TestTable {
+                store,
+                client,
+                table,
+            }
+        }
+    }
+
+    impl Drop for TestTable {
+        fn drop(&mut self) {
+            let _ = self
+                .client
+                .batch_execute(&format!("DROP TABLE IF EXISTS \"{}\"", self.table));
+        }
+    }
+
+    fn expire() {
+        thread::sleep(SHORT * 2);
+    }
+
+    fn options_from(text: &str) -> Result<PostgresOptions> {
+        let url = url::Url::parse(text).unwrap();
+        let mut params = QueryParams::from_url(&url).unwrap();
+        let options = PostgresOptions::from_url(&url, &mut params)?;
+        params.finish()?;
+        Ok(options)
+    }
+
+    #[test]
+    fn create_load_and_conflicting_create() {
+        let t = TestTable::new();
+        let before = OffsetDateTime::now_utc();
+        assert!(t.store.create("session:a", b"first", MINUTE).unwrap());
+        assert!(!t.store.create("session:a", b"second", MINUTE).unwrap());
+        let record = t.store.load("session:a").unwrap().unwrap();
+        assert_eq!(record.data, b"first");
+        assert!(record.expires_at > before + MINUTE - Duration::from_micros(1));
+        assert!(record.expires_at <= OffsetDateTime::now_utc() + MINUTE);
+        assert_eq!(t.store.load("session:missing").unwrap(), None);
+    }
+
+    #[test]
+    fn create_over_expired_record_succeeds() {
+        let t = TestTable::new();
+        assert!(t.store.create("session:a", b"old", SHORT).unwrap());
+        expire();
+        assert_eq!(t.store.load("session:a").unwrap(), None);
+        assert!(!t.store.touch("session:a", MINUTE).unwrap());
+        assert!(t.store.create("session:a", b"new", MINUTE).unwrap());
+        assert_eq!(t.store.load("session:a").unwrap().unwrap().data, b"new");
+    }
+
+    #[test]
+    fn compare_and_set_and_delete_check_the_data() {
+        let t = TestTable::new();
+        t.store.create("session:a", b"v1", MINUTE).unwrap();
+        let stale = t.store.load("session:a").unwrap().unwrap();
+        assert_eq!(
+            t.store
+                .compare_and_set("session:a", &stale, b"v2", MINUTE)
+                .unwrap(),
+            CasOutcome::Stored
+        );
+        let current = t.store.load("session:a").unwrap().unwrap();
+        assert_eq!(
+            t.store
+                .compare_and_set("session:a", &stale, b"v3", MINUTE)
+                .unwrap(),
+            CasOutcome::Conflict(Some(current.clone()))
+        );
+        assert_eq!(
+            t.store.compare_and_delete("session:a", &stale).unwrap(),
+            CasOutcome::Conflict(Some(current.clone()))
+        );
+        assert_eq!(
+            t.store.compare_and_delete("session:a", &current).unwrap(),
+            CasOutcome::Stored
+        );
+        assert_eq!(
+            t.store
+                .compare_and_set("session:a", &current, b"v4", MINUTE)
+                .unwrap(),
+            CasOutcome::Conflict(None)
+        );
+    }
+
+    #[test]
+    fn touch_set_delete_and_purge() {
+        let t = TestTable::new();
+        t.store.create("session:a", b"data", SHORT).unwrap();
+        assert!(t.store.touch("session:a", MINUTE).unwrap());
+        t.store.set("session:b", b"one", SHORT).unwrap();
+        t.store.set("session:c", b"x", SHORT).unwrap();
+        t.store.set("session:c", b"two", MINUTE).unwrap();
+        expire();
+        assert_eq!(t.store.load("session:a").unwrap().unwrap().data, b"data");
+        assert_eq!(t.store.load("session:b").unwrap(), None);
+        assert_eq!(t.store.load("session:c").unwrap().unwrap().data, b"two");
+        assert_eq!(t.store.purge_expired().unwrap(), 1);
+        assert_eq!(t.store.purge_expired().unwrap(), 0);
+        t.store.delete("session:a").unwrap();
+        t.store.delete("session:a").unwrap();
+        assert_eq!(t.store.load("session:a").unwrap(), None);
+    }
+
+    #[test]
+    fn rows_written_by_flask_session_are_read() {
+        let mut t = TestTable::new();
+        let sql = format!(
+            "INSERT INTO \"{}\" (session_id, data, expiry) VALUES \
+             ('session:f', '\\x80'::bytea, '2099-12-31 23:59:58.25'), \
+             ('session:old', '\\x80'::bytea, '2000-01-01 00:00:00'), \
+             ('session:null', NULL, '2099-12-31 00:00:00')",
+            t.table
+        );
+        t.client.batch_execute(&sql).unwrap();
+        let record = t.store.load("session:f").unwrap().unwrap();
+        assert_eq!(record.data, b"\x80");
+        assert_eq!(
+            record.expires_at,
+            time::macros::datetime!(2099-12-31 23:59:58.25 UTC)
+        );
+        assert_eq!(t.store.load("session:old").unwrap(), None);
+        assert_eq!(t.store.load("session:null").unwrap(), None);
+    }
+
+    #[test]
+    fn schema_matches_flask_sessions_model() {
+        let mut t = TestTable::new();
+        let columns: Vec<(String, String)> = t
+            .client
+            .query(
+                "SELECT column_name::text, data_type::text FROM information_schema.columns \
+                 WHERE table_name = $1 ORDER BY ordinal_position",
+                &[&t.table],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let expected = [
+            ("id", "integer"),
+            ("session_id", "character varying"),
+            ("data", "bytea"),
+            ("expiry", "timestamp without time zone"),
+        ];
+        assert_eq!(
+            columns,
+            expected.map(|(c, t)| (c.to_owned(), t.to_owned())).to_vec()
+        );
+        let indexes: Vec<String> = t
+            .client
+            .query(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname",
+                &[&t.table],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert!(
+            indexes.iter().any(|i| i.contains("(expiry)")),
+            "{indexes:?}"
+        );
+        assert!(
+            indexes
+                .iter()
+                .any(|i| i.contains("UNIQUE") && i.contains("(session_id)")),
+            "{indexes:?}"
+        );
+        // Opening again over the existing table changes nothing.
+        let options = PostgresOptions {
+            table: t.table.clone(),
+            ..PostgresOptions::new(server_url())
+        };
+        PostgresStore::open(&options).unwrap();
+    }
+
+    #[test]
+    fn opens_a_table_that_flask_session_created() {
+        let table = unique_name("pg_flask");
+        let mut client = PostgresOptions::new(server_url())
+            .validate()
+            .unwrap()
+            .connect(NoTls)
+            .unwrap();
+        // What SQLAlchemy 2 emits for Flask-Session 0.8's model: no expiry index.
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE \"{table}\" (id SERIAL NOT NULL, session_id VARCHAR(255), \
+                 data BYTEA, expiry TIMESTAMP WITHOUT TIME ZONE, PRIMARY KEY (id), \
+                 UNIQUE (session_id))"
+            ))
+            .unwrap();
+        let options = PostgresOptions {
+            table: table.clone(),
+            ..PostgresOptions::new(server_url())
+        };
+        let opened = PostgresStore::open(&options).and_then(|store| {
+            store.create("session:a", b"x", MINUTE)?;
+            store.load("session:a")
+        });
+        let index_count: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%(expiry)'",
+                &[&table],
+            )
+            .unwrap()
+            .get(0);
+        client
+            .batch_execute(&format!("DROP TABLE \"{table}\""))
+            .unwrap();
+        assert_eq!(opened.unwrap().unwrap().data, b"x");
+        assert_eq!(index_count, 1, "the expiry index was added");
+    }
+
+    #[test]
+    fn concurrent_compare_and_set_loses_nothing() {
+        let t = TestTable::new();
+        t.store.create("session:n", b"0", MINUTE).unwrap();
+        thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    let mut current = t.store.load("session:n").unwrap().unwrap();
+                    for _ in 0..100 {
+                        loop {
+                            let n: u64 = std::str::from_utf8(&current.data)
+                                .unwrap()
+                                .parse()
+                                .unwrap();
+                            let next = (n + 1).to_string();
+                            match t
+                                .store
+                                .compare_and_set("session:n", &current, next.as_bytes(), MINUTE)
+                                .unwrap()
+                            {
+                                CasOutcome::Stored => {
+                                    current = Record::new(next.into_bytes(), current.expires_at);
+                                    break;
+                                }
+                                CasOutcome::Conflict(fresher) => current = fresher.unwrap(),
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(t.store.load("session:n").unwrap().unwrap().data, b"400");
+    }
+
+    /// Fills the table with `live` rows expiring tomorrow and `expired` rows from yesterday,
+    /// one statement each, then refreshes the planner's statistics.
+    fn fill(t: &mut TestTable, live: i64, expired: i64) {
+        for (kind, count, offset) in [("live", live, "+"), ("expired", expired, "-")] {
+            let sql = format!(
+                "INSERT INTO \"{}\" (session_id, data, expiry) \
+                 SELECT '{kind}:' || n, '\\x81a178'::bytea, \
+                        (now() AT TIME ZONE 'UTC') {offset} interval '1 day' \
+                 FROM generate_series(1, $1::bigint) AS n",
+                t.table
+            );
+            t.client.execute(&sql, &[&count]).unwrap();
+        }
+        t.client
+            .batch_execute(&format!("ANALYZE \"{}\"", t.table))
+            .unwrap();
+    }
+
+    /// The realistic case: a purge that runs regularly finds few expired rows among many
+    /// live ones. With fresh statistics and the purge's own statement and parameter, the
+    /// planner must reach the expired rows through the expiry index, not a table scan.
+    #[test]
+    fn purge_uses_the_expiry_index() {
+        let mut t = TestTable::new();
+        fill(&mut t, 50_000, 500);
+        let sql = Statements::new(&t.table);
+        let plan: Vec<String> = t
+            .client
+            .query(&format!("EXPLAIN {}", sql.purge), &[&now()])
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let plan = plan.join("\n");
+        eprintln!("EXPLAIN {}\n{plan}", sql.purge);
+        let index = format!("{}_expiry_idx", t.table);
+        assert!(
+            plan.contains(&format!("Index Scan using {index}"))
+                || plan.contains(&format!("Bitmap Index Scan on {index}"))
+                || plan.contains(&format!("Index Only Scan using {index}")),
+            "{plan}"
+        );
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+        assert_eq!(t.store.purge_expired().unwrap(), 500);
+    }
+
+    #[test]
+    fn purge_of_100_000_expired_rows_keeps_live_ones() {
+        let mut t = TestTable::new();
+        let started = Instant::now();
+        fill(&mut t, 1_000, 100_000);
+        let filled = started.elapsed();
+        t.store.create("session:kept", b"\x80", MINUTE).unwrap();
+        let started = Instant::now();
+        let purged = t.store.purge_expired().unwrap();
+        let took = started.elapsed();
+        eprintln!("postgres: inserted 101 000 rows in {filled:?}, purged {purged} in {took:?}");
+        assert_eq!(purged, 100_000);
+        let remaining: i64 = t
+            .client
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM \"{}\" WHERE session_id LIKE 'live:%'",
+                    t.table
+                ),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(remaining, 1_000);
+        assert_eq!(t.store.load("session:kept").unwrap().unwrap().data, b"\x80");
+        assert_eq!(t.store.purge_expired().unwrap(), 0);
+    }
+
+    #[test]
+    fn server_down_is_an_error_and_the_pool_recovers() {
+        let mut server = TempPostgres::start();
+        let options = PostgresOptions {
+            table: "sessions".to_owned(),
+            pool_size: 2,
+            ..PostgresOptions::new(format!("{}?connect_timeout=2", server.url()))
+        };
+        let store = PostgresStore::open(&options).unwrap();
+        store.create("session:a", b"before", MINUTE).unwrap();
+        server.stop();
+        let started = Instant::now();
+        let expected = store.load("session:a").unwrap_err();
+        let failures = [
+            expected.clone(),
+            store.set("session:b", b"x", MINUTE).unwrap_err(),
+            store.create("session:c", b"x", MINUTE).unwrap_err(),
+            store.touch("session:a", MINUTE).unwrap_err(),
+        ];
+        for error in failures {
+            match error {
+                Error::Store { backend, message } => {
+                    assert_eq!(backend, "postgres");
+                    assert!(!message.is_empty());
+                }
+                other => panic!("not a store error: {other:?}"),
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "failures are bounded by connect_timeout"
+        );
+        assert!(expected.to_string().starts_with("postgres store: "), "{expected}");
+        server.start_again();
+        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"before");
+        assert!(store.create("session:c", b"after", MINUTE).unwrap());
+        assert_eq!(store.load("session:c").unwrap().unwrap().data, b"after");
+    }
+
+    #[test]
+    fn unreachable_server_at_open_is_a_store_error() {
+        let port = crate::store::test_servers::free_port();
+        let options = PostgresOptions::new(format!(
+            "postgres://postgres@127.0.0.1:{port}/test?connect_timeout=1"
+        ));
+        match PostgresStore::open(&options) {
+            Err(Error::Store { backend, message }) => {
+                assert_eq!(backend, "postgres");
+                assert!(message.contains("connect"), "{message}");
+            }
+            other => panic!("opened: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn from_url_takes_its_parameters() {
+        let url = url::Url::parse(
+            "postgresql://app:s3cret@db.example:6543/web?table=web_sessions&pool_size=3\
+             &sslmode=disable&connect_timeout=7&application_name=shop&prefix=x",
+        )
+        .unwrap();
+        let mut params = QueryParams::from_url(&url).unwrap();
+        let options = PostgresOptions::from_url(&url, &mut params).unwrap();
+        assert_eq!(
+            options,
+            PostgresOptions {
+                url: "postgresql://app:s3cret@db.example:6543/web?sslmode=disable\
+                      &connect_timeout=7&application_name=shop"
+                    .to_owned(),
+                table: "web_sessions".to_owned(),
+                pool_size: 3,
+            }
+        );
+        assert_eq!(params.take("prefix").as_deref(), Some("x"));
+        let config = options.validate().unwrap();
+        assert_eq!(config.get_user(), Some("app"));
+        assert_eq!(config.get_dbname(), Some("web"));
+        assert_eq!(config.get_ports(), [6543]);
+        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(7)));
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("s3cret") && shown.contains("***"), "{shown}");
+    }
+
+    #[test]
+    fn from_url_rejects_bad_values() {
+        let key_of = |text: &str| match options_from(text) {
+            Err(Error::Config { key, .. }) => key,
+            other => panic!("{text} accepted: {other:?}"),
+        };
+        assert_eq!(key_of("postgres://h/db?table=x;drop"), "table");
+        assert_eq!(key_of("postgres://h/db?pool_size=0"), "pool_size");
+        assert_eq!(key_of("postgres://h/db?sslmode=require"), "sslmode");
+        assert_eq!(key_of("postgres://h/db?sslmode=sometimes"), "store URL");
+        assert_eq!(key_of("postgres://h/db?connect_timeout=soon"), "store URL");
+        assert_eq!(key_of("postgres:///db"), "store URL");
+        assert_eq!(key_of("postgres://h/db?options=x"), "options");
+        let default = options_from("postgres://h/db").unwrap();
+        assert_eq!(
+            default.validate().unwrap().get_connect_timeout(),
+            Some(&DEFAULT_CONNECT_TIMEOUT)
+        );
+        options_from("postgres://h/db?sslmode=prefer").unwrap();
+    }
+}

@@ -1,0 +1,644 @@
+//! Redis store, one server or a Redis Cluster, shared with Flask-Session's `RedisSessionInterface`.
+//!
+//! A session is the string `key_prefix + id` holding the encoded value with a TTL, exactly as
+//! Flask-Session writes it (`SET key value EX lifetime`; we write `PX`, the same TTL in
+//! milliseconds). Every operation touches one key, so it all works on a Cluster.
+//!
+//! | operation | Redis | round trips |
+//! |---|---|---|
+//! | load | `EVALSHA_RO` of a read-only script: `GET` + `PEXPIRETIME` | 1 |
+//! | compare-and-set | `EVALSHA` of a script: `GET`, compare with the bytes the load saw, `SET … PX` when equal, else return the current value and expiry | 1, even on a conflict |
+//! | compare-and-delete | the same script with `DEL` | 1 |
+//! | create | `SET key value NX PX ttl` | 1 |
+//! | set (last-writer-wins) | `SET key value PX ttl` | 1 |
+//! | touch | `PEXPIRE key ttl` | 1 |
+//! | delete | `DEL key` | 1 |
+//!
+//! Scripts run by their SHA1; a server that does not know one yet (`NOSCRIPT`) gets its
+//! source once (`EVAL_RO`, or `SCRIPT LOAD` then `EVALSHA`). Redis expires keys itself, so
+//! [`Store::purge_expired`] has nothing to do. Needs Redis 7.0 or later (`EVALSHA_RO`,
+//! `PEXPIRETIME`; Valkey 7.2 too). The expiry a load reports is the server's absolute expiry
+//! time, so the application's and Redis's clocks are assumed in sync (NTP).
+//!
+//! Connections come from an r2d2 pool (redis-rs's own r2d2 support). When a connection
+//! breaks (the server restarted, say), the failing call reports the error and the pool is
+//! replaced, so the following calls connect afresh.
+
+use std::fmt;
+use std::time::Duration;
+
+use ::redis::cluster::ClusterClient;
+use ::redis::{
+    Client, ConnectionLike, ErrorKind, IntoConnectionInfo, RedisError, RedisResult, Script,
+    ServerErrorKind, Value, cmd,
+};
+use r2d2::{ManageConnection, Pool};
+use time::OffsetDateTime;
+
+use super::net::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT, Renewable, renewal_due, take_pool_size,
+    take_seconds,
+};
+use super::{CasOutcome, QueryParams, Record, Store, shown_key};
+use crate::error::{Error, Result};
+
+const BACKEND: &str = "redis";
+/// Redis's default port.
+const DEFAULT_PORT: u16 = 6379;
+/// Attempts of a Cluster command across redirections and node failures.
+const CLUSTER_RETRIES: u32 = 3;
+
+/// Reads a record: its value and absolute expiry (Unix milliseconds, -1 without expiry).
+const LOAD_SCRIPT: &str = r"
+local value = redis.call('GET', KEYS[1])
+if not value then
+  return false
+end
+return {value, redis.call('PEXPIRETIME', KEYS[1])}
+";
+
+/// Compare-and-set (ARGV: expected value, new value, TTL in ms) or compare-and-delete (ARGV:
+/// expected value). Returns 1 when done, 0 when the key is gone, else the current value and
+/// its absolute expiry, so that a conflicting save can merge without reading again.
+const WRITE_SCRIPT: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then
+  if #ARGV == 3 then
+    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  else
+    redis.call('DEL', KEYS[1])
+  end
+  return 1
+end
+if not current then
+  return 0
+end
+return {current, redis.call('PEXPIRETIME', KEYS[1])}
+";
+
+/// Options of the Redis store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisOptions {
+    /// The server's URL (`redis://[[user]:password@]host:port/db`, `rediss://` for TLS), or
+    /// for a Cluster the URLs of its seed nodes (database 0).
+    pub nodes: Vec<String>,
+    /// Whether `nodes` are Redis Cluster nodes.
+    pub cluster: bool,
+    /// The most connections the pool opens (at least 1). For a Cluster, one pooled
+    /// connection holds a socket to each node.
+    pub pool_size: u32,
+    /// The time allowed to open a connection, and to wait for a pooled one.
+    pub connect_timeout: Duration,
+    /// The time allowed for one reply.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nodes: Vec<String> = self.nodes.iter().map(|node| redacted(node)).collect();
+        f.debug_struct("RedisOptions")
+            .field("nodes", &nodes)
+            .field("cluster", &self.cluster)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// `url` with its password, if any, replaced by `***`.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                // Cannot fail: the URL has a host, since it has a password.
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(invalid URL)".to_owned(),
+    }
+}
+
+impl RedisOptions {
+    /// One server at `url` (`redis://localhost:6379/0`), 16 pooled connections, 5 s timeouts.
+    pub fn new(url: impl Into<String>) -> RedisOptions {
+        RedisOptions {
+            nodes: vec![url.into()],
+            cluster: false,
+            pool_size: 16,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_IO_TIMEOUT,
+        }
+    }
+
+    /// A Redis Cluster reached through the seed nodes `urls` (`redis://127.0.0.1:7001`, ...).
+    pub fn cluster<I, S>(urls: I) -> RedisOptions
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisOptions {
+            nodes: urls.into_iter().map(Into::into).collect(),
+            cluster: true,
+            ..RedisOptions::new("")
+        }
+    }
+
+    /// Parses `redis://[[user]:password@]host[:port][/db]`, `rediss://…` (TLS),
+    /// `redis+cluster://[[user]:password@]host1:port1,host2:port2,…` and
+    /// `rediss+cluster://…`, taking the `pool_size`, `connect_timeout` and `timeout`
+    /// (seconds) parameters.
+    pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<RedisOptions> {
+        let scheme = url.scheme();
+        let cluster = scheme.ends_with("+cluster");
+        let base = if scheme.starts_with("rediss") {
+            "rediss"
+        } else {
+            "redis"
+        };
+        let mut hosts = params.take_hosts();
+        if hosts.is_empty() {
+            let host = url
+                .host_str()
+                .filter(|host| !host.is_empty())
+                .ok_or_else(|| Error::config("store URL", "the Redis URL has no host"))?;
+            hosts.push(format!("{host}:{}", url.port().unwrap_or(DEFAULT_PORT)));
+        }
+        if !cluster && hosts.len() > 1 {
+            return Err(Error::config(
+                "store URL",
+                "several hosts: use redis+cluster:// for a Redis Cluster",
+            ));
+        }
+        let database = match url.path().trim_start_matches('/') {
+            "" => 0,
+            text => text.parse::<u32>().map_err(|_| {
+                Error::config("store URL", format!("{text:?} is not a database number"))
+            })?,
+        };
+        if cluster && database != 0 {
+            return Err(Error::config(
+                "store URL",
+                "a Redis Cluster has only database 0",
+            ));
+        }
+        let user_info = match url.password() {
+            Some(password) => format!("{}:{password}@", url.username()),
+            None if !url.username().is_empty() => format!("{}@", url.username()),
+            None => String::new(),
+        };
+        let mut options = RedisOptions::cluster(
+            hosts
+                .iter()
+                .map(|host| format!("{base}://{user_info}{host}/{database}")),
+        );
+        options.cluster = cluster;
+        if let Some(size) = take_pool_size(params)? {
+            options.pool_size = size;
+        }
+        if let Some(timeout) = take_seconds(params, "connect_timeout")? {
+            options.connect_timeout = timeout;
+        }
+        if let Some(timeout) = take_seconds(params, "timeout")? {
+            options.timeout = timeout;
+        }
+        options.validate()?;
+        Ok(options)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.nodes.is_empty() || (!self.cluster && self.nodes.len() > 1) {
+            return Err(Error::config(
+                "nodes",
+                "one server URL, or the seed nodes of a Cluster",
+            ));
+        }
+        for node in &self.nodes {
+            node.as_str().into_connection_info().map_err(|e| {
+                Error::config("store URL", format!("{}: {e}", redacted(node)))
+            })?;
+        }
+        if self.pool_size == 0 {
+            return Err(Error::config("pool_size", "must be at least 1"));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(Error::config("connect_timeout", "must be positive"));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::config("timeout", "must be positive"));
+        }
+        Ok(())
+    }
+
+    fn uses_tls(&self) -> bool {
+        self.nodes.iter().any(|node| node.starts_with("rediss:"))
+    }
+
+    fn shown_nodes(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|node| redacted(node))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Opens single-server connections with the configured timeouts.
+#[derive(Clone)]
+struct ServerConnector {
+    client: Client,
+    connect_timeout: Duration,
+    timeout: Duration,
+}
+
+impl ManageConnection for ServerConnector {
+    type Connection = ::redis::Connection;
+    type Error = RedisError;
+
+    fn connect(&self) -> RedisResult<::redis::Connection> {
+        let conn = self.client.get_connection_with_timeout(self.connect_timeout)?;
+        conn.set_read_timeout(Some(self.timeout))?;
+        conn.set_write_timeout(Some(self.timeout))?;
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut ::redis::Connection) -> RedisResult<()> {
+        cmd("PING").query(conn)
+    }
+
+    fn has_broken(&self, conn: &mut ::redis::Connection) -> bool {
+        !conn.is_open()
+    }
+}
+
+/// The pool of the deployment: one server or a Cluster.
+enum Nodes {
+    Server(Renewable<Pool<ServerConnector>>),
+    Cluster(Renewable<Pool<ClusterClient>>),
+}
+
+/// Sessions in Redis or a Redis Cluster, shared with Flask-Session; see the
+/// [module documentation](self).
+///
+/// ```no_run
+/// use sessionstore::store::{Store, redis::{RedisOptions, RedisStore}};
+/// let store = RedisStore::open(&RedisOptions::new("redis://127.0.0.1:6379/0"))?;
+/// assert!(store.create("session:k", b"\x80", std::time::Duration::from_secs(60))?);
+/// assert_eq!(store.load("session:k")?.unwrap().data, b"\x80");
+/// # Ok::<(), sessionstore::Error>(())
+/// ```
+pub struct RedisStore {
+    nodes: Nodes,
+    /// The compare-and-set / compare-and-delete script.
+    write: Script,
+    /// The SHA1 of [`LOAD_SCRIPT`].
+    load_hash: String,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.nodes {
+            Nodes::Server(_) => "server",
+            Nodes::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisStore").field("nodes", &kind).finish()
+    }
+}
+
+impl RedisStore {
+    /// Connects (failing at once if the server cannot be reached or is older than Redis 7)
+    /// and sets up the pool.
+    pub fn open(options: &RedisOptions) -> Result<RedisStore> {
+        options.validate()?;
+        if options.uses_tls() {
+            // redis-rs's rustls needs a process-wide crypto provider; keep one installed
+            // earlier by the application.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let cannot_open =
+            |e: RedisError| store_error(format!("cannot open {}: {e}", options.shown_nodes()));
+        let nodes = if options.cluster {
+            let client = ClusterClient::builder(options.nodes.iter().map(String::as_str))
+                .connection_timeout(options.connect_timeout)
+                .response_timeout(options.timeout)
+                .retries(CLUSTER_RETRIES)
+                .build()
+                .map_err(cannot_open)?;
+            client.connect().map_err(cannot_open)?;
+            Nodes::Cluster(renewable_pool(client, options))
+        } else {
+            let connector = ServerConnector {
+                client: Client::open(options.nodes[0].as_str()).map_err(cannot_open)?,
+                connect_timeout: options.connect_timeout,
+                timeout: options.timeout,
+            };
+            connector.connect().map_err(cannot_open)?;
+            Nodes::Server(renewable_pool(connector, options))
+        };
+        let store = RedisStore {
+            nodes,
+            write: Script::new(WRITE_SCRIPT),
+            load_hash: Script::new(LOAD_SCRIPT).get_hash().to_owned(),
+        };
+        // Checks that the server runs the commands the store needs, and caches the script.
+        store.load("sessionstore:open-check").map_err(|e| match e {
+            Error::Store { message, .. } if message.contains("unknown command") => store_error(
+                format!("Redis 7.0 or later is needed (EVALSHA_RO, PEXPIRETIME): {message}"),
+            ),
+            other => other,
+        })?;
+        Ok(store)
+    }
+
+    /// Runs `f` on a pooled connection, renewing the pool if the connection broke.
+    fn run<T>(
+        &self,
+        operation: &str,
+        key: &str,
+        f: impl FnOnce(&mut dyn ConnectionLike) -> RedisResult<T>,
+    ) -> Result<T> {
+        let result = match &self.nodes {
+            Nodes::Server(pool) => with_connection(pool, |conn| f(conn)),
+            Nodes::Cluster(pool) => with_connection(pool, |conn| f(conn)),
+        };
+        result.map_err(|message| store_error(format!("{operation} {}: {message}", shown_key(key))))
+    }
+
+    /// Runs the write script and reads its answer.
+    fn write(&self, operation: &str, key: &str, args: &[&[u8]]) -> Result<CasOutcome> {
+        let reply: Value = self.run(operation, key, |conn| {
+            let mut invocation = self.write.key(key);
+            for arg in args {
+                invocation.arg(*arg);
+            }
+            invocation.invoke(conn)
+        })?;
+        match reply {
+            Value::Int(1) => Ok(CasOutcome::Stored),
+            Value::Int(0) => Ok(CasOutcome::Conflict(None)),
+            other => Ok(CasOutcome::Conflict(Some(record_from(other).ok_or_else(
+                || store_error(format!("{operation}: unexpected reply from the script")),
+            )?))),
+        }
+    }
+}
+
+/// A pool of `manager`'s connections, sized by `options`, replaced when one breaks.
+fn renewable_pool<M>(manager: M, options: &RedisOptions) -> Renewable<Pool<M>>
+where
+    M: ManageConnection + Clone,
+{
+    let (size, wait) = (options.pool_size, options.connect_timeout);
+    Renewable::new(move || {
+        Pool::builder()
+            .max_size(size)
+            .min_idle(Some(0))
+            // A check-out costs no PING; a broken connection is found by its failing call.
+            .test_on_check_out(false)
+            .connection_timeout(wait)
+            .build_unchecked(manager.clone())
+    })
+}
+
+/// Runs `f` on one of `pool`'s connections; renews the pool when the connection broke.
+fn with_connection<M, T>(
+    pool: &Renewable<Pool<M>>,
+    f: impl FnOnce(&mut M::Connection) -> RedisResult<T>,
+) -> std::result::Result<T, String>
+where
+    M: ManageConnection,
+{
+    let (generation, current) = pool.get();
+    let mut conn = current.get().map_err(|e| e.to_string())?;
+    f(&mut conn).map_err(|e| {
+        if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+            drop(conn);
+            pool.renew(generation);
+        }
+        e.to_string()
+    })
+}
+
+/// A record from a script's `{value, expiry in Unix ms}` reply.
+fn record_from(reply: Value) -> Option<Record> {
+    match reply {
+        Value::Array(items) => match <[Value; 2]>::try_from(items).ok()? {
+            [Value::BulkString(data), Value::Int(expiry)] => {
+                Some(Record::new(data, expiry_from_millis(expiry)))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The expiry `PEXPIRETIME` reported; a key without one (written without a TTL by another
+/// client) is due for renewal, which gives it one.
+fn expiry_from_millis(millis: i64) -> OffsetDateTime {
+    if millis < 0 {
+        return renewal_due();
+    }
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or_else(|_| renewal_due())
+}
+
+/// A TTL in whole milliseconds, at least 1.
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+fn store_error(cause: impl fmt::Display) -> Error {
+    Error::store(BACKEND, cause)
+}
+
+impl Store for RedisStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn load(&self, key: &str) -> Result<Option<Record>> {
+        let reply: Value = self.run("load", key, |conn| {
+            match cmd("EVALSHA_RO")
+                .arg(&self.load_hash)
+                .arg(1)
+                .arg(key)
+                .query(conn)
+            {
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    cmd("EVAL_RO").arg(LOAD_SCRIPT).arg(1).arg(key).query(conn)
+                }
+                other => other,
+            }
+        })?;
+        match reply {
+            Value::Nil => Ok(None),
+            other => record_from(other)
+                .map(Some)
+                .ok_or_else(|| store_error("load: unexpected reply from the script")),
+        }
+    }
+
+    fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
+        let reply: Value = self.run("create", key, |conn| {
+            cmd("SET")
+                .arg(key)
+                .arg(data)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis(ttl))
+                .query(conn)
+        })?;
+        Ok(reply == Value::Okay)
+    }
+
+    fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &Record,
+        data: &[u8],
+        ttl: Duration,
+    ) -> Result<CasOutcome> {
+        let ttl = millis(ttl).to_string();
+        self.write(
+            "compare-and-set",
+            key,
+            &[&expected.data, data, ttl.as_bytes()],
+        )
+    }
+
+    fn compare_and_delete(&self, key: &str, expected: &Record) -> Result<CasOutcome> {
+        self.write("compare-and-delete", key, &[&expected.data])
+    }
+
+    fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
+        self.run("set", key, |conn| {
+            cmd("SET")
+                .arg(key)
+                .arg(data)
+                .arg("PX")
+                .arg(millis(ttl))
+                .query(conn)
+        })
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        self.run("delete", key, |conn| cmd("DEL").arg(key).query(conn))
+    }
+
+    fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
+        self.run("touch", key, |conn| {
+            cmd("PEXPIRE").arg(key).arg(millis(ttl)).query(conn)
+        })
+    }
+
+    fn purge_expired(&self) -> Result<u64> {
+        Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options_from(text: &str) -> Result<RedisOptions> {
+        let (url, mut params) = crate::store::parse_store_url(text)?;
+        let options = RedisOptions::from_url(&url, &mut params)?;
+        params.finish()?;
+        Ok(options)
+    }
+
+    #[test]
+    fn single_server_urls() {
+        let options = options_from("redis://127.0.0.1:6379/2").unwrap();
+        assert_eq!(options.nodes, ["redis://127.0.0.1:6379/2"]);
+        assert!(!options.cluster);
+        assert_eq!(options.pool_size, 16);
+        let options = options_from("redis://:s3cret@cache.local/").unwrap();
+        assert_eq!(options.nodes, ["redis://:s3cret@cache.local:6379/0"]);
+        let options = options_from("rediss://ann:pw@cache.local:6380").unwrap();
+        assert_eq!(options.nodes, ["rediss://ann:pw@cache.local:6380/0"]);
+        assert!(options.uses_tls());
+    }
+
+    #[test]
+    fn cluster_urls() {
+        let options =
+            options_from("redis+cluster://:pw@10.0.0.1:7001,10.0.0.2:7002,10.0.0.3:7003").unwrap();
+        assert!(options.cluster);
+        assert_eq!(
+            options.nodes,
+            [
+                "redis://:pw@10.0.0.1:7001/0",
+                "redis://:pw@10.0.0.2:7002/0",
+                "redis://:pw@10.0.0.3:7003/0"
+            ]
+        );
+        let options = options_from("rediss+cluster://h1:7001/?pool_size=4").unwrap();
+        assert_eq!(options.nodes, ["rediss://h1:7001/0"]);
+        assert_eq!(options.pool_size, 4);
+    }
+
+    #[test]
+    fn pool_and_timeouts_are_url_parameters() {
+        let (url, mut params) = crate::store::parse_store_url(
+            "redis://h:1/0?pool_size=3&connect_timeout=0.5&timeout=2&prefix=x",
+        )
+        .unwrap();
+        let options = RedisOptions::from_url(&url, &mut params).unwrap();
+        assert_eq!(options.pool_size, 3);
+        assert_eq!(options.connect_timeout, Duration::from_millis(500));
+        assert_eq!(options.timeout, Duration::from_secs(2));
+        // `prefix` is left for the config layer.
+        assert_eq!(params.take("prefix").as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn bad_urls_name_the_setting() {
+        let key_of = |text: &str| match options_from(text) {
+            Err(Error::Config { key, .. }) => key,
+            other => panic!("{text} accepted: {other:?}"),
+        };
+        assert_eq!(key_of("redis://h1:1,h2:2/0"), "store URL");
+        assert_eq!(key_of("redis+cluster://h1:1,h2:2/3"), "store URL");
+        assert_eq!(key_of("redis://h/zero"), "store URL");
+        assert_eq!(key_of("redis://h/0?pool_size=0"), "pool_size");
+        assert_eq!(key_of("redis://h/0?timeout=0"), "timeout");
+        assert_eq!(key_of("redis://h/0?connect_timeout=soon"), "connect_timeout");
+        assert_eq!(key_of("redis+cluster://h1:1,,h2:2"), "store URL");
+    }
+
+    #[test]
+    fn debug_hides_passwords() {
+        let options = options_from("redis+cluster://:s3cret@h1:1,h2:2").unwrap();
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("h2:2"), "{shown}");
+    }
+
+    #[test]
+    fn script_replies() {
+        let record = record_from(Value::Array(vec![
+            Value::BulkString(b"\x80".to_vec()),
+            Value::Int(4_102_444_800_000),
+        ]))
+        .unwrap();
+        assert_eq!(record.data, b"\x80");
+        assert_eq!(record.expires_at, time::macros::datetime!(2100-01-01 0:00 UTC));
+        assert!(record_from(Value::Array(vec![Value::Int(1)])).is_none());
+        assert!(record_from(Value::Okay).is_none());
+        let due = record_from(Value::Array(vec![
+            Value::BulkString(b"x".to_vec()),
+            Value::Int(-1),
+        ]))
+        .unwrap();
+        assert!(due.expires_at <= OffsetDateTime::now_utc() + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn ttls_are_whole_milliseconds() {
+        assert_eq!(millis(Duration::from_secs(2)), 2000);
+        assert_eq!(millis(Duration::from_micros(10)), 1);
+        assert_eq!(millis(Duration::MAX), u64::MAX);
+    }
+}
