@@ -52,7 +52,7 @@ mod header {
         let mut next = || parts.next().unwrap_or(0);
         let (major, minor, patch) = (next(), next(), next());
         format!(
-            "\n/** The version of the library this header was generated for (see sessionstore_version()). */\n\
+            "\n/** The version this header was generated for (see sessionstore_version()). */\n\
              #define SESSIONSTORE_VERSION \"{version}\"\n\
              /** The major part of SESSIONSTORE_VERSION. */\n\
              #define SESSIONSTORE_VERSION_MAJOR {major}\n\

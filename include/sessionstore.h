@@ -52,7 +52,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** The version of the library this header was generated for (see sessionstore_version()). */
+/** The version this header was generated for (see sessionstore_version()). */
 #define SESSIONSTORE_VERSION "0.1.0"
 /** The major part of SESSIONSTORE_VERSION. */
 #define SESSIONSTORE_VERSION_MAJOR 0
@@ -346,6 +346,8 @@ const char *sessionstore_result_name(int result);
  *
  * Ownership: takes `string` back; it must come from this library and not be used again.
  *
+ * Threads: any.
+ *
  * # Safety
  * `string` is NULL or a string this library returned and that was not released yet.
  */
@@ -356,6 +358,8 @@ void sessionstore_string_free(char *string);
  * NULL is ignored.
  *
  * Ownership: takes `data` back; it must not be used again.
+ *
+ * Threads: any.
  *
  * # Safety
  * `data` is NULL or a buffer this library returned with exactly `len` bytes, not released yet.
@@ -368,6 +372,8 @@ void sessionstore_bytes_free(uint8_t *data, size_t len);
  * Ownership: `*out` is the caller's; release it with sessionstore_options_free(). It is
  * only read by sessionstore_manager_open(), which does not take it over.
  *
+ * Threads: any.
+ *
  * # Safety
  * `out` must point to writable storage for a pointer.
  */
@@ -375,6 +381,8 @@ sessionstore_result sessionstore_options_new(sessionstore_options **out);
 
 /**
  * Releases options. NULL is ignored.
+ *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
  *
  * # Safety
  * `options` is NULL or a handle from sessionstore_options_new() not released yet.
@@ -398,6 +406,8 @@ sessionstore_result sessionstore_options_add_secret(sessionstore_options *option
  * Sets how the id is carried in the cookie: one of sessionstore_cookie_mode.
  * Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
  *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+ *
  * # Safety
  * `options` is a live options handle.
  */
@@ -407,6 +417,8 @@ sessionstore_result sessionstore_options_set_cookie_mode(sessionstore_options *o
  * Sets the cookie name (default "session").
  *
  * Ownership: `name` is copied. An invalid name is refused by sessionstore_manager_open().
+ *
+ * Threads: one thread at a time per options handle.
  *
  * # Safety
  * `options` is a live options handle; `name` a NUL-terminated string.
@@ -419,6 +431,8 @@ sessionstore_result sessionstore_options_set_cookie_name(sessionstore_options *o
  *
  * Ownership: `domain` is copied.
  *
+ * Threads: one thread at a time per options handle.
+ *
  * # Safety
  * `options` is a live options handle; `domain` a NUL-terminated string.
  */
@@ -430,6 +444,8 @@ sessionstore_result sessionstore_options_set_cookie_domain(sessionstore_options 
  *
  * Ownership: `path` is copied.
  *
+ * Threads: one thread at a time per options handle.
+ *
  * # Safety
  * `options` is a live options handle; `path` a NUL-terminated string.
  */
@@ -438,6 +454,8 @@ sessionstore_result sessionstore_options_set_cookie_path(sessionstore_options *o
 
 /**
  * Sets the cookie's HttpOnly attribute (default on).
+ *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
  *
  * # Safety
  * `options` is a live options handle.
@@ -448,6 +466,8 @@ sessionstore_result sessionstore_options_set_cookie_http_only(sessionstore_optio
 /**
  * Sets the cookie's Secure attribute (default off; turn it on behind HTTPS).
  *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+ *
  * # Safety
  * `options` is a live options handle.
  */
@@ -457,6 +477,8 @@ sessionstore_result sessionstore_options_set_cookie_secure(sessionstore_options 
  * Sets the cookie's SameSite attribute: one of sessionstore_same_site (default Lax).
  * Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
  *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+ *
  * # Safety
  * `options` is a live options handle.
  */
@@ -465,6 +487,8 @@ sessionstore_result sessionstore_options_set_cookie_same_site(sessionstore_optio
 
 /**
  * Sets the cookie's Partitioned attribute (CHIPS; default off).
+ *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
  *
  * # Safety
  * `options` is a live options handle.
@@ -477,6 +501,8 @@ sessionstore_result sessionstore_options_set_cookie_partitioned(sessionstore_opt
  *
  * Ownership: `prefix` is copied.
  *
+ * Threads: one thread at a time per options handle.
+ *
  * # Safety
  * `options` is a live options handle; `prefix` a NUL-terminated string.
  */
@@ -487,6 +513,8 @@ sessionstore_result sessionstore_options_set_prefix(sessionstore_options *option
  * Sets the format written to the store: one of sessionstore_format (default MessagePack).
  * Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
  *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+ *
  * # Safety
  * `options` is a live options handle.
  */
@@ -496,6 +524,8 @@ sessionstore_result sessionstore_options_set_format(sessionstore_options *option
  * Sets whether new sessions are permanent, i.e. get a cookie with Expires and Max-Age
  * (Flask-Session's SESSION_PERMANENT; default on).
  *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+ *
  * # Safety
  * `options` is a live options handle.
  */
@@ -504,6 +534,8 @@ sessionstore_result sessionstore_options_set_permanent(sessionstore_options *opt
 /**
  * Sets the idle lifetime in seconds, renewed by writes and touches (default 31 days).
  * 0 is refused by sessionstore_manager_open().
+ *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
  *
  * # Safety
  * `options` is a live options handle.
@@ -515,6 +547,8 @@ sessionstore_result sessionstore_options_set_idle_lifetime(sessionstore_options 
  * Sets an absolute lifetime in seconds, counted from the session's creation (default none).
  * 0 is refused by sessionstore_manager_open().
  *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+ *
  * # Safety
  * `options` is a live options handle.
  */
@@ -523,6 +557,8 @@ sessionstore_result sessionstore_options_set_absolute_lifetime(sessionstore_opti
 
 /**
  * Sets whether requests that change nothing renew the session's expiry (default on).
+ *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
  *
  * # Safety
  * `options` is a live options handle.
@@ -534,6 +570,8 @@ sessionstore_result sessionstore_options_set_refresh_each_request(sessionstore_o
  * Sets the minimum time in seconds between two renewals of an unmodified session
  * (default 60).
  *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+ *
  * # Safety
  * `options` is a live options handle.
  */
@@ -544,6 +582,8 @@ sessionstore_result sessionstore_options_set_touch_interval(sessionstore_options
  * Sets how saves treat concurrent requests: one of sessionstore_concurrency (default
  * SESSIONSTORE_NO_LOST_UPDATES). Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
  *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+ *
  * # Safety
  * `options` is a live options handle.
  */
@@ -552,6 +592,8 @@ sessionstore_result sessionstore_options_set_concurrency(sessionstore_options *o
 /**
  * Sets how many times a conflicting save is attempted before SESSIONSTORE_CONTENTION
  * (default 64). 0 is refused by sessionstore_manager_open().
+ *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
  *
  * # Safety
  * `options` is a live options handle.
@@ -563,6 +605,8 @@ sessionstore_result sessionstore_options_set_max_attempts(sessionstore_options *
  * Purges expired records every `loads` loads (Flask-Session's SESSION_CLEANUP_N_REQUESTS;
  * default never). 0 is refused by sessionstore_manager_open().
  *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+ *
  * # Safety
  * `options` is a live options handle.
  */
@@ -571,6 +615,8 @@ sessionstore_result sessionstore_options_set_cleanup_every(sessionstore_options 
 
 /**
  * Sets the largest encoded session a save accepts, in bytes (default 4 MiB).
+ *
+ * Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
  *
  * # Safety
  * `options` is a live options handle.
@@ -623,6 +669,8 @@ sessionstore_result sessionstore_manager_open_flask(const char *const *names,
  *
  * Ownership: takes `manager` back; it must not be used again.
  *
+ * Threads: any number of threads at once.
+ *
  * # Safety
  * `manager` is NULL or a handle from sessionstore_manager_open*() not released yet.
  */
@@ -651,6 +699,8 @@ sessionstore_result sessionstore_manager_load(const sessionstore_manager *manage
  * how many in `*out_count`, which may be NULL.
  *
  * Threads: any.
+ *
+ * Ownership: borrows the arguments for the call.
  *
  * # Safety
  * `manager` is a live manager handle; `out_count` NULL or writable.
@@ -681,6 +731,8 @@ sessionstore_result sessionstore_session_save(sessionstore_session *session,
  *
  * Ownership: takes `session` back; it must not be used again.
  *
+ * Threads: one thread at a time per session (it may move between threads).
+ *
  * # Safety
  * `session` is NULL or a live session handle.
  */
@@ -692,6 +744,8 @@ void sessionstore_session_free(sessionstore_session *session);
  *
  * Ownership: `*out` is the caller's, released with sessionstore_string_free().
  *
+ * Threads: one thread at a time per session (it may move between threads).
+ *
  * # Safety
  * `session` is a live session handle; `out` writable.
  */
@@ -701,6 +755,9 @@ sessionstore_result sessionstore_session_id(const sessionstore_session *session,
  * Sets `*out` to whether the session was not found in the store (no cookie, a bad cookie,
  * an unknown or expired id): it will be stored under a new id once something is written.
  *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
+ *
  * # Safety
  * `session` is a live session handle; `out` writable.
  */
@@ -708,6 +765,9 @@ sessionstore_result sessionstore_session_is_new(const sessionstore_session *sess
 
 /**
  * Sets `*out` to whether this request changed anything (data, permanence, id).
+ *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
  *
  * # Safety
  * `session` is a live session handle; `out` writable.
@@ -719,6 +779,9 @@ sessionstore_result sessionstore_session_is_modified(const sessionstore_session 
  * Sets `*out` to whether the session holds no data besides the reserved keys `_permanent`
  * and `_created` (an empty session is never stored).
  *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
+ *
  * # Safety
  * `session` is a live session handle; `out` writable.
  */
@@ -726,6 +789,9 @@ sessionstore_result sessionstore_session_is_empty(const sessionstore_session *se
 
 /**
  * Sets `*out` to whether the session is permanent (its cookie has Expires and Max-Age).
+ *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
  *
  * # Safety
  * `session` is a live session handle; `out` writable.
@@ -735,6 +801,9 @@ sessionstore_result sessionstore_session_is_permanent(const sessionstore_session
 
 /**
  * Makes the session permanent (cookie with Expires and Max-Age) or a browser-session one.
+ *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
  *
  * # Safety
  * `session` is a live session handle.
@@ -746,6 +815,9 @@ sessionstore_result sessionstore_session_set_permanent(sessionstore_session *ses
  * Gives the session a new id on save, keeping its data; the old record is deleted. Call it
  * when the user logs in (defeats session fixation).
  *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
+ *
  * # Safety
  * `session` is a live session handle.
  */
@@ -753,6 +825,9 @@ sessionstore_result sessionstore_session_regenerate(sessionstore_session *sessio
 
 /**
  * Ends the session: on save its record is deleted and the cookie expired (a logout).
+ *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
  *
  * # Safety
  * `session` is a live session handle.
@@ -762,6 +837,9 @@ sessionstore_result sessionstore_session_destroy(sessionstore_session *session);
 /**
  * Removes every key; unless something is written afterwards, the save then ends the session.
  *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
+ *
  * # Safety
  * `session` is a live session handle.
  */
@@ -769,6 +847,9 @@ sessionstore_result sessionstore_session_clear(sessionstore_session *session);
 
 /**
  * Sets `*out` to whether the session has `key`.
+ *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
  *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string; `out` writable.
@@ -781,6 +862,9 @@ sessionstore_result sessionstore_session_contains(const sessionstore_session *se
  * Removes `key` and sets `*out_existed` (which may be NULL) to whether it was there. The
  * removal is replayed on a conflicting save even if the key was absent, since a concurrent
  * request may have added it.
+ *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
  *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string; `out_existed` NULL or
@@ -798,6 +882,8 @@ sessionstore_result sessionstore_session_remove(sessionstore_session *session,
  * Ownership: `*out` is the caller's, released with sessionstore_keys_free(); it stays valid
  * after the session is saved or freed.
  *
+ * Threads: one thread at a time per session (it may move between threads).
+ *
  * # Safety
  * `session` is a live session handle; `out` writable.
  */
@@ -806,6 +892,8 @@ sessionstore_result sessionstore_session_keys(const sessionstore_session *sessio
 
 /**
  * The number of keys in a snapshot; 0 for NULL.
+ *
+ * Ownership: borrows `keys` for the call. Threads: one thread at a time per key list.
  *
  * # Safety
  * `keys` is NULL or a live keys handle.
@@ -818,6 +906,8 @@ size_t sessionstore_keys_count(const sessionstore_keys *keys);
  *
  * Ownership: borrowed from `keys`: valid until sessionstore_keys_free(keys).
  *
+ * Threads: one thread at a time per key list.
+ *
  * # Safety
  * `keys` is NULL or a live keys handle.
  */
@@ -828,6 +918,8 @@ const char *sessionstore_keys_get(const sessionstore_keys *keys, size_t index);
  *
  * Ownership: takes `keys` back; it and the strings it gave must not be used again.
  *
+ * Threads: one thread at a time per key list.
+ *
  * # Safety
  * `keys` is NULL or a live keys handle.
  */
@@ -835,6 +927,9 @@ void sessionstore_keys_free(sessionstore_keys *keys);
 
 /**
  * Puts the type of the value under `key` in `*out`; SESSIONSTORE_NOT_FOUND if there is none.
+ *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
  *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string; `out` writable.
@@ -849,6 +944,8 @@ sessionstore_result sessionstore_session_get_type(const sessionstore_session *se
  * SESSIONSTORE_TYPE_MISMATCH if it holds something else (or a string with a NUL byte).
  *
  * Ownership: `*out` is the caller's, released with sessionstore_string_free().
+ *
+ * Threads: one thread at a time per session (it may move between threads).
  *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string; `out` writable;
@@ -866,6 +963,8 @@ sessionstore_result sessionstore_session_get_string(const sessionstore_session *
  *
  * Ownership: `*out` is the caller's, released with sessionstore_bytes_free(*out, *out_len).
  *
+ * Threads: one thread at a time per session (it may move between threads).
+ *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string; `out` and `out_len`
  * writable.
@@ -879,6 +978,9 @@ sessionstore_result sessionstore_session_get_bytes(const sessionstore_session *s
  * Reads the integer under `key` into `*out`. SESSIONSTORE_NOT_FOUND if there is no such
  * key, SESSIONSTORE_TYPE_MISMATCH if it holds something else or an integer beyond int64_t.
  *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
+ *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string; `out` writable.
  */
@@ -891,6 +993,9 @@ sessionstore_result sessionstore_session_get_i64(const sessionstore_session *ses
  * SESSIONSTORE_NOT_FOUND if there is no such key, SESSIONSTORE_TYPE_MISMATCH if it holds
  * something else.
  *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
+ *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string; `out` writable.
  */
@@ -901,6 +1006,9 @@ sessionstore_result sessionstore_session_get_f64(const sessionstore_session *ses
 /**
  * Reads the boolean under `key` into `*out`. SESSIONSTORE_NOT_FOUND if there is no such
  * key, SESSIONSTORE_TYPE_MISMATCH if it holds something else.
+ *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
  *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string; `out` writable.
@@ -914,6 +1022,9 @@ sessionstore_result sessionstore_session_get_bool(const sessionstore_session *se
  * SESSIONSTORE_NOT_FOUND if there is no such key, SESSIONSTORE_TYPE_MISMATCH if it holds
  * something else.
  *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
+ *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string.
  */
@@ -926,6 +1037,8 @@ sessionstore_result sessionstore_session_get_nil(const sessionstore_session *ses
  * such key.
  *
  * Ownership: `*out` is the caller's, released with sessionstore_bytes_free(*out, *out_len).
+ *
+ * Threads: one thread at a time per session (it may move between threads).
  *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string; `out` and `out_len`
@@ -941,6 +1054,8 @@ sessionstore_result sessionstore_session_get_msgpack(const sessionstore_session 
  *
  * Ownership: `value` is copied.
  *
+ * Threads: one thread at a time per session (it may move between threads).
+ *
  * # Safety
  * `session` is a live session handle; `key` and `value` NUL-terminated strings.
  */
@@ -954,6 +1069,8 @@ sessionstore_result sessionstore_session_set_string(sessionstore_session *sessio
  *
  * Ownership: the bytes are copied.
  *
+ * Threads: one thread at a time per session (it may move between threads).
+ *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string; `data` `len` readable
  * bytes.
@@ -966,6 +1083,9 @@ sessionstore_result sessionstore_session_set_bytes(sessionstore_session *session
 /**
  * Stores the integer `value` under `key`.
  *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
+ *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string.
  */
@@ -975,6 +1095,9 @@ sessionstore_result sessionstore_session_set_i64(sessionstore_session *session,
 
 /**
  * Stores the number `value` under `key`.
+ *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
  *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string.
@@ -986,6 +1109,9 @@ sessionstore_result sessionstore_session_set_f64(sessionstore_session *session,
 /**
  * Stores the boolean `value` under `key`.
  *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
+ *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string.
  */
@@ -995,6 +1121,9 @@ sessionstore_result sessionstore_session_set_bool(sessionstore_session *session,
 
 /**
  * Stores nil (Python's None) under `key`.
+ *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
  *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string.
@@ -1007,6 +1136,8 @@ sessionstore_result sessionstore_session_set_nil(sessionstore_session *session, 
  * give SESSIONSTORE_INVALID_ARGUMENT.
  *
  * Ownership: the bytes are copied.
+ *
+ * Threads: one thread at a time per session (it may move between threads).
  *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string; `data` `len` readable
@@ -1024,6 +1155,9 @@ sessionstore_result sessionstore_session_set_msgpack(sessionstore_session *sessi
  * increment is lost (8 threads x 1000 increments of one key end at exactly 8000).
  * SESSIONSTORE_TYPE_MISMATCH if the key holds something else than an int64_t,
  * SESSIONSTORE_INVALID_ARGUMENT if the sum overflows (a replay saturates instead).
+ *
+ * Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+ * time per session (it may move between threads).
  *
  * # Safety
  * `session` is a live session handle; `key` a NUL-terminated string; `out_value` NULL or

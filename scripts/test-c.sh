@@ -35,6 +35,16 @@ fi
 grep -q "is stale" "$out/stale-check.log"
 say "ok: check-header.sh refused $stale"
 
+say "every function of the header is called by a C test"
+untested=0
+for function in $(grep -oE '\bsessionstore_[a-z0-9_]+\(' include/sessionstore.h | tr -d '(' | sort -u); do
+    if ! grep -q "\b$function(" ffi/tests/*.c; then
+        say "no C test calls $function"
+        untested=1
+    fi
+done
+((untested == 0))
+
 say "install into $prefix, build the C tests and the example server with pkg-config"
 scripts/install-c.sh "$prefix" --all-features
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
@@ -43,3 +53,15 @@ make -C ffi --no-print-directory OUT="$out" all
 
 say "the C tests, natively then under valgrind"
 make -C ffi --no-print-directory OUT="$out" run valgrind
+
+say "the README's C example builds with pkg-config and runs under valgrind"
+sed -n '/^## C quick start/,/^## /p' README.md | sed -n '/^```c$/,/^```$/{//!p}' >"$out/readme_example.c"
+# shellcheck disable=SC2046 # pkg-config prints several words on purpose
+cc -std=c11 -Wall -Wextra -Werror -o "$out/readme_example" "$out/readme_example.c" \
+    $(pkg-config --cflags --libs sessionstore) -Wl,-rpath,"$prefix/lib"
+rm -f "$out"/sessions.db*
+# The example exits right after freeing its manager, while the SQLite pool's helper threads
+# are still ending: their thread stacks show as "possibly lost", so only definite leaks count.
+(cd "$out" && valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
+    ./readme_example) | tee "$out/readme_example.log"
+grep -q "^visits: 1$" "$out/readme_example.log"

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test of sessionstore: starts (installing when missing) the servers the tests
 # need (scripts/services.sh), then formatting and lint checks, the unit, integration and doc
-# tests against real servers, files and HTTP, and the feature-subset builds.
+# tests against real servers, files and HTTP, the C API's tests (scripts/test-c.sh), and the
+# feature-subset builds.
 # Usage: scripts/test.sh   (from anywhere; CI calls it via .ci/run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 started=$(date +%s)
+# The C header as committed, before any build regenerates it (scripts/test-c.sh checks it).
+mkdir -p target
+cp include/sessionstore.h target/committed-sessionstore.h
 step() { printf '\n== %s (%ss)\n' "$1" "$(($(date +%s) - started))"; }
 
 step "toolchain"
@@ -26,12 +30,15 @@ step "clippy (all targets, all features)"
 cargo clippy --all-targets --all-features -- -D warnings
 
 step "feature subsets build on their own"
-for features in memory filesystem sqlite; do
+for features in memory filesystem sqlite memory,capi postgres mysql mongodb redis memcached; do
     cargo check --quiet --no-default-features --features "$features"
 done
 
 step "build tests and examples"
 cargo build --all-features --all-targets
+
+step "C API: header check, install, C tests under valgrind, example server"
+scripts/test-c.sh target/committed-sessionstore.h
 
 step "tests"
 cargo nextest run --all-features --no-fail-fast

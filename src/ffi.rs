@@ -496,7 +496,10 @@ fn enum_value<T: Copy>(value: c_int, name: &str, choices: &[(c_int, T)]) -> Outc
 }
 
 fn missing(key: &str) -> Failure {
-    Failure::new(SESSIONSTORE_NOT_FOUND, format!("the session has no key {key:?}"))
+    Failure::new(
+        SESSIONSTORE_NOT_FOUND,
+        format!("the session has no key {key:?}"),
+    )
 }
 
 fn mismatch(key: &str, expected: &str, found: &Value) -> Failure {
@@ -547,7 +550,10 @@ pub extern "C" fn sessionstore_last_error() -> *const c_char {
 /// # Safety
 /// `buffer` must point to `capacity` writable bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sessionstore_last_error_copy(buffer: *mut c_char, capacity: usize) -> usize {
+pub unsafe extern "C" fn sessionstore_last_error_copy(
+    buffer: *mut c_char,
+    capacity: usize,
+) -> usize {
     shielded(0, || {
         LAST_ERROR
             .try_with(|last| {
@@ -594,6 +600,8 @@ pub extern "C" fn sessionstore_result_name(result: c_int) -> *const c_char {
 ///
 /// Ownership: takes `string` back; it must come from this library and not be used again.
 ///
+/// Threads: any.
+///
 /// # Safety
 /// `string` is NULL or a string this library returned and that was not released yet.
 #[unsafe(no_mangle)]
@@ -610,6 +618,8 @@ pub unsafe extern "C" fn sessionstore_string_free(string: *mut c_char) {
 /// NULL is ignored.
 ///
 /// Ownership: takes `data` back; it must not be used again.
+///
+/// Threads: any.
 ///
 /// # Safety
 /// `data` is NULL or a buffer this library returned with exactly `len` bytes, not released yet.
@@ -631,6 +641,8 @@ pub unsafe extern "C" fn sessionstore_bytes_free(data: *mut u8, len: usize) {
 /// Ownership: `*out` is the caller's; release it with sessionstore_options_free(). It is
 /// only read by sessionstore_manager_open(), which does not take it over.
 ///
+/// Threads: any.
+///
 /// # Safety
 /// `out` must point to writable storage for a pointer.
 #[unsafe(no_mangle)]
@@ -646,6 +658,8 @@ pub unsafe extern "C" fn sessionstore_options_new(
 }
 
 /// Releases options. NULL is ignored.
+///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
 ///
 /// # Safety
 /// `options` is NULL or a handle from sessionstore_options_new() not released yet.
@@ -711,6 +725,8 @@ pub unsafe extern "C" fn sessionstore_options_add_secret(
 /// Sets how the id is carried in the cookie: one of sessionstore_cookie_mode.
 /// Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
 ///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+///
 /// # Safety
 /// `options` is a live options handle.
 #[unsafe(no_mangle)]
@@ -740,6 +756,8 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_mode(
 ///
 /// Ownership: `name` is copied. An invalid name is refused by sessionstore_manager_open().
 ///
+/// Threads: one thread at a time per options handle.
+///
 /// # Safety
 /// `options` is a live options handle; `name` a NUL-terminated string.
 #[unsafe(no_mangle)]
@@ -754,6 +772,8 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_name(
 /// Sets the cookie's Domain attribute (default none: the exact host).
 ///
 /// Ownership: `domain` is copied.
+///
+/// Threads: one thread at a time per options handle.
 ///
 /// # Safety
 /// `options` is a live options handle; `domain` a NUL-terminated string.
@@ -770,6 +790,8 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_domain(
 ///
 /// Ownership: `path` is copied.
 ///
+/// Threads: one thread at a time per options handle.
+///
 /// # Safety
 /// `options` is a live options handle; `path` a NUL-terminated string.
 #[unsafe(no_mangle)]
@@ -782,6 +804,8 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_path(
 }
 
 /// Sets the cookie's HttpOnly attribute (default on).
+///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
 ///
 /// # Safety
 /// `options` is a live options handle.
@@ -800,6 +824,8 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_http_only(
 }
 
 /// Sets the cookie's Secure attribute (default off; turn it on behind HTTPS).
+///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
 ///
 /// # Safety
 /// `options` is a live options handle.
@@ -820,6 +846,8 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_secure(
 /// Sets the cookie's SameSite attribute: one of sessionstore_same_site (default Lax).
 /// Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
 ///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+///
 /// # Safety
 /// `options` is a live options handle.
 #[unsafe(no_mangle)]
@@ -836,7 +864,10 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_same_site(
                 "sessionstore_same_site",
                 &[
                     (SESSIONSTORE_SAME_SITE_LAX as c_int, Some(SameSite::Lax)),
-                    (SESSIONSTORE_SAME_SITE_STRICT as c_int, Some(SameSite::Strict)),
+                    (
+                        SESSIONSTORE_SAME_SITE_STRICT as c_int,
+                        Some(SameSite::Strict),
+                    ),
                     (SESSIONSTORE_SAME_SITE_NONE as c_int, Some(SameSite::None)),
                     (SESSIONSTORE_SAME_SITE_OMIT as c_int, None),
                 ],
@@ -847,6 +878,8 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_same_site(
 }
 
 /// Sets the cookie's Partitioned attribute (CHIPS; default off).
+///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
 ///
 /// # Safety
 /// `options` is a live options handle.
@@ -868,6 +901,8 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_partitioned(
 ///
 /// Ownership: `prefix` is copied.
 ///
+/// Threads: one thread at a time per options handle.
+///
 /// # Safety
 /// `options` is a live options handle; `prefix` a NUL-terminated string.
 #[unsafe(no_mangle)]
@@ -881,6 +916,8 @@ pub unsafe extern "C" fn sessionstore_options_set_prefix(
 
 /// Sets the format written to the store: one of sessionstore_format (default MessagePack).
 /// Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
+///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
 ///
 /// # Safety
 /// `options` is a live options handle.
@@ -909,6 +946,8 @@ pub unsafe extern "C" fn sessionstore_options_set_format(
 /// Sets whether new sessions are permanent, i.e. get a cookie with Expires and Max-Age
 /// (Flask-Session's SESSION_PERMANENT; default on).
 ///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+///
 /// # Safety
 /// `options` is a live options handle.
 #[unsafe(no_mangle)]
@@ -927,6 +966,8 @@ pub unsafe extern "C" fn sessionstore_options_set_permanent(
 
 /// Sets the idle lifetime in seconds, renewed by writes and touches (default 31 days).
 /// 0 is refused by sessionstore_manager_open().
+///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
 ///
 /// # Safety
 /// `options` is a live options handle.
@@ -947,6 +988,8 @@ pub unsafe extern "C" fn sessionstore_options_set_idle_lifetime(
 /// Sets an absolute lifetime in seconds, counted from the session's creation (default none).
 /// 0 is refused by sessionstore_manager_open().
 ///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+///
 /// # Safety
 /// `options` is a live options handle.
 #[unsafe(no_mangle)]
@@ -964,6 +1007,8 @@ pub unsafe extern "C" fn sessionstore_options_set_absolute_lifetime(
 }
 
 /// Sets whether requests that change nothing renew the session's expiry (default on).
+///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
 ///
 /// # Safety
 /// `options` is a live options handle.
@@ -984,6 +1029,8 @@ pub unsafe extern "C" fn sessionstore_options_set_refresh_each_request(
 /// Sets the minimum time in seconds between two renewals of an unmodified session
 /// (default 60).
 ///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+///
 /// # Safety
 /// `options` is a live options handle.
 #[unsafe(no_mangle)]
@@ -1002,6 +1049,8 @@ pub unsafe extern "C" fn sessionstore_options_set_touch_interval(
 
 /// Sets how saves treat concurrent requests: one of sessionstore_concurrency (default
 /// SESSIONSTORE_NO_LOST_UPDATES). Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
+///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
 ///
 /// # Safety
 /// `options` is a live options handle.
@@ -1036,6 +1085,8 @@ pub unsafe extern "C" fn sessionstore_options_set_concurrency(
 /// Sets how many times a conflicting save is attempted before SESSIONSTORE_CONTENTION
 /// (default 64). 0 is refused by sessionstore_manager_open().
 ///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+///
 /// # Safety
 /// `options` is a live options handle.
 #[unsafe(no_mangle)]
@@ -1055,6 +1106,8 @@ pub unsafe extern "C" fn sessionstore_options_set_max_attempts(
 /// Purges expired records every `loads` loads (Flask-Session's SESSION_CLEANUP_N_REQUESTS;
 /// default never). 0 is refused by sessionstore_manager_open().
 ///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
+///
 /// # Safety
 /// `options` is a live options handle.
 #[unsafe(no_mangle)]
@@ -1072,6 +1125,8 @@ pub unsafe extern "C" fn sessionstore_options_set_cleanup_every(
 }
 
 /// Sets the largest encoded session a save accepts, in bytes (default 4 MiB).
+///
+/// Ownership: borrows `options` for the call. Threads: one thread at a time per options handle.
 ///
 /// # Safety
 /// `options` is a live options handle.
@@ -1182,6 +1237,8 @@ pub unsafe extern "C" fn sessionstore_manager_open_flask(
 ///
 /// Ownership: takes `manager` back; it must not be used again.
 ///
+/// Threads: any number of threads at once.
+///
 /// # Safety
 /// `manager` is NULL or a handle from sessionstore_manager_open*() not released yet.
 #[unsafe(no_mangle)]
@@ -1236,6 +1293,8 @@ pub unsafe extern "C" fn sessionstore_manager_load(
 /// how many in `*out_count`, which may be NULL.
 ///
 /// Threads: any.
+///
+/// Ownership: borrows the arguments for the call.
 ///
 /// # Safety
 /// `manager` is a live manager handle; `out_count` NULL or writable.
@@ -1309,6 +1368,8 @@ pub unsafe extern "C" fn sessionstore_session_save(
 ///
 /// Ownership: takes `session` back; it must not be used again.
 ///
+/// Threads: one thread at a time per session (it may move between threads).
+///
 /// # Safety
 /// `session` is NULL or a live session handle.
 #[unsafe(no_mangle)]
@@ -1325,6 +1386,8 @@ pub unsafe extern "C" fn sessionstore_session_free(session: *mut sessionstore_se
 /// one) in `*out`. The id is a credential: do not log it.
 ///
 /// Ownership: `*out` is the caller's, released with sessionstore_string_free().
+///
+/// Threads: one thread at a time per session (it may move between threads).
 ///
 /// # Safety
 /// `session` is a live session handle; `out` writable.
@@ -1359,6 +1422,9 @@ unsafe fn session_flag(
 /// Sets `*out` to whether the session was not found in the store (no cookie, a bad cookie,
 /// an unknown or expired id): it will be stored under a new id once something is written.
 ///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
+///
 /// # Safety
 /// `session` is a live session handle; `out` writable.
 #[unsafe(no_mangle)]
@@ -1371,6 +1437,9 @@ pub unsafe extern "C" fn sessionstore_session_is_new(
 }
 
 /// Sets `*out` to whether this request changed anything (data, permanence, id).
+///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
 ///
 /// # Safety
 /// `session` is a live session handle; `out` writable.
@@ -1386,6 +1455,9 @@ pub unsafe extern "C" fn sessionstore_session_is_modified(
 /// Sets `*out` to whether the session holds no data besides the reserved keys `_permanent`
 /// and `_created` (an empty session is never stored).
 ///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
+///
 /// # Safety
 /// `session` is a live session handle; `out` writable.
 #[unsafe(no_mangle)]
@@ -1399,6 +1471,9 @@ pub unsafe extern "C" fn sessionstore_session_is_empty(
 
 /// Sets `*out` to whether the session is permanent (its cookie has Expires and Max-Age).
 ///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
+///
 /// # Safety
 /// `session` is a live session handle; `out` writable.
 #[unsafe(no_mangle)]
@@ -1411,6 +1486,9 @@ pub unsafe extern "C" fn sessionstore_session_is_permanent(
 }
 
 /// Makes the session permanent (cookie with Expires and Max-Age) or a browser-session one.
+///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
 ///
 /// # Safety
 /// `session` is a live session handle.
@@ -1429,6 +1507,9 @@ pub unsafe extern "C" fn sessionstore_session_set_permanent(
 /// Gives the session a new id on save, keeping its data; the old record is deleted. Call it
 /// when the user logs in (defeats session fixation).
 ///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
+///
 /// # Safety
 /// `session` is a live session handle.
 #[unsafe(no_mangle)]
@@ -1444,6 +1525,9 @@ pub unsafe extern "C" fn sessionstore_session_regenerate(
 
 /// Ends the session: on save its record is deleted and the cookie expired (a logout).
 ///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
+///
 /// # Safety
 /// `session` is a live session handle.
 #[unsafe(no_mangle)]
@@ -1458,6 +1542,9 @@ pub unsafe extern "C" fn sessionstore_session_destroy(
 }
 
 /// Removes every key; unless something is written afterwards, the save then ends the session.
+///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
 ///
 /// # Safety
 /// `session` is a live session handle.
@@ -1476,6 +1563,9 @@ pub unsafe extern "C" fn sessionstore_session_clear(
 // The session: keys.
 
 /// Sets `*out` to whether the session has `key`.
+///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
 ///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string; `out` writable.
@@ -1497,6 +1587,9 @@ pub unsafe extern "C" fn sessionstore_session_contains(
 /// Removes `key` and sets `*out_existed` (which may be NULL) to whether it was there. The
 /// removal is replayed on a conflicting save even if the key was absent, since a concurrent
 /// request may have added it.
+///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
 ///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string; `out_existed` NULL or
@@ -1526,6 +1619,8 @@ pub unsafe extern "C" fn sessionstore_session_remove(
 /// Ownership: `*out` is the caller's, released with sessionstore_keys_free(); it stays valid
 /// after the session is saved or freed.
 ///
+/// Threads: one thread at a time per session (it may move between threads).
+///
 /// # Safety
 /// `session` is a live session handle; `out` writable.
 #[unsafe(no_mangle)]
@@ -1548,6 +1643,8 @@ pub unsafe extern "C" fn sessionstore_session_keys(
 
 /// The number of keys in a snapshot; 0 for NULL.
 ///
+/// Ownership: borrows `keys` for the call. Threads: one thread at a time per key list.
+///
 /// # Safety
 /// `keys` is NULL or a live keys handle.
 #[unsafe(no_mangle)]
@@ -1560,6 +1657,8 @@ pub unsafe extern "C" fn sessionstore_keys_count(keys: *const sessionstore_keys)
 /// not below sessionstore_keys_count().
 ///
 /// Ownership: borrowed from `keys`: valid until sessionstore_keys_free(keys).
+///
+/// Threads: one thread at a time per key list.
 ///
 /// # Safety
 /// `keys` is NULL or a live keys handle.
@@ -1579,6 +1678,8 @@ pub unsafe extern "C" fn sessionstore_keys_get(
 /// Releases a key snapshot. NULL is ignored.
 ///
 /// Ownership: takes `keys` back; it and the strings it gave must not be used again.
+///
+/// Threads: one thread at a time per key list.
 ///
 /// # Safety
 /// `keys` is NULL or a live keys handle.
@@ -1644,6 +1745,9 @@ unsafe fn set_value(
 
 /// Puts the type of the value under `key` in `*out`; SESSIONSTORE_NOT_FOUND if there is none.
 ///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
+///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string; `out` writable.
 #[unsafe(no_mangle)]
@@ -1683,6 +1787,8 @@ pub unsafe extern "C" fn sessionstore_session_get_type(
 ///
 /// Ownership: `*out` is the caller's, released with sessionstore_string_free().
 ///
+/// Threads: one thread at a time per session (it may move between threads).
+///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string; `out` writable;
 /// `out_len` NULL or writable.
@@ -1714,6 +1820,8 @@ pub unsafe extern "C" fn sessionstore_session_get_string(
 ///
 /// Ownership: `*out` is the caller's, released with sessionstore_bytes_free(*out, *out_len).
 ///
+/// Threads: one thread at a time per session (it may move between threads).
+///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string; `out` and `out_len`
 /// writable.
@@ -1744,6 +1852,9 @@ pub unsafe extern "C" fn sessionstore_session_get_bytes(
 /// Reads the integer under `key` into `*out`. SESSIONSTORE_NOT_FOUND if there is no such
 /// key, SESSIONSTORE_TYPE_MISMATCH if it holds something else or an integer beyond int64_t.
 ///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
+///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string; `out` writable.
 #[unsafe(no_mangle)]
@@ -1760,6 +1871,9 @@ pub unsafe extern "C" fn sessionstore_session_get_i64(
 /// SESSIONSTORE_NOT_FOUND if there is no such key, SESSIONSTORE_TYPE_MISMATCH if it holds
 /// something else.
 ///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
+///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string; `out` writable.
 #[unsafe(no_mangle)]
@@ -1774,6 +1888,9 @@ pub unsafe extern "C" fn sessionstore_session_get_f64(
 
 /// Reads the boolean under `key` into `*out`. SESSIONSTORE_NOT_FOUND if there is no such
 /// key, SESSIONSTORE_TYPE_MISMATCH if it holds something else.
+///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
 ///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string; `out` writable.
@@ -1790,6 +1907,9 @@ pub unsafe extern "C" fn sessionstore_session_get_bool(
 /// Succeeds (SESSIONSTORE_OK) when `key` holds nil (Python's None);
 /// SESSIONSTORE_NOT_FOUND if there is no such key, SESSIONSTORE_TYPE_MISMATCH if it holds
 /// something else.
+///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
 ///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string.
@@ -1812,6 +1932,8 @@ pub unsafe extern "C" fn sessionstore_session_get_nil(
 /// such key.
 ///
 /// Ownership: `*out` is the caller's, released with sessionstore_bytes_free(*out, *out_len).
+///
+/// Threads: one thread at a time per session (it may move between threads).
 ///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string; `out` and `out_len`
@@ -1842,6 +1964,8 @@ pub unsafe extern "C" fn sessionstore_session_get_msgpack(
 ///
 /// Ownership: `value` is copied.
 ///
+/// Threads: one thread at a time per session (it may move between threads).
+///
 /// # Safety
 /// `session` is a live session handle; `key` and `value` NUL-terminated strings.
 #[unsafe(no_mangle)]
@@ -1858,6 +1982,8 @@ pub unsafe extern "C" fn sessionstore_session_set_string(
 /// `len` is 0).
 ///
 /// Ownership: the bytes are copied.
+///
+/// Threads: one thread at a time per session (it may move between threads).
 ///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string; `data` `len` readable
@@ -1879,6 +2005,9 @@ pub unsafe extern "C" fn sessionstore_session_set_bytes(
 
 /// Stores the integer `value` under `key`.
 ///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
+///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string.
 #[unsafe(no_mangle)]
@@ -1892,6 +2021,9 @@ pub unsafe extern "C" fn sessionstore_session_set_i64(
 }
 
 /// Stores the number `value` under `key`.
+///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
 ///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string.
@@ -1907,6 +2039,9 @@ pub unsafe extern "C" fn sessionstore_session_set_f64(
 
 /// Stores the boolean `value` under `key`.
 ///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
+///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string.
 #[unsafe(no_mangle)]
@@ -1920,6 +2055,9 @@ pub unsafe extern "C" fn sessionstore_session_set_bool(
 }
 
 /// Stores nil (Python's None) under `key`.
+///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
 ///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string.
@@ -1937,6 +2075,8 @@ pub unsafe extern "C" fn sessionstore_session_set_nil(
 /// give SESSIONSTORE_INVALID_ARGUMENT.
 ///
 /// Ownership: the bytes are copied.
+///
+/// Threads: one thread at a time per session (it may move between threads).
 ///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string; `data` `len` readable
@@ -1971,6 +2111,9 @@ pub unsafe extern "C" fn sessionstore_session_set_msgpack(
 /// increment is lost (8 threads x 1000 increments of one key end at exactly 8000).
 /// SESSIONSTORE_TYPE_MISMATCH if the key holds something else than an int64_t,
 /// SESSIONSTORE_INVALID_ARGUMENT if the sum overflows (a replay saturates instead).
+///
+/// Ownership: borrows `session` (and the strings passed) for the call. Threads: one thread at a
+/// time per session (it may move between threads).
 ///
 /// # Safety
 /// `session` is a live session handle; `key` a NUL-terminated string; `out_value` NULL or

@@ -20,8 +20,11 @@ const SESSION_KEYS: &[&str] = &[
     "SESSION_FILE_DIR",
     "SESSION_FILE_THRESHOLD",
     "SESSION_FILE_MODE",
+    "SESSION_MONGODB",
     "SESSION_MONGODB_DB",
     "SESSION_MONGODB_COLLECT",
+    "SESSION_REDIS",
+    "SESSION_MEMCACHED",
     "SESSION_SQLALCHEMY_TABLE",
     "SESSION_CLEANUP_N_REQUESTS",
     "SESSION_REFRESH_EACH_REQUEST",
@@ -206,33 +209,174 @@ fn store_from_settings(settings: &Settings) -> Result<StoreConfig> {
             }
             Ok(StoreConfig::Filesystem(options))
         }
-        #[cfg(feature = "sqlite")]
-        "sqlalchemy" => {
-            let uri = settings
-                .get("SQLALCHEMY_DATABASE_URI")
-                .ok_or_else(|| Error::config("SQLALCHEMY_DATABASE_URI", "missing"))?;
-            // SQLAlchemy: `sqlite:///relative.db`, `sqlite:////absolute.db`.
-            let path = uri.strip_prefix("sqlite:///").ok_or_else(|| {
-                Error::config(
-                    "SQLALCHEMY_DATABASE_URI",
-                    "only sqlite:/// databases are enabled in this build",
-                )
+        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+        "sqlalchemy" => sqlalchemy_store(settings),
+        #[cfg(feature = "mongodb")]
+        "mongodb" => {
+            // Flask-Session takes a MongoClient; here its connection string (MongoClient()
+            // connects to localhost:27017).
+            let mut options = crate::store::mongodb::MongoOptions::new(
+                settings
+                    .get("SESSION_MONGODB")
+                    .unwrap_or("mongodb://localhost:27017/"),
+            );
+            if let Some(database) = settings.get("SESSION_MONGODB_DB") {
+                options.database = database.to_owned();
+            }
+            if let Some(collection) = settings.get("SESSION_MONGODB_COLLECT") {
+                options.collection = collection.to_owned();
+            }
+            options.validate().map_err(|error| match error {
+                Error::Config { key, message } => Error::Config {
+                    key: match key.as_str() {
+                        "db" => "SESSION_MONGODB_DB",
+                        "collection" => "SESSION_MONGODB_COLLECT",
+                        _ => "SESSION_MONGODB",
+                    }
+                    .to_owned(),
+                    message,
+                },
+                other => other,
             })?;
-            let path = path.split('?').next().unwrap_or_default();
-            if path.is_empty() {
-                return Err(Error::config("SQLALCHEMY_DATABASE_URI", "no database file"));
-            }
-            let mut options = crate::store::sqlite::SqliteOptions::new(path);
-            if let Some(table) = settings.get("SESSION_SQLALCHEMY_TABLE") {
-                crate::store::sqlite::validate_table_name(table)
-                    .map_err(|message| Error::config("SESSION_SQLALCHEMY_TABLE", message))?;
-                options.table = table.to_owned();
-            }
-            Ok(StoreConfig::Sqlite(options))
+            Ok(StoreConfig::Mongodb(options))
+        }
+        // Flask-Session takes a redis.Redis client; here its URL (`Redis()` connects to
+        // localhost:6379, database 0). `redis+cluster://h1:p1,h2:p2` names a Cluster.
+        #[cfg(feature = "redis")]
+        "redis" => {
+            let url = settings
+                .get("SESSION_REDIS")
+                .unwrap_or("redis://localhost:6379/0");
+            let (url, mut params) = store_url("SESSION_REDIS", url)?;
+            let options = crate::store::redis::RedisOptions::from_url(&url, &mut params)
+                .and_then(|options| params.finish().map(|()| options))
+                .map_err(|error| renamed("SESSION_REDIS", error))?;
+            Ok(StoreConfig::Redis(options))
+        }
+        // Flask-Session takes a memcache client; here its servers, `host:port,host:port` (or
+        // a `memcache://` URL). Its own default client connects to 127.0.0.1:11211.
+        #[cfg(feature = "memcached")]
+        "memcached" => {
+            let servers = settings
+                .get("SESSION_MEMCACHED")
+                .unwrap_or("127.0.0.1:11211");
+            let url = if servers.starts_with("memcache://") {
+                servers.to_owned()
+            } else {
+                format!("memcache://{servers}")
+            };
+            let (url, mut params) = store_url("SESSION_MEMCACHED", &url)?;
+            let options = crate::store::memcached::MemcachedOptions::from_url(&url, &mut params)
+                .and_then(|options| params.finish().map(|()| options))
+                .map_err(|error| renamed("SESSION_MEMCACHED", error))?;
+            Ok(StoreConfig::Memcached(options))
         }
         other => Err(Error::config(
             "SESSION_TYPE",
             format!("{other:?} is unknown or not enabled in this build"),
+        )),
+    }
+}
+
+/// Parses the server URL given in the Flask setting `key`.
+#[cfg(any(feature = "redis", feature = "memcached"))]
+fn store_url(key: &str, url: &str) -> Result<(url::Url, crate::store::QueryParams)> {
+    crate::store::parse_store_url(url).map_err(|error| renamed(key, error))
+}
+
+/// A store URL error named by the Flask setting `key` that gave the URL (the URL parameter
+/// at fault, if any, leads the message).
+#[cfg(any(feature = "redis", feature = "memcached"))]
+fn renamed(key: &str, error: Error) -> Error {
+    match error {
+        Error::Config {
+            key: inner,
+            message,
+        } if inner == "store URL" => Error::config(key, message),
+        Error::Config {
+            key: inner,
+            message,
+        } => Error::config(key, format!("{inner}: {message}")),
+        other => other,
+    }
+}
+
+/// The store `SQLALCHEMY_DATABASE_URI` names: `sqlite:///relative.db` or
+/// `sqlite:////absolute.db`, `postgresql[+driver]://user@host/db`,
+/// `mysql[+driver]://user:pass@host/db` (`mariadb` too), with `SESSION_SQLALCHEMY_TABLE`.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+fn sqlalchemy_store(settings: &Settings) -> Result<StoreConfig> {
+    const URI: &str = "SQLALCHEMY_DATABASE_URI";
+    let uri = settings
+        .get(URI)
+        .ok_or_else(|| Error::config(URI, "missing"))?;
+    let table = settings.get("SESSION_SQLALCHEMY_TABLE");
+    if let Some(table) = table {
+        crate::store::validate_table_name(table)
+            .map_err(|message| Error::config("SESSION_SQLALCHEMY_TABLE", message))?;
+    }
+    let (scheme, rest) = uri
+        .split_once("://")
+        .ok_or_else(|| Error::config(URI, "expected dialect://…"))?;
+    let dialect = scheme.split('+').next().unwrap_or_default();
+    // The URL parsers name their own errors "store URL"; here the setting is this one.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    let renamed = |error: Error| match error {
+        Error::Config { key, message } if key == "store URL" => Error::config(URI, message),
+        other => other,
+    };
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    let parse = |scheme: &str| -> Result<(url::Url, crate::store::QueryParams)> {
+        let url = url::Url::parse(&format!("{scheme}://{rest}"))
+            .map_err(|e| Error::config(URI, format!("not a URL: {e}")))?;
+        let params = crate::store::QueryParams::from_url(&url)?;
+        Ok((url, params))
+    };
+    match dialect {
+        #[cfg(feature = "sqlite")]
+        "sqlite" => {
+            let path = rest.strip_prefix('/').unwrap_or_default();
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(Error::config(URI, "no database file"));
+            }
+            let mut options = crate::store::sqlite::SqliteOptions::new(path);
+            if let Some(table) = table {
+                options.table = table.to_owned();
+            }
+            Ok(StoreConfig::Sqlite(options))
+        }
+        #[cfg(feature = "postgres")]
+        "postgresql" | "postgres" => {
+            let (url, mut params) = parse("postgres")?;
+            let mut options = crate::store::postgres::PostgresOptions::from_url(&url, &mut params)
+                .map_err(renamed)?;
+            params.finish()?;
+            if let Some(table) = table {
+                options.table = table.to_owned();
+            }
+            Ok(StoreConfig::Postgres(options))
+        }
+        #[cfg(feature = "mysql")]
+        "mysql" | "mariadb" => {
+            let (url, mut params) = parse("mysql")?;
+            // SQLAlchemy URLs often carry the connection character set: always utf8mb4 here.
+            if let Some(charset) = params.take("charset")
+                && !charset.starts_with("utf8")
+            {
+                return Err(Error::config(URI, "only the utf8mb4 character set is used"));
+            }
+            let mut options =
+                crate::store::mysql::MysqlOptions::from_url(&url, &mut params).map_err(renamed)?;
+            params.finish()?;
+            if let Some(table) = table {
+                options.table = table.to_owned();
+            }
+            Ok(StoreConfig::Mysql(options))
+        }
+        other => Err(Error::config(
+            URI,
+            format!("the {other:?} database is unknown or not enabled in this build"),
         )),
     }
 }

@@ -346,7 +346,7 @@ impl SessionManager {
         }
         let mut expected = loaded.record.clone();
         let mut data = session.data.clone();
-        for _ in 0..self.config.max_attempts {
+        for attempt in 0..self.config.max_attempts {
             // An emptied session is deleted, but only if nobody wrote to it meanwhile.
             let result = if holds_data(&data) {
                 let bytes = self.encode(&data)?;
@@ -362,8 +362,19 @@ impl SessionManager {
                     log::debug!("session {:?} ended by a concurrent request", loaded.id);
                     return Ok(self.ended(session));
                 }
-                CasOutcome::Conflict(Some(current)) => {
-                    // Retry at once: `current` is as fresh as a new read would be.
+                CasOutcome::Conflict(Some(mut current)) => {
+                    // Retry with `current`, as fresh as a new read would be; after a few
+                    // conflicts in a row, wait a random moment first (and read again, since
+                    // the wait made `current` stale), so that the requests of one busy
+                    // session stop overtaking each other in lockstep, where one of them
+                    // could lose every round.
+                    if attempt >= IMMEDIATE_RETRIES {
+                        back_off(attempt);
+                        match self.store.load(&key)? {
+                            Some(fresher) => current = fresher,
+                            None => return Ok(self.ended(session)),
+                        }
+                    }
                     data = replay(&session.changes, &current)?;
                     expected = current;
                 }
@@ -421,6 +432,17 @@ impl SessionManager {
             attempts: self.config.max_attempts,
         })
     }
+}
+
+/// Conflicting saves retried at once before [`back_off`] starts.
+const IMMEDIATE_RETRIES: u32 = 2;
+
+/// Waits a random moment of up to 50 µs × 2^`attempt` (at most about 50 ms) before the retry
+/// that follows conflict number `attempt`.
+fn back_off(attempt: u32) {
+    let most = 50u64 << attempt.min(10);
+    let wait = u64::from(getrandom::u32().unwrap_or(0)) % most;
+    std::thread::sleep(Duration::from_micros(wait));
 }
 
 /// This request's changes, applied in order on a fresher stored value.

@@ -149,11 +149,11 @@ impl Model {
                     .regenerated
                     .insert(request, holds_data(&data).then_some(data));
                 model.record = None;
-            } else if !changes.is_empty() {
-                if let Some(current) = &model.record {
-                    let data = replay(&changes, current);
-                    model.record = holds_data(&data).then_some(data);
-                }
+            } else if !changes.is_empty()
+                && let Some(current) = &model.record
+            {
+                let data = replay(&changes, current);
+                model.record = holds_data(&data).then_some(data);
             }
         }
         model

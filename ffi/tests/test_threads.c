@@ -91,7 +91,7 @@ static void increments_are_never_lost(const char *url) {
     sessionstore_manager_free(manager);
 }
 
-/* Usage: test_threads [SQLITE_QUERY], e.g. "pool_size=1": parameters for the SQLite URL. */
+/* Usage: test_threads [SQLITE_QUERY], e.g. "busy_timeout=60": parameters for the SQLite URL. */
 int main(int argc, char **argv) {
     char dir[] = "/tmp/sessionstore-c-threads-XXXXXX";
     if (!mkdtemp(dir)) {

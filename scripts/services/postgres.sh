@@ -4,7 +4,7 @@
 
 # The newest cluster version under /etc/postgresql (Debian's layout), empty if none.
 postgres_version() {
-    ls /etc/postgresql 2>/dev/null | sort -n | tail -n 1
+    { ls /etc/postgresql 2>/dev/null || true; } | sort -n | tail -n 1
 }
 
 # Listens on loopback only and trusts TCP clients from 127.0.0.1 (a test machine's server).

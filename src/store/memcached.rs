@@ -34,6 +34,14 @@
 //! expiry is unknown, and each unmodified request renews it with a plain `touch` (which is
 //! what Flask-Session does itself, by rewriting the record on every request).
 //!
+//! # Connections
+//!
+//! When a connection breaks (the server restarted, say), the server's whole pool is
+//! replaced, so that the following calls connect afresh; the call itself is sent again on a
+//! fresh connection when that is safe (`get`, `add`, `set`, `touch`, `delete`) and reports the
+//! error otherwise (`cas`: the first attempt may have been applied, and merging into it would
+//! apply this request's changes twice).
+//!
 //! # Several servers
 //!
 //! A key lives on one server, chosen by rendezvous hashing (murmur3 of `"host:port-key"`,
@@ -51,7 +59,7 @@ use time::OffsetDateTime;
 
 use super::net::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT, Renewable, renewal_due, take_pool_size,
-    take_seconds,
+    take_seconds, with_default_port,
 };
 use super::{CasOutcome, QueryParams, Record, Store, Version, shown_key};
 use crate::error::{Error, Result};
@@ -113,7 +121,11 @@ impl MemcachedOptions {
                 "a memcache:// URL names servers only, no path",
             ));
         }
-        let mut servers = params.take_hosts();
+        let mut servers: Vec<String> = params
+            .take_hosts()
+            .iter()
+            .map(|host| with_default_port(host, DEFAULT_PORT))
+            .collect();
         if servers.is_empty() {
             let host = url
                 .host_str()
@@ -210,6 +222,7 @@ impl fmt::Debug for MemcachedStore {
 }
 
 /// A value written with explicit client flags.
+#[derive(Clone, Copy)]
 struct Item<'a> {
     data: &'a [u8],
     flags: u32,
@@ -290,23 +303,35 @@ impl MemcachedStore {
             .expect("at least one server")
     }
 
-    /// Runs `f` with the client of `key`'s server, renewing the client when a connection
-    /// failed (anything but a command's own answer).
+    /// Runs `f` with the client of `key`'s server. When a connection failed (anything but a
+    /// command's own answer), the client is renewed, and an operation that is `resend_safe`
+    /// (running it twice does what running it once does) runs once more.
     fn run<T>(
         &self,
         operation: &str,
         key: &str,
-        f: impl FnOnce(&Client) -> std::result::Result<T, MemcacheError>,
+        resend_safe: bool,
+        f: impl Fn(&Client) -> std::result::Result<T, MemcacheError>,
     ) -> Result<T> {
         let server = self.server(key);
-        let (generation, client) = server.client.get();
-        f(&client).map_err(|e| {
-            if !matches!(
-                e,
-                MemcacheError::CommandError(_) | MemcacheError::ClientError(_)
-            ) {
-                server.client.renew(generation);
-            }
+        let attempt = || {
+            let (generation, client) = server.client.get();
+            f(&client).map_err(|e| {
+                let broken = !matches!(
+                    e,
+                    MemcacheError::CommandError(_) | MemcacheError::ClientError(_)
+                );
+                if broken {
+                    server.client.renew(generation);
+                }
+                (broken, e)
+            })
+        };
+        let result = match attempt() {
+            Err((true, _)) if resend_safe => attempt(),
+            other => other,
+        };
+        result.map_err(|(_, e)| {
             store_error(format!(
                 "{operation} {} on {}: {e}",
                 shown_key(key),
@@ -392,7 +417,7 @@ impl MemcachedStore {
             Ok(token) => token,
             Err(conflict) => return Ok(conflict),
         };
-        if self.run(operation, key, |client| {
+        if self.run(operation, key, false, |client| {
             client.cas(key, item, exptime, token)
         })? {
             Ok(CasOutcome::Stored)
@@ -412,7 +437,7 @@ impl Store for MemcachedStore {
     }
 
     fn load(&self, key: &str) -> Result<Option<Record>> {
-        match self.run("load", key, |client| client.get::<Fetched>(key))? {
+        match self.run("load", key, true, |client| client.get::<Fetched>(key))? {
             Some(fetched) => self.record(key, fetched),
             None => Ok(None),
         }
@@ -420,7 +445,9 @@ impl Store for MemcachedStore {
 
     fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
         let Expiry { exptime, flags } = self.expiry(ttl);
-        let added = self.run("create", key, |client| {
+        // Sent again, an `add` that was applied finds its own item and reports `false`: the
+        // manager then creates under another id, leaving an unused item to expire.
+        let added = self.run("create", key, true, |client| {
             match client.add(key, Item { data, flags }, exptime) {
                 Err(MemcacheError::CommandError(CommandError::KeyExists)) => Ok(false),
                 other => other.map(|()| true),
@@ -437,7 +464,13 @@ impl Store for MemcachedStore {
         ttl: Duration,
     ) -> Result<CasOutcome> {
         let Expiry { exptime, flags } = self.expiry(ttl);
-        self.cas("compare-and-set", key, expected, Item { data, flags }, exptime)
+        self.cas(
+            "compare-and-set",
+            key,
+            expected,
+            Item { data, flags },
+            exptime,
+        )
     }
 
     fn compare_and_delete(&self, key: &str, expected: &Record) -> Result<CasOutcome> {
@@ -450,20 +483,20 @@ impl Store for MemcachedStore {
 
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
         let Expiry { exptime, flags } = self.expiry(ttl);
-        self.run("set", key, |client| {
+        self.run("set", key, true, |client| {
             client.set(key, Item { data, flags }, exptime)
         })
     }
 
     fn delete(&self, key: &str) -> Result<()> {
-        self.run("delete", key, |client| client.delete(key))?;
+        self.run("delete", key, true, |client| client.delete(key))?;
         Ok(())
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
         let Expiry { exptime, flags } = self.expiry(ttl);
         if !self.expiry_flags {
-            return self.run("touch", key, |client| client.touch(key, exptime));
+            return self.run("touch", key, true, |client| client.touch(key, exptime));
         }
         // The flags carry the expiry: rewrite the same value with the new one.
         let Some(current) = self.load(key)? else {
@@ -527,7 +560,10 @@ mod tests {
         assert_eq!(key_of("memcache://h1:1,h2:x"), "servers");
         assert_eq!(key_of("memcache://h:1?pool_size=0"), "pool_size");
         assert_eq!(key_of("memcache://h:1?expiry_flags=maybe"), "expiry_flags");
-        assert_eq!(key_of("memcache://h:1?connect_timeout=0"), "connect_timeout");
+        assert_eq!(
+            key_of("memcache://h:1?connect_timeout=0"),
+            "connect_timeout"
+        );
     }
 
     fn unopened(servers: &[&str], expiry_flags: bool) -> MemcachedStore {
@@ -537,13 +573,11 @@ mod tests {
                 .map(|name| Server {
                     name: (*name).to_owned(),
                     client: Renewable::new(|| {
-                        Client::with_pool(
-                            r2d2::Pool::builder().build_unchecked(
-                                memcache::ConnectionManager::new(
-                                    url::Url::parse("memcache://127.0.0.1:1").unwrap(),
-                                ),
+                        Client::with_pool(r2d2::Pool::builder().build_unchecked(
+                            memcache::ConnectionManager::new(
+                                url::Url::parse("memcache://127.0.0.1:1").unwrap(),
                             ),
-                        )
+                        ))
                         .unwrap()
                     }),
                 })
@@ -562,9 +596,16 @@ mod tests {
         let thirty = store.expiry(Duration::from_secs(RELATIVE_EXPTIME_LIMIT));
         assert_eq!(thirty.exptime, 2_592_000, "30 days is still relative");
         let month = store.expiry(Duration::from_secs(31 * 86400));
-        assert_eq!(month.exptime, month.flags, "over 30 days: absolute Unix time");
+        assert_eq!(
+            month.exptime, month.flags,
+            "over 30 days: absolute Unix time"
+        );
         assert!(i64::from(month.exptime) >= now + 31 * 86400);
-        assert_eq!(store.expiry(Duration::ZERO).exptime, 1, "never 0 (no expiry)");
+        assert_eq!(
+            store.expiry(Duration::ZERO).exptime,
+            1,
+            "never 0 (no expiry)"
+        );
         let plain = unopened(&["a:1"], false);
         assert_eq!(plain.expiry(Duration::from_secs(60)).flags, 0);
     }
@@ -574,7 +615,10 @@ mod tests {
         // Scores are murmur3_32("host:port-key"), as pymemcache's RendezvousHash computes
         // them: the expected servers were printed by pymemcache 4.0's
         // HashClient([...]).hasher.get_node(key) for these keys.
-        let store = unopened(&["127.0.0.1:11211", "127.0.0.1:11212", "127.0.0.1:11213"], true);
+        let store = unopened(
+            &["127.0.0.1:11211", "127.0.0.1:11212", "127.0.0.1:11213"],
+            true,
+        );
         for (key, server) in [
             ("session:a", "127.0.0.1:11211"),
             ("session:b", "127.0.0.1:11212"),
@@ -596,7 +640,10 @@ mod tests {
         assert_eq!(record.version, Version::Token(7));
         assert_eq!(record.expires_at.unix_timestamp(), i64::from(future));
         let past = future - 120;
-        assert_eq!(store.record("k", (b"v".to_vec(), past, Some(7))).unwrap(), None);
+        assert_eq!(
+            store.record("k", (b"v".to_vec(), past, Some(7))).unwrap(),
+            None
+        );
         let unknown = store
             .record("k", (b"v".to_vec(), 0, Some(7)))
             .unwrap()

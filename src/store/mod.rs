@@ -225,9 +225,7 @@ impl StoreConfig {
             #[cfg(feature = "sqlite")]
             StoreConfig::Sqlite(options) => Ok(Arc::new(sqlite::SqliteStore::open(options)?)),
             #[cfg(feature = "postgres")]
-            StoreConfig::Postgres(options) => {
-                Ok(Arc::new(postgres::PostgresStore::open(options)?))
-            }
+            StoreConfig::Postgres(options) => Ok(Arc::new(postgres::PostgresStore::open(options)?)),
             #[cfg(feature = "mysql")]
             StoreConfig::Mysql(options) => Ok(Arc::new(mysql::MysqlStore::open(options)?)),
             #[cfg(feature = "mongodb")]
@@ -326,10 +324,7 @@ impl QueryParams {
 
     /// Removes and returns the hosts of a comma-separated host list (`host:port` as written),
     /// or an empty list when the URL names one host.
-    #[cfg_attr(
-        not(any(feature = "redis", feature = "memcached")),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(any(feature = "redis", feature = "memcached")), allow(dead_code))]
     pub(crate) fn take_hosts(&mut self) -> Vec<String> {
         std::mem::take(&mut self.hosts)
     }
@@ -380,6 +375,17 @@ pub(crate) fn validate_table_name(table: &str) -> std::result::Result<(), String
 }
 
 /// The expiry a write with `ttl` sets, from now.
+#[cfg_attr(
+    not(any(
+        feature = "memory",
+        feature = "filesystem",
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql",
+        feature = "mongodb"
+    )),
+    allow(dead_code)
+)]
 pub(crate) fn expiry_after(ttl: Duration) -> OffsetDateTime {
     OffsetDateTime::now_utc() + ttl
 }

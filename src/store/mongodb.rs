@@ -20,12 +20,12 @@
 use std::fmt;
 use std::time::Duration;
 
+use mongodb::IndexModel;
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{Binary, Bson, DateTime, Document, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::sync::{Client, Collection};
-use mongodb::IndexModel;
 use time::OffsetDateTime;
 
 use super::{CasOutcome, QueryParams, Record, Store, expiry_after, shown_key};
@@ -154,9 +154,12 @@ impl MongoOptions {
         Ok(options)
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         // MongoDB's rules: no empty names, none of these characters in a database name.
-        if self.database.is_empty() || self.database.contains(['/', '\\', '.', ' ', '"', '$', '\0'])
+        if self.database.is_empty()
+            || self
+                .database
+                .contains(['/', '\\', '.', ' ', '"', '$', '\0'])
         {
             return Err(Error::config(
                 "db",
@@ -184,7 +187,9 @@ impl MongoOptions {
         options
             .server_selection_timeout
             .get_or_insert(DEFAULT_SERVER_SELECTION_TIMEOUT);
-        options.connect_timeout.get_or_insert(DEFAULT_CONNECT_TIMEOUT);
+        options
+            .connect_timeout
+            .get_or_insert(DEFAULT_CONNECT_TIMEOUT);
         Ok(options)
     }
 }
@@ -246,7 +251,8 @@ impl MongoStore {
         ttl: Duration,
         upsert: bool,
     ) -> mongodb::error::Result<bool> {
-        let update = doc! { "$set": { "val": binary(data), "expiration": date(expiry_after(ttl)) } };
+        let update =
+            doc! { "$set": { "val": binary(data), "expiration": date(expiry_after(ttl)) } };
         let result = self
             .collection
             .update_one(filter, update)
@@ -407,4 +413,342 @@ fn date(at: OffsetDateTime) -> DateTime {
 fn offset_date_time(at: DateTime) -> Result<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.timestamp_millis()) * 1_000_000)
         .map_err(|e| store_error(format!("expiration out of range: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread;
+
+    use super::*;
+    use crate::store::test_servers::{TempMongo, down_and_back, unique_name};
+
+    const MINUTE: Duration = Duration::from_secs(60);
+    const SHORT: Duration = Duration::from_millis(50);
+
+    /// A collection of its own on the shared test server, dropped at the end.
+    struct TestCollection {
+        store: MongoStore,
+        raw: Collection<Document>,
+    }
+
+    impl TestCollection {
+        fn new() -> TestCollection {
+            // SecantusDB spends ~25 ms on each retryable write's bookkeeping, ~1 ms without.
+            let uri = std::env::var("SESSIONSTORE_MONGODB_URL")
+                .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/?retryWrites=false".to_owned());
+            let options = MongoOptions {
+                database: "sessionstore_unit".to_owned(),
+                collection: unique_name("sessions"),
+                ..MongoOptions::new(uri)
+            };
+            let store = MongoStore::open(&options).expect("the test MongoDB server");
+            let raw = store.collection.clone();
+            TestCollection { store, raw }
+        }
+    }
+
+    impl Drop for TestCollection {
+        fn drop(&mut self) {
+            let _ = self.raw.drop().run();
+        }
+    }
+
+    fn expire() {
+        thread::sleep(SHORT * 2);
+    }
+
+    fn options_from(text: &str) -> Result<MongoOptions> {
+        let url = url::Url::parse(text).unwrap();
+        let mut params = QueryParams::from_url(&url).unwrap();
+        let options = MongoOptions::from_url(&url, &mut params)?;
+        params.finish()?;
+        Ok(options)
+    }
+
+    #[test]
+    fn create_load_and_conflicting_create() {
+        let t = TestCollection::new();
+        let before = OffsetDateTime::now_utc();
+        assert!(t.store.create("session:a", b"first", MINUTE).unwrap());
+        assert!(!t.store.create("session:a", b"second", MINUTE).unwrap());
+        let record = t.store.load("session:a").unwrap().unwrap();
+        assert_eq!(record.data, b"first");
+        // BSON dates have millisecond precision.
+        assert!(record.expires_at > before + MINUTE - Duration::from_millis(1));
+        assert!(record.expires_at <= OffsetDateTime::now_utc() + MINUTE);
+        assert_eq!(t.store.load("session:missing").unwrap(), None);
+    }
+
+    #[test]
+    fn create_over_expired_document_succeeds() {
+        let t = TestCollection::new();
+        assert!(t.store.create("session:a", b"old", SHORT).unwrap());
+        expire();
+        assert_eq!(t.store.load("session:a").unwrap(), None);
+        assert!(!t.store.touch("session:a", MINUTE).unwrap());
+        assert!(t.store.create("session:a", b"new", MINUTE).unwrap());
+        assert_eq!(t.store.load("session:a").unwrap().unwrap().data, b"new");
+        let count = t
+            .raw
+            .count_documents(doc! { "id": "session:a" })
+            .run()
+            .unwrap();
+        assert_eq!(count, 1, "replaced, not duplicated");
+    }
+
+    #[test]
+    fn concurrent_creates_of_one_key_store_one() {
+        let t = TestCollection::new();
+        let created: Vec<bool> = thread::scope(|scope| {
+            let workers: Vec<_> = (0..4)
+                .map(|n| {
+                    let store = &t.store;
+                    scope.spawn(move || store.create("session:race", &[n], MINUTE).unwrap())
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        assert_eq!(created.iter().filter(|c| **c).count(), 1, "{created:?}");
+    }
+
+    #[test]
+    fn compare_and_set_and_delete_check_the_data() {
+        let t = TestCollection::new();
+        t.store.create("session:a", b"v1", MINUTE).unwrap();
+        let stale = t.store.load("session:a").unwrap().unwrap();
+        assert_eq!(
+            t.store
+                .compare_and_set("session:a", &stale, b"v2", MINUTE)
+                .unwrap(),
+            CasOutcome::Stored
+        );
+        let current = t.store.load("session:a").unwrap().unwrap();
+        assert_eq!(
+            t.store
+                .compare_and_set("session:a", &stale, b"v3", MINUTE)
+                .unwrap(),
+            CasOutcome::Conflict(Some(current.clone()))
+        );
+        assert_eq!(
+            t.store.compare_and_delete("session:a", &stale).unwrap(),
+            CasOutcome::Conflict(Some(current.clone()))
+        );
+        assert_eq!(
+            t.store.compare_and_delete("session:a", &current).unwrap(),
+            CasOutcome::Stored
+        );
+        assert_eq!(
+            t.store
+                .compare_and_set("session:a", &current, b"v4", MINUTE)
+                .unwrap(),
+            CasOutcome::Conflict(None)
+        );
+    }
+
+    #[test]
+    fn touch_set_delete_and_purge() {
+        let t = TestCollection::new();
+        t.store.create("session:a", b"data", SHORT).unwrap();
+        assert!(t.store.touch("session:a", MINUTE).unwrap());
+        t.store.set("session:b", b"one", SHORT).unwrap();
+        t.store.set("session:c", b"x", SHORT).unwrap();
+        t.store.set("session:c", b"two", MINUTE).unwrap();
+        expire();
+        assert_eq!(t.store.load("session:a").unwrap().unwrap().data, b"data");
+        assert_eq!(t.store.load("session:b").unwrap(), None);
+        assert_eq!(t.store.load("session:c").unwrap().unwrap().data, b"two");
+        // The server's TTL monitor may have swept the expired document first.
+        let purged = t.store.purge_expired().unwrap();
+        assert!(purged <= 1, "{purged}");
+        let count = |id: &str| t.raw.count_documents(doc! { "id": id }).run().unwrap();
+        assert_eq!(count("session:b"), 0, "the expired document is gone");
+        assert_eq!(
+            (count("session:a"), count("session:c")),
+            (1, 1),
+            "live ones stay"
+        );
+        assert_eq!(t.store.purge_expired().unwrap(), 0);
+        t.store.delete("session:a").unwrap();
+        t.store.delete("session:a").unwrap();
+        assert_eq!(t.store.load("session:a").unwrap(), None);
+    }
+
+    #[test]
+    fn documents_have_flask_sessions_shape_and_indexes() {
+        let t = TestCollection::new();
+        t.store.set("session:a", b"\x80", MINUTE).unwrap();
+        let document = t
+            .raw
+            .find_one(doc! { "id": "session:a" })
+            .projection(doc! { "_id": 0 })
+            .run()
+            .unwrap()
+            .unwrap();
+        let mut keys: Vec<&str> = document.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["expiration", "id", "val"]);
+        assert_eq!(document.get("val"), Some(&Bson::Binary(binary(b"\x80"))));
+        assert!(matches!(
+            document.get("expiration"),
+            Some(Bson::DateTime(_))
+        ));
+        let indexes: Vec<IndexModel> = t
+            .raw
+            .list_indexes()
+            .run()
+            .unwrap()
+            .collect::<mongodb::error::Result<_>>()
+            .unwrap();
+        let find = |key: &str| {
+            indexes
+                .iter()
+                .find(|index| index.keys.contains_key(key))
+                .and_then(|index| index.options.clone())
+                .unwrap_or_else(|| panic!("no index on {key}: {indexes:?}"))
+        };
+        assert_eq!(find("expiration").expire_after, Some(Duration::ZERO));
+        assert_eq!(find("id").unique, Some(true));
+    }
+
+    #[test]
+    fn documents_written_by_flask_session_are_read() {
+        let t = TestCollection::new();
+        let far = date(time::macros::datetime!(2099-12-31 23:59:58.25 UTC));
+        let past = date(time::macros::datetime!(2000-01-01 0:00 UTC));
+        t.raw
+            .insert_many([
+                doc! { "id": "session:f", "val": binary(b"\x80"), "expiration": far },
+                doc! { "id": "session:old", "val": binary(b"\x80"), "expiration": past },
+                doc! { "id": "session:str", "val": "text", "expiration": far },
+            ])
+            .run()
+            .unwrap();
+        let record = t.store.load("session:f").unwrap().unwrap();
+        assert_eq!(record.data, b"\x80");
+        assert_eq!(
+            record.expires_at,
+            time::macros::datetime!(2099-12-31 23:59:58.25 UTC)
+        );
+        assert_eq!(
+            t.store.load("session:old").unwrap(),
+            None,
+            "expired, not yet swept"
+        );
+        assert_eq!(t.store.load("session:str").unwrap(), None);
+    }
+
+    #[test]
+    fn concurrent_compare_and_set_loses_nothing() {
+        let t = TestCollection::new();
+        t.store.create("session:n", b"0", MINUTE).unwrap();
+        thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    let mut current = t.store.load("session:n").unwrap().unwrap();
+                    for _ in 0..50 {
+                        loop {
+                            let n: u64 =
+                                std::str::from_utf8(&current.data).unwrap().parse().unwrap();
+                            let next = (n + 1).to_string();
+                            match t
+                                .store
+                                .compare_and_set("session:n", &current, next.as_bytes(), MINUTE)
+                                .unwrap()
+                            {
+                                CasOutcome::Stored => {
+                                    current = Record::new(next.into_bytes(), current.expires_at);
+                                    break;
+                                }
+                                CasOutcome::Conflict(fresher) => current = fresher.unwrap(),
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(t.store.load("session:n").unwrap().unwrap().data, b"200");
+    }
+
+    #[test]
+    fn server_down_is_an_error_and_the_client_recovers() {
+        let mut server = TempMongo::start();
+        let options =
+            MongoOptions::new(server.url("serverSelectionTimeoutMS=1000&retryWrites=false"));
+        let config = crate::Config::builder(super::super::StoreConfig::Mongodb(options))
+            .build()
+            .unwrap();
+        // The private server keeps its data in memory: it comes back empty.
+        down_and_back(config, "mongodb", &mut server, false);
+    }
+    #[test]
+    fn unreachable_server_at_open_is_a_store_error() {
+        let port = crate::store::test_servers::free_port();
+        let options = MongoOptions::new(format!(
+            "mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=500"
+        ));
+        match MongoStore::open(&options) {
+            Err(Error::Store { backend, message }) => {
+                assert_eq!(backend, "mongodb");
+                assert!(message.contains("indexes"), "{message}");
+            }
+            other => panic!("opened: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn from_url_separates_driver_options() {
+        let url = url::Url::parse(
+            "mongodb://app:s3cret@db.example:27018/admin?db=web&collection=web_sessions\
+             &replicaSet=rs0&serverSelectionTimeoutMS=2000&prefix=x",
+        )
+        .unwrap();
+        let mut params = QueryParams::from_url(&url).unwrap();
+        let options = MongoOptions::from_url(&url, &mut params).unwrap();
+        assert_eq!(
+            options,
+            MongoOptions {
+                uri: "mongodb://app:s3cret@db.example:27018/admin?replicaSet=rs0\
+                      &serverSelectionTimeoutMS=2000"
+                    .to_owned(),
+                database: "web".to_owned(),
+                collection: "web_sessions".to_owned(),
+            }
+        );
+        assert_eq!(params.take("prefix").as_deref(), Some("x"));
+        let shown = format!("{options:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("***"),
+            "{shown}"
+        );
+        let client = options.client_options().unwrap();
+        assert_eq!(
+            client.server_selection_timeout,
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(client.repl_set_name.as_deref(), Some("rs0"));
+        let defaults = options_from("mongodb://127.0.0.1").unwrap();
+        assert_eq!(defaults, MongoOptions::new("mongodb://127.0.0.1/"));
+        assert_eq!(
+            defaults.client_options().unwrap().server_selection_timeout,
+            Some(DEFAULT_SERVER_SELECTION_TIMEOUT)
+        );
+    }
+
+    #[test]
+    fn from_url_rejects_bad_values() {
+        let key_of = |text: &str| match options_from(text) {
+            Err(Error::Config { key, .. }) => key,
+            other => panic!("{text} accepted: {other:?}"),
+        };
+        assert_eq!(key_of("mongodb://h/?db=a.b"), "db");
+        assert_eq!(key_of("mongodb://h/?db="), "db");
+        assert_eq!(key_of("mongodb://h/?collection=system.x"), "collection");
+        assert_eq!(key_of("mongodb://h/?collection=a$b"), "collection");
+        assert_eq!(key_of("mongodb://h/?table=x"), "table");
+        let bad_option = options_from("mongodb://h/?serverSelectionTimeoutMS=soon").unwrap();
+        match bad_option.client_options() {
+            Err(Error::Config { key, .. }) => assert_eq!(key, "store URL"),
+            other => panic!("accepted: {other:?}"),
+        }
+    }
 }

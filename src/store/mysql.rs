@@ -152,7 +152,10 @@ impl MysqlOptions {
             return Err(Error::config("pool_size", "must be at least 1"));
         }
         if self.connect_timeout.is_zero() {
-            return Err(Error::config("connect_timeout", "must be at least 1 second"));
+            return Err(Error::config(
+                "connect_timeout",
+                "must be at least 1 second",
+            ));
         }
         Ok(())
     }
@@ -470,4 +473,473 @@ fn timestamp(at: OffsetDateTime) -> PrimitiveDateTime {
 
 fn now() -> PrimitiveDateTime {
     timestamp(OffsetDateTime::now_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::store::test_servers::{TempMariadb, down_and_back, unique_name};
+
+    const MINUTE: Duration = Duration::from_secs(60);
+    const SHORT: Duration = Duration::from_millis(50);
+
+    /// The shared test server, as the test services start it.
+    fn server_options() -> MysqlOptions {
+        let url = std::env::var("SESSIONSTORE_MYSQL_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+        options_from(&url).expect("SESSIONSTORE_MYSQL_URL")
+    }
+
+    fn options_from(text: &str) -> Result<MysqlOptions> {
+        let url = url::Url::parse(text).unwrap();
+        let mut params = QueryParams::from_url(&url).unwrap();
+        let options = MysqlOptions::from_url(&url, &mut params)?;
+        params.finish()?;
+        Ok(options)
+    }
+
+    /// A direct connection for checks behind the store's back.
+    fn direct(options: &MysqlOptions) -> mysql::Conn {
+        mysql::Conn::new(options.driver_options()).expect("the test MySQL server")
+    }
+
+    /// A table of its own for one test, dropped at the end.
+    struct TestTable {
+        store: MysqlStore,
+        conn: mysql::Conn,
+        table: String,
+    }
+
+    impl TestTable {
+        fn new() -> TestTable {
+            let options = MysqlOptions {
+                table: unique_name("my_unit"),
+                ..server_options()
+            };
+            TestTable {
+                store: MysqlStore::open(&options).expect("the test MySQL server"),
+                conn: direct(&options),
+                table: options.table,
+            }
+        }
+    }
+
+    impl Drop for TestTable {
+        fn drop(&mut self) {
+            let _ = self
+                .conn
+                .query_drop(format!("DROP TABLE IF EXISTS `{}`", self.table));
+        }
+    }
+
+    fn expire() {
+        thread::sleep(SHORT * 2);
+    }
+
+    #[test]
+    fn create_load_and_conflicting_create() {
+        let t = TestTable::new();
+        let before = OffsetDateTime::now_utc();
+        assert!(t.store.create("session:a", b"first", MINUTE).unwrap());
+        assert!(!t.store.create("session:a", b"second", MINUTE).unwrap());
+        let record = t.store.load("session:a").unwrap().unwrap();
+        assert_eq!(record.data, b"first");
+        assert!(record.expires_at > before + MINUTE - Duration::from_micros(1));
+        assert!(record.expires_at <= OffsetDateTime::now_utc() + MINUTE);
+        assert_eq!(t.store.load("session:missing").unwrap(), None);
+    }
+
+    #[test]
+    fn keys_are_case_sensitive() {
+        let t = TestTable::new();
+        assert!(t.store.create("session:abc", b"lower", MINUTE).unwrap());
+        assert!(t.store.create("session:ABC", b"upper", MINUTE).unwrap());
+        assert_eq!(t.store.load("session:abc").unwrap().unwrap().data, b"lower");
+        assert_eq!(t.store.load("session:ABC").unwrap().unwrap().data, b"upper");
+    }
+
+    #[test]
+    fn create_over_expired_record_succeeds() {
+        let t = TestTable::new();
+        assert!(t.store.create("session:a", b"old", SHORT).unwrap());
+        expire();
+        assert_eq!(t.store.load("session:a").unwrap(), None);
+        assert!(!t.store.touch("session:a", MINUTE).unwrap());
+        assert!(t.store.create("session:a", b"new", MINUTE).unwrap());
+        assert_eq!(t.store.load("session:a").unwrap().unwrap().data, b"new");
+    }
+
+    #[test]
+    fn compare_and_set_and_delete_check_the_data() {
+        let t = TestTable::new();
+        t.store.create("session:a", b"v1", MINUTE).unwrap();
+        let stale = t.store.load("session:a").unwrap().unwrap();
+        assert_eq!(
+            t.store
+                .compare_and_set("session:a", &stale, b"v2", MINUTE)
+                .unwrap(),
+            CasOutcome::Stored
+        );
+        let current = t.store.load("session:a").unwrap().unwrap();
+        assert_eq!(
+            t.store
+                .compare_and_set("session:a", &stale, b"v3", MINUTE)
+                .unwrap(),
+            CasOutcome::Conflict(Some(current.clone()))
+        );
+        assert_eq!(
+            t.store.compare_and_delete("session:a", &stale).unwrap(),
+            CasOutcome::Conflict(Some(current.clone()))
+        );
+        assert_eq!(
+            t.store.compare_and_delete("session:a", &current).unwrap(),
+            CasOutcome::Stored
+        );
+        assert_eq!(
+            t.store
+                .compare_and_set("session:a", &current, b"v4", MINUTE)
+                .unwrap(),
+            CasOutcome::Conflict(None)
+        );
+    }
+
+    /// With `CLIENT_FOUND_ROWS`, rewriting identical values still counts as a match.
+    #[test]
+    fn identical_rewrites_count_as_done() {
+        let mut t = TestTable::new();
+        t.conn
+            .query_drop(format!(
+                "INSERT INTO `{}` (session_id, data, expiry) \
+                 VALUES ('session:a', 'same', '2099-01-01 00:00:00')",
+                t.table
+            ))
+            .unwrap();
+        let loaded = t.store.load("session:a").unwrap().unwrap();
+        // A TTL that lands exactly on the stored expiry, to the microsecond, is what a
+        // changed-rows count would report as 0 rows.
+        let mut conn = t.store.connection().unwrap();
+        let matched = MysqlStore::execute_on(
+            &mut conn,
+            &t.store.sql.compare_and_set,
+            (
+                &b"same"[..],
+                timestamp(loaded.expires_at),
+                "session:a",
+                &loaded.data,
+                now(),
+            ),
+        )
+        .unwrap();
+        assert_eq!(matched, 1);
+    }
+
+    #[test]
+    fn touch_set_delete_and_purge() {
+        let t = TestTable::new();
+        t.store.create("session:a", b"data", SHORT).unwrap();
+        assert!(t.store.touch("session:a", MINUTE).unwrap());
+        t.store.set("session:b", b"one", SHORT).unwrap();
+        t.store.set("session:c", b"x", SHORT).unwrap();
+        t.store.set("session:c", b"two", MINUTE).unwrap();
+        expire();
+        assert_eq!(t.store.load("session:a").unwrap().unwrap().data, b"data");
+        assert_eq!(t.store.load("session:b").unwrap(), None);
+        assert_eq!(t.store.load("session:c").unwrap().unwrap().data, b"two");
+        assert_eq!(t.store.purge_expired().unwrap(), 1);
+        assert_eq!(t.store.purge_expired().unwrap(), 0);
+        t.store.delete("session:a").unwrap();
+        t.store.delete("session:a").unwrap();
+        assert_eq!(t.store.load("session:a").unwrap(), None);
+    }
+
+    #[test]
+    fn schema_matches_flask_sessions_model() {
+        let mut t = TestTable::new();
+        let columns: Vec<(String, String)> = t
+            .conn
+            .exec(
+                "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (&t.table,),
+            )
+            .unwrap();
+        let expected = [
+            ("id", "int(11)"),
+            ("session_id", "varchar(255)"),
+            ("data", "longblob"),
+            ("expiry", "datetime(6)"),
+        ];
+        assert_eq!(
+            columns,
+            expected.map(|(c, t)| (c.to_owned(), t.to_owned())).to_vec()
+        );
+        let indexes: Vec<(String, String, i64)> = t
+            .conn
+            .exec(
+                "SELECT INDEX_NAME, COLUMN_NAME, NON_UNIQUE FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY INDEX_NAME",
+                (&t.table,),
+            )
+            .unwrap();
+        assert!(
+            indexes.contains(&("expiry_idx".to_owned(), "expiry".to_owned(), 1)),
+            "{indexes:?}"
+        );
+        assert!(
+            indexes.contains(&("session_id".to_owned(), "session_id".to_owned(), 0)),
+            "{indexes:?}"
+        );
+        // Opening again over the existing table changes nothing.
+        MysqlStore::open(&MysqlOptions {
+            table: t.table.clone(),
+            ..server_options()
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn adapts_a_table_that_flask_session_created() {
+        let options = MysqlOptions {
+            table: unique_name("my_flask"),
+            ..server_options()
+        };
+        let mut conn = direct(&options);
+        // What SQLAlchemy 2 emits for Flask-Session 0.8's model on MySQL.
+        conn.query_drop(format!(
+            "CREATE TABLE `{}` (id INTEGER NOT NULL AUTO_INCREMENT, session_id VARCHAR(255), \
+             data BLOB, expiry DATETIME, PRIMARY KEY (id), UNIQUE (session_id))",
+            options.table
+        ))
+        .unwrap();
+        let big = vec![7u8; 100_000];
+        let opened = MysqlStore::open(&options).and_then(|store| {
+            store.create("session:a", &big, MINUTE)?;
+            store.load("session:a")
+        });
+        let columns: Vec<(String, String)> = conn
+            .exec(
+                "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (&options.table,),
+            )
+            .unwrap();
+        let indexed: Option<i64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = \
+                 DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'expiry'",
+                (&options.table,),
+            )
+            .unwrap();
+        conn.query_drop(format!("DROP TABLE `{}`", options.table))
+            .unwrap();
+        assert_eq!(
+            opened.unwrap().unwrap().data,
+            big,
+            "values over BLOB's 64 KiB fit"
+        );
+        assert!(columns.contains(&("data".to_owned(), "longblob".to_owned())));
+        assert!(columns.contains(&("expiry".to_owned(), "datetime(6)".to_owned())));
+        assert_eq!(indexed, Some(1));
+    }
+
+    #[test]
+    fn concurrent_compare_and_set_loses_nothing() {
+        let t = TestTable::new();
+        t.store.create("session:n", b"0", MINUTE).unwrap();
+        thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    let mut current = t.store.load("session:n").unwrap().unwrap();
+                    for _ in 0..100 {
+                        loop {
+                            let n: u64 =
+                                std::str::from_utf8(&current.data).unwrap().parse().unwrap();
+                            let next = (n + 1).to_string();
+                            match t
+                                .store
+                                .compare_and_set("session:n", &current, next.as_bytes(), MINUTE)
+                                .unwrap()
+                            {
+                                CasOutcome::Stored => {
+                                    current = Record::new(next.into_bytes(), current.expires_at);
+                                    break;
+                                }
+                                CasOutcome::Conflict(fresher) => current = fresher.unwrap(),
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(t.store.load("session:n").unwrap().unwrap().data, b"400");
+    }
+
+    /// Fills the table with `live` rows expiring tomorrow and `expired` rows from yesterday,
+    /// in multi-row inserts of 5 000 rows, then refreshes the optimizer's statistics.
+    fn fill(t: &mut TestTable, live: usize, expired: usize) {
+        for (kind, count, offset) in [("live", live, "+"), ("expired", expired, "-")] {
+            let mut start = 0;
+            while start < count {
+                let end = count.min(start + 5_000);
+                let rows: Vec<String> = (start..end)
+                    .map(|n| {
+                        format!(
+                            "('{kind}:{n}', x'81a178', \
+                             UTC_TIMESTAMP(6) {offset} INTERVAL 1 DAY)"
+                        )
+                    })
+                    .collect();
+                t.conn
+                    .query_drop(format!(
+                        "INSERT INTO `{}` (session_id, data, expiry) VALUES {}",
+                        t.table,
+                        rows.join(", ")
+                    ))
+                    .unwrap();
+                start = end;
+            }
+        }
+        t.conn
+            .query_drop(format!("ANALYZE TABLE `{}`", t.table))
+            .unwrap();
+    }
+
+    /// The realistic case: a purge that runs regularly finds few expired rows among many
+    /// live ones. The optimizer must reach them through the expiry index (a range scan).
+    #[test]
+    fn purge_uses_the_expiry_index() {
+        let mut t = TestTable::new();
+        fill(&mut t, 50_000, 500);
+        let sql = Statements::new(&t.table);
+        let plan: Vec<mysql::Row> = t
+            .conn
+            .exec(format!("EXPLAIN {}", sql.purge), (now(),))
+            .unwrap();
+        let columns = |row: &mysql::Row, name: &str| -> Option<String> {
+            row.get_opt::<Option<String>, _>(name)
+                .and_then(|value| value.ok())
+                .flatten()
+        };
+        let shown: Vec<String> = plan
+            .iter()
+            .map(|row| {
+                ["table", "type", "possible_keys", "key", "rows", "Extra"]
+                    .map(|name| format!("{name}={:?}", columns(row, name)))
+                    .join(" ")
+            })
+            .collect();
+        eprintln!("EXPLAIN {}\n{}", sql.purge, shown.join("\n"));
+        assert_eq!(plan.len(), 1, "{shown:?}");
+        assert_eq!(
+            columns(&plan[0], "key").as_deref(),
+            Some("expiry_idx"),
+            "{shown:?}"
+        );
+        assert_eq!(
+            columns(&plan[0], "type").as_deref(),
+            Some("range"),
+            "{shown:?}"
+        );
+        assert_eq!(t.store.purge_expired().unwrap(), 500);
+    }
+
+    #[test]
+    fn purge_of_100_000_expired_rows_keeps_live_ones() {
+        let mut t = TestTable::new();
+        let started = Instant::now();
+        fill(&mut t, 1_000, 100_000);
+        let filled = started.elapsed();
+        t.store.create("session:kept", b"\x80", MINUTE).unwrap();
+        let started = Instant::now();
+        let purged = t.store.purge_expired().unwrap();
+        let took = started.elapsed();
+        eprintln!("mysql: inserted 101 000 rows in {filled:?}, purged {purged} in {took:?}");
+        assert_eq!(purged, 100_000);
+        let remaining: Option<i64> = t
+            .conn
+            .query_first(format!(
+                "SELECT COUNT(*) FROM `{}` WHERE session_id LIKE 'live:%'",
+                t.table
+            ))
+            .unwrap();
+        assert_eq!(remaining, Some(1_000));
+        assert_eq!(t.store.load("session:kept").unwrap().unwrap().data, b"\x80");
+        assert_eq!(t.store.purge_expired().unwrap(), 0);
+    }
+
+    #[test]
+    fn server_down_is_an_error_and_the_pool_recovers() {
+        let mut server = TempMariadb::start();
+        let options = MysqlOptions {
+            pool_size: 2,
+            connect_timeout: Duration::from_secs(2),
+            ..options_from(&server.url()).unwrap()
+        };
+        let config = crate::Config::builder(super::super::StoreConfig::Mysql(options))
+            .build()
+            .unwrap();
+        down_and_back(config, "mysql", &mut server, true);
+    }
+    #[test]
+    fn from_url_takes_its_parameters() {
+        let url = url::Url::parse(
+            "mariadb://app:s%40cret@db.example:3307/web?table=web_sessions&pool_size=3\
+             &connect_timeout=7&prefix=x",
+        )
+        .unwrap();
+        let mut params = QueryParams::from_url(&url).unwrap();
+        let options = MysqlOptions::from_url(&url, &mut params).unwrap();
+        assert_eq!(
+            options,
+            MysqlOptions {
+                host: "db.example".to_owned(),
+                port: 3307,
+                user: Some("app".to_owned()),
+                password: Some("s@cret".to_owned()),
+                database: "web".to_owned(),
+                table: "web_sessions".to_owned(),
+                pool_size: 3,
+                connect_timeout: Duration::from_secs(7),
+            }
+        );
+        assert_eq!(params.take("prefix").as_deref(), Some("x"));
+        let shown = format!("{options:?}");
+        assert!(
+            !shown.contains("s@cret") && shown.contains("***"),
+            "{shown}"
+        );
+        let plain = options_from("mysql://127.0.0.1/test").unwrap();
+        assert_eq!((plain.port, plain.user, plain.password), (3306, None, None));
+    }
+
+    #[test]
+    fn from_url_rejects_bad_values() {
+        let key_of = |text: &str| match options_from(text) {
+            Err(Error::Config { key, .. }) => key,
+            other => panic!("{text} accepted: {other:?}"),
+        };
+        assert_eq!(key_of("mysql://h/db?table=x;drop"), "table");
+        assert_eq!(key_of("mysql://h/db?pool_size=0"), "pool_size");
+        assert_eq!(key_of("mysql://h/db?connect_timeout=0"), "connect_timeout");
+        assert_eq!(key_of("mysql://h/"), "store URL");
+        assert_eq!(key_of("mysql://h/a/b"), "store URL");
+        assert_eq!(key_of("mysql:///db"), "store URL");
+        assert_eq!(key_of("mysql://h/db?sslmode=x"), "sslmode");
+    }
+
+    #[test]
+    fn unreachable_server_at_open_is_a_store_error() {
+        let port = crate::store::test_servers::free_port();
+        let options = options_from(&format!("mysql://root@127.0.0.1:{port}/test")).unwrap();
+        match MysqlStore::open(&options) {
+            Err(Error::Store { backend, message }) => {
+                assert_eq!(backend, "mysql");
+                assert!(!message.is_empty());
+            }
+            other => panic!("opened: {other:?}"),
+        }
+    }
 }

@@ -38,6 +38,19 @@ pub(crate) fn take_pool_size(params: &mut QueryParams) -> Result<Option<u32>> {
     }
 }
 
+/// `host` (`name`, `name:port`, `[v6]`, `[v6]:port`) with `port` added when it has none.
+pub(crate) fn with_default_port(host: &str, port: u16) -> String {
+    let has_port = match host.strip_prefix('[') {
+        Some(v6) => v6.contains("]:"),
+        None => host.contains(':'),
+    };
+    if has_port {
+        host.to_owned()
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// The expiry reported for a live record whose store cannot tell when it expires: one second
 /// from now. The record is live, and the manager, which renews a record's expiry at most once
 /// per touch interval judging by this value, sees a renewal as due.
@@ -118,6 +131,15 @@ mod tests {
             }
         }
         assert_eq!(take_seconds(&mut p, "absent").unwrap(), None);
+    }
+
+    #[test]
+    fn hosts_get_the_default_port() {
+        assert_eq!(with_default_port("h", 11211), "h:11211");
+        assert_eq!(with_default_port("h:1", 11211), "h:1");
+        assert_eq!(with_default_port("10.0.0.2", 6379), "10.0.0.2:6379");
+        assert_eq!(with_default_port("[::1]", 6379), "[::1]:6379");
+        assert_eq!(with_default_port("[::1]:7001", 6379), "[::1]:7001");
     }
 
     #[test]

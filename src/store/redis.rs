@@ -21,8 +21,11 @@
 //! time, so the application's and Redis's clocks are assumed in sync (NTP).
 //!
 //! Connections come from an r2d2 pool (redis-rs's own r2d2 support). When a connection
-//! breaks (the server restarted, say), the failing call reports the error and the pool is
-//! replaced, so the following calls connect afresh.
+//! breaks (the server restarted, say), the pool is replaced, so that the following calls
+//! connect afresh instead of finding the other dead connections one failure at a time; the
+//! call itself is sent again on a fresh connection when that is safe (load, create, set,
+//! touch, delete) and reports the error otherwise (compare-and-set: the first attempt may
+//! have been applied, and merging into it would apply this request's changes twice).
 
 use std::fmt;
 use std::time::Duration;
@@ -37,7 +40,7 @@ use time::OffsetDateTime;
 
 use super::net::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT, Renewable, renewal_due, take_pool_size,
-    take_seconds,
+    take_seconds, with_default_port,
 };
 use super::{CasOutcome, QueryParams, Record, Store, shown_key};
 use crate::error::{Error, Result};
@@ -157,7 +160,11 @@ impl RedisOptions {
         } else {
             "redis"
         };
-        let mut hosts = params.take_hosts();
+        let mut hosts: Vec<String> = params
+            .take_hosts()
+            .iter()
+            .map(|host| with_default_port(host, DEFAULT_PORT))
+            .collect();
         if hosts.is_empty() {
             let host = url
                 .host_str()
@@ -215,9 +222,9 @@ impl RedisOptions {
             ));
         }
         for node in &self.nodes {
-            node.as_str().into_connection_info().map_err(|e| {
-                Error::config("store URL", format!("{}: {e}", redacted(node)))
-            })?;
+            node.as_str()
+                .into_connection_info()
+                .map_err(|e| Error::config("store URL", format!("{}: {e}", redacted(node))))?;
         }
         if self.pool_size == 0 {
             return Err(Error::config("pool_size", "must be at least 1"));
@@ -257,7 +264,9 @@ impl ManageConnection for ServerConnector {
     type Error = RedisError;
 
     fn connect(&self) -> RedisResult<::redis::Connection> {
-        let conn = self.client.get_connection_with_timeout(self.connect_timeout)?;
+        let conn = self
+            .client
+            .get_connection_with_timeout(self.connect_timeout)?;
         conn.set_read_timeout(Some(self.timeout))?;
         conn.set_write_timeout(Some(self.timeout))?;
         Ok(conn)
@@ -351,23 +360,32 @@ impl RedisStore {
         Ok(store)
     }
 
-    /// Runs `f` on a pooled connection, renewing the pool if the connection broke.
+    /// Runs `f` on a pooled connection. When the connection broke, the pool is renewed,
+    /// and an operation that is [`Resend::Safe`] runs once more on a fresh connection.
     fn run<T>(
         &self,
         operation: &str,
         key: &str,
-        f: impl FnOnce(&mut dyn ConnectionLike) -> RedisResult<T>,
+        resend: Resend,
+        f: impl Fn(&mut dyn ConnectionLike) -> RedisResult<T>,
     ) -> Result<T> {
-        let result = match &self.nodes {
+        let attempt = || match &self.nodes {
             Nodes::Server(pool) => with_connection(pool, |conn| f(conn)),
             Nodes::Cluster(pool) => with_connection(pool, |conn| f(conn)),
         };
-        result.map_err(|message| store_error(format!("{operation} {}: {message}", shown_key(key))))
+        let result = match attempt() {
+            Err(Failure::Broken(_)) if resend == Resend::Safe => attempt(),
+            other => other,
+        };
+        result.map_err(|failure| {
+            let (Failure::Broken(message) | Failure::Other(message)) = failure;
+            store_error(format!("{operation} {}: {message}", shown_key(key)))
+        })
     }
 
     /// Runs the write script and reads its answer.
     fn write(&self, operation: &str, key: &str, args: &[&[u8]]) -> Result<CasOutcome> {
-        let reply: Value = self.run(operation, key, |conn| {
+        let reply: Value = self.run(operation, key, Resend::Never, |conn| {
             let mut invocation = self.write.key(key);
             for arg in args {
                 invocation.arg(*arg);
@@ -401,22 +419,44 @@ where
     })
 }
 
+/// Whether an operation may be sent again after its connection broke, when it may or may
+/// not have reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// Running it twice does what running it once does (reads, plain writes, deletes), or
+    /// at worst leaves an unused record to expire (create).
+    Safe,
+    /// A second run could see the first one's effect as someone else's and merge it again
+    /// (compare-and-set).
+    Never,
+}
+
+/// Why a call failed.
+enum Failure {
+    /// The connection broke (the pool was renewed).
+    Broken(String),
+    /// Anything else: no connection to be had, or an error reply.
+    Other(String),
+}
+
 /// Runs `f` on one of `pool`'s connections; renews the pool when the connection broke.
 fn with_connection<M, T>(
     pool: &Renewable<Pool<M>>,
     f: impl FnOnce(&mut M::Connection) -> RedisResult<T>,
-) -> std::result::Result<T, String>
+) -> std::result::Result<T, Failure>
 where
     M: ManageConnection,
 {
     let (generation, current) = pool.get();
-    let mut conn = current.get().map_err(|e| e.to_string())?;
+    let mut conn = current.get().map_err(|e| Failure::Other(e.to_string()))?;
     f(&mut conn).map_err(|e| {
         if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
             drop(conn);
             pool.renew(generation);
+            Failure::Broken(e.to_string())
+        } else {
+            Failure::Other(e.to_string())
         }
-        e.to_string()
     })
 }
 
@@ -458,7 +498,7 @@ impl Store for RedisStore {
     }
 
     fn load(&self, key: &str) -> Result<Option<Record>> {
-        let reply: Value = self.run("load", key, |conn| {
+        let reply: Value = self.run("load", key, Resend::Safe, |conn| {
             match cmd("EVALSHA_RO")
                 .arg(&self.load_hash)
                 .arg(1)
@@ -480,7 +520,9 @@ impl Store for RedisStore {
     }
 
     fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
-        let reply: Value = self.run("create", key, |conn| {
+        // Sent again, a create that was applied finds its own record and reports `false`: the
+        // manager then creates under another id, leaving an unused record to expire.
+        let reply: Value = self.run("create", key, Resend::Safe, |conn| {
             cmd("SET")
                 .arg(key)
                 .arg(data)
@@ -512,7 +554,7 @@ impl Store for RedisStore {
     }
 
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
-        self.run("set", key, |conn| {
+        self.run("set", key, Resend::Safe, |conn| {
             cmd("SET")
                 .arg(key)
                 .arg(data)
@@ -523,11 +565,13 @@ impl Store for RedisStore {
     }
 
     fn delete(&self, key: &str) -> Result<()> {
-        self.run("delete", key, |conn| cmd("DEL").arg(key).query(conn))
+        self.run("delete", key, Resend::Safe, |conn| {
+            cmd("DEL").arg(key).query(conn)
+        })
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
-        self.run("touch", key, |conn| {
+        self.run("touch", key, Resend::Safe, |conn| {
             cmd("PEXPIRE").arg(key).arg(millis(ttl)).query(conn)
         })
     }
@@ -604,7 +648,10 @@ mod tests {
         assert_eq!(key_of("redis://h/zero"), "store URL");
         assert_eq!(key_of("redis://h/0?pool_size=0"), "pool_size");
         assert_eq!(key_of("redis://h/0?timeout=0"), "timeout");
-        assert_eq!(key_of("redis://h/0?connect_timeout=soon"), "connect_timeout");
+        assert_eq!(
+            key_of("redis://h/0?connect_timeout=soon"),
+            "connect_timeout"
+        );
         assert_eq!(key_of("redis+cluster://h1:1,,h2:2"), "store URL");
     }
 
@@ -624,7 +671,10 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(record.data, b"\x80");
-        assert_eq!(record.expires_at, time::macros::datetime!(2100-01-01 0:00 UTC));
+        assert_eq!(
+            record.expires_at,
+            time::macros::datetime!(2100-01-01 0:00 UTC)
+        );
         assert!(record_from(Value::Array(vec![Value::Int(1)])).is_none());
         assert!(record_from(Value::Okay).is_none());
         let due = record_from(Value::Array(vec![

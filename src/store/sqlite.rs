@@ -19,7 +19,8 @@
 //! `UPDATE … WHERE session_id = ? AND data = ?`. The table name, validated, is the only text
 //! spliced into SQL; every value is a bound parameter.
 //!
-//! Each pooled connection uses WAL journaling, `synchronous=NORMAL` and a 5 s busy timeout.
+//! Each pooled connection uses WAL journaling, `synchronous=NORMAL` and a busy timeout (5 s
+//! by default, `busy_timeout` in the URL).
 
 use std::ffi::OsString;
 use std::fmt;
@@ -61,6 +62,9 @@ pub struct SqliteOptions {
     pub table: String,
     /// The most connections the pool opens (at least 1).
     pub pool_size: u32,
+    /// How long a write waits for another connection's write lock before failing with
+    /// "database is locked" (SQLite's busy timeout; default 5 s).
+    pub busy_timeout: Duration,
 }
 
 impl SqliteOptions {
@@ -70,11 +74,13 @@ impl SqliteOptions {
             path: path.into(),
             table: "sessions".to_owned(),
             pool_size: 8,
+            busy_timeout: BUSY_TIMEOUT,
         }
     }
 
     /// Parses `sqlite:///abs/path.db` (absolute) or `sqlite:relative/path.db` (relative),
-    /// taking the `table` and `pool_size` parameters and leaving the others.
+    /// taking the `table`, `pool_size` and `busy_timeout` (seconds) parameters and leaving the
+    /// others.
     pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<SqliteOptions> {
         let path = if url.cannot_be_a_base() {
             PathBuf::from(OsString::from_vec(
@@ -99,6 +105,9 @@ impl SqliteOptions {
         }
         if let Some(pool_size) = params.take_parsed("pool_size")? {
             options.pool_size = pool_size;
+        }
+        if let Some(seconds) = params.take_parsed::<u64>("busy_timeout")? {
+            options.busy_timeout = Duration::from_secs(seconds);
         }
         options.validate()?;
         Ok(options)
@@ -186,7 +195,10 @@ impl SqliteStore {
         options.validate()?;
         let manager = SqliteConnectionManager::file(&options.path)
             .with_flags(OpenFlags::default().difference(OpenFlags::SQLITE_OPEN_URI))
-            .with_init(init_connection);
+            .with_init({
+                let busy_timeout = options.busy_timeout;
+                move |conn| init_connection(conn, busy_timeout)
+            });
         // One direct connection first: it reports a bad path at once, with SQLite's message,
         // where the pool would retry until its timeout.
         let table = &options.table;
@@ -352,8 +364,8 @@ impl Store for SqliteStore {
 }
 
 /// Sets up a new pooled connection.
-fn init_connection(conn: &mut Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+fn init_connection(conn: &mut Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+    conn.busy_timeout(busy_timeout)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")
 }
@@ -704,8 +716,11 @@ mod tests {
     }
 
     #[test]
-    fn from_url_takes_table_and_pool_size() {
-        let url = url::Url::parse("sqlite:///tmp/s.db?table=web_sessions&pool_size=3&x=1").unwrap();
+    fn from_url_takes_table_pool_size_and_busy_timeout() {
+        let url = url::Url::parse(
+            "sqlite:///tmp/s.db?table=web_sessions&pool_size=3&busy_timeout=30&x=1",
+        )
+        .unwrap();
         let mut params = QueryParams::from_url(&url).unwrap();
         let options = SqliteOptions::from_url(&url, &mut params).unwrap();
         assert_eq!(
@@ -714,6 +729,7 @@ mod tests {
                 path: PathBuf::from("/tmp/s.db"),
                 table: "web_sessions".to_owned(),
                 pool_size: 3,
+                busy_timeout: Duration::from_secs(30),
             }
         );
         assert_eq!(params.take("x").as_deref(), Some("1"));

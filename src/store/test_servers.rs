@@ -71,7 +71,10 @@ fn service_account(name: &str) -> Option<(u32, u32)> {
 }
 
 fn is_root() -> bool {
-    let output = Command::new("id").arg("-u").output().expect("the id command");
+    let output = Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("the id command");
     String::from_utf8_lossy(&output.stdout).trim() == "0"
 }
 
@@ -179,9 +182,7 @@ impl TempPostgres {
             .args(["-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let status = as_account(initdb, account)
-            .status()
-            .expect("initdb runs");
+        let status = as_account(initdb, account).status().expect("initdb runs");
         assert!(status.success(), "initdb failed");
         let mut server = TempPostgres {
             process,
@@ -194,16 +195,21 @@ impl TempPostgres {
 
     /// The URL of its `postgres` database.
     pub(crate) fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.process.port)
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres",
+            self.process.port
+        )
     }
+}
 
+impl Restartable for TempPostgres {
     /// Shuts the server down at once (SIGQUIT: every connection is cut).
-    pub(crate) fn stop(&mut self) {
+    fn stop(&mut self) {
         self.process.stop();
     }
 
     /// Starts the server again on the same port and data.
-    pub(crate) fn start_again(&mut self) {
+    fn start_again(&mut self) {
         let mut command = Command::new(self.bin.join("postgres"));
         command
             .arg("-D")
@@ -262,14 +268,16 @@ impl TempMariadb {
     pub(crate) fn url(&self) -> String {
         format!("mysql://root@127.0.0.1:{}/mysql", self.process.port)
     }
+}
 
+impl Restartable for TempMariadb {
     /// Shuts the server down (SIGTERM: every connection is closed).
-    pub(crate) fn stop(&mut self) {
+    fn stop(&mut self) {
         self.process.stop();
     }
 
     /// Starts the server again on the same port and data.
-    pub(crate) fn start_again(&mut self) {
+    fn start_again(&mut self) {
         let data = self.process.path("data");
         if !data.exists() {
             std::fs::create_dir(&data).expect("data directory");
@@ -330,14 +338,16 @@ impl TempMongo {
     pub(crate) fn url(&self, options: &str) -> String {
         format!("mongodb://127.0.0.1:{}/?{options}", self.process.port)
     }
+}
 
+impl Restartable for TempMongo {
     /// Shuts the server down (its in-memory data goes with it).
-    pub(crate) fn stop(&mut self) {
+    fn stop(&mut self) {
         self.process.stop();
     }
 
     /// Starts an empty server again on the same port.
-    pub(crate) fn start_again(&mut self) {
+    fn start_again(&mut self) {
         let mut command = Command::new(venv().join("bin/secantusd-py"));
         command.args([
             "--host",
@@ -356,4 +366,86 @@ fn venv() -> PathBuf {
     std::env::var_os("VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv"))
+}
+
+/// A private server a test stops and starts again on the same port.
+pub(crate) trait Restartable {
+    /// Shuts the server down.
+    fn stop(&mut self);
+    /// Starts it again on the same port.
+    fn start_again(&mut self);
+}
+
+/// Runs sessions through `config`'s store while its `server` goes away and comes back on the
+/// same port. While it is down,
+/// loads and saves fail with `Error::Store` naming `backend`, soon (`config`'s timeouts);
+/// once it is back, the pool serves requests again without a failed one. `keeps_data`: the
+/// server keeps its data across the restart.
+pub(crate) fn down_and_back(
+    config: crate::Config,
+    backend: &str,
+    server: &mut impl Restartable,
+    keeps_data: bool,
+) {
+    use crate::Error;
+
+    let manager = crate::SessionManager::new(config).expect("the store opens");
+    let cookie_of = |outcome: crate::SaveOutcome| -> String {
+        let header = outcome.set_cookie.expect("a Set-Cookie header");
+        header.split(';').next().expect("name=value").to_owned()
+    };
+    let mut session = manager.load(None).unwrap();
+    session.insert("user", "ann").unwrap();
+    let cookie = cookie_of(manager.save(session).unwrap());
+    let mut pending = manager.load(Some(&cookie)).unwrap();
+    pending.insert("theme", "dark").unwrap();
+    let mut fresh = manager.load(None).unwrap();
+    fresh.insert("user", "bob").unwrap();
+
+    server.stop();
+    let started = Instant::now();
+    let failures = [
+        manager.load(Some(&cookie)).map(drop).unwrap_err(),
+        manager.save(pending).map(drop).unwrap_err(),
+        manager.save(fresh).map(drop).unwrap_err(),
+        manager.purge_expired().map(drop).unwrap_err(),
+    ];
+    for error in failures {
+        match &error {
+            Error::Store {
+                backend: named,
+                message,
+            } => {
+                assert_eq!(*named, backend);
+                assert!(!message.is_empty());
+                assert!(
+                    error.to_string().starts_with(&format!("{backend} store: ")),
+                    "{error}"
+                );
+            }
+            other => panic!("not a store error: {other:?}"),
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failures come within the timeouts, took {:?}",
+        started.elapsed()
+    );
+
+    server.start_again();
+    let session = manager.load(Some(&cookie)).expect("served again");
+    if keeps_data {
+        assert_eq!(
+            session.get::<String>("user").unwrap().as_deref(),
+            Some("ann")
+        );
+    }
+    let mut session = manager.load(None).unwrap();
+    session.insert("user", "cy").unwrap();
+    let cookie = cookie_of(manager.save(session).expect("saved again"));
+    let session = manager.load(Some(&cookie)).unwrap();
+    assert_eq!(
+        session.get::<String>("user").unwrap().as_deref(),
+        Some("cy")
+    );
 }

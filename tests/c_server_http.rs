@@ -1,0 +1,476 @@
+//! The C example server (ffi/examples/server.c, on libmicrohttpd and the C ABI) driven over
+//! real HTTP with a cookie jar: the demo's contract, the same answers as the rouille demo to
+//! the same requests, and one session shared by both servers on one store.
+//!
+//! The test command builds both first: `cargo build --all-features --all-targets` (the demo)
+//! and `scripts/test-c.sh` (the C server, in `target/ffi/server`).
+
+#![cfg(all(feature = "capi", feature = "rouille", feature = "sqlite"))]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+use ureq::Agent;
+
+/// A running server, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `target/<profile>/`, where cargo put this test binary's parent directory.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_owned()
+}
+
+fn c_server_binary() -> PathBuf {
+    let binary = profile_dir()
+        .parent()
+        .expect("target dir")
+        .join("ffi")
+        .join("server");
+    assert!(
+        binary.exists(),
+        "{} is missing: run scripts/test-c.sh first (scripts/test.sh does)",
+        binary.display()
+    );
+    binary
+}
+
+fn demo_binary() -> PathBuf {
+    let binary = profile_dir().join("examples").join("demo");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --examples --all-features` first",
+        binary.display()
+    );
+    binary
+}
+
+/// Starts `binary` on a free port and waits for its `... listening on http://ADDR` line.
+fn start(binary: &Path, args: &[&str]) -> Server {
+    let mut child = Command::new(binary)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .filter(|address| address.starts_with("http://"))
+        .unwrap_or_else(|| {
+            panic!(
+                "{} did not announce its address: {line:?}",
+                binary.display()
+            )
+        })
+        .to_owned();
+    Server { child, base }
+}
+
+fn sqlite_store(dir: &tempfile::TempDir, name: &str) -> String {
+    format!("sqlite://{}", dir.path().join(name).display())
+}
+
+fn start_c(store: &str, extra: &[&str]) -> Server {
+    let mut args = vec!["--store", store];
+    args.extend_from_slice(extra);
+    start(&c_server_binary(), &args)
+}
+
+fn start_demo(store: &str, extra: &[&str]) -> Server {
+    let mut args = vec!["--store", store];
+    args.extend_from_slice(extra);
+    start(&demo_binary(), &args)
+}
+
+/// A browser: keeps cookies (for 127.0.0.1 whatever the port, as browsers do).
+fn browser() -> Agent {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn get(agent: &Agent, url: &str) -> Value {
+    let mut response = agent.get(url).call().unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+fn post(agent: &Agent, url: &str, form: &[(&str, &str)]) -> Value {
+    let mut response = agent.post(url).send_form(form.iter().copied()).unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+fn cookie_named(agent: &Agent, name: &str) -> Option<String> {
+    let jar = agent.cookie_jar_lock();
+    let value = jar
+        .iter()
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned());
+    jar.release();
+    value.filter(|v| !v.is_empty())
+}
+
+#[test]
+fn visits_login_and_logout_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_c(&sqlite_store(&dir, "c.db"), &["--secret", "c test secret"]);
+    let browser = browser();
+    let url = |path: &str| format!("{}{path}", server.base);
+
+    assert_eq!(
+        get(&browser, &url("/whoami")),
+        json!({"user": null, "visits": 0})
+    );
+    assert_eq!(cookie_named(&browser, "session"), None);
+    for n in 1..=3 {
+        assert_eq!(
+            get(&browser, &url("/visit")),
+            json!({"user": null, "visits": n})
+        );
+    }
+    let before_login = cookie_named(&browser, "session").expect("a session cookie");
+    assert!(before_login.contains('.'), "signed cookie: id.signature");
+    assert_eq!(get(&browser, &url("/whoami"))["visits"], 3);
+
+    assert_eq!(
+        post(&browser, &url("/login"), &[("user", "ann")]),
+        json!({"user": "ann", "visits": 3})
+    );
+    let after_login = cookie_named(&browser, "session").unwrap();
+    assert_ne!(after_login, before_login, "login gives a new id");
+    assert_eq!(
+        get(&browser, &url("/visit")),
+        json!({"user": "ann", "visits": 4})
+    );
+
+    // The id from before the login is dead.
+    let mut replay = ureq::get(&url("/whoami"))
+        .header("Cookie", &format!("session={before_login}"))
+        .call()
+        .unwrap();
+    let body: Value = serde_json::from_str(&replay.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(body, json!({"user": null, "visits": 0}));
+
+    assert_eq!(
+        post(&browser, &url("/logout"), &[]),
+        json!({"user": null, "visits": 0})
+    );
+    assert_eq!(cookie_named(&browser, "session"), None, "logout clears it");
+    assert_eq!(
+        get(&browser, &url("/whoami")),
+        json!({"user": null, "visits": 0})
+    );
+}
+
+#[test]
+fn tampered_cookies_get_fresh_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_c(&sqlite_store(&dir, "c.db"), &["--secret", "c test secret"]);
+    let browser = browser();
+    let url = |path: &str| format!("{}{path}", server.base);
+    post(&browser, &url("/login"), &[("user", "mallory")]);
+    let cookie = cookie_named(&browser, "session").unwrap();
+    let (id, signature) = cookie.split_once('.').unwrap();
+    let mut flipped: Vec<char> = signature.chars().collect();
+    flipped[0] = if flipped[0] == 'A' { 'B' } else { 'A' };
+    for value in [
+        format!("{id}.{}", flipped.iter().collect::<String>()),
+        id.to_owned(),
+        format!("{id}.{signature}x"),
+        "../../etc/passwd".to_owned(),
+    ] {
+        let mut response = ureq::get(&url("/whoami"))
+            .header("Cookie", &format!("session={value}"))
+            .call()
+            .unwrap();
+        let removal = response
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        assert!(removal.contains("Max-Age=0"), "{value}: {removal}");
+        let body: Value =
+            serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(body, json!({"user": null, "visits": 0}), "{value}");
+    }
+    assert_eq!(get(&browser, &url("/whoami"))["user"], "mallory");
+}
+
+#[test]
+fn concurrent_visits_sharing_one_cookie_all_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_c(
+        &sqlite_store(&dir, "c.db"),
+        &[
+            "--cookie-mode",
+            "plain",
+            "--cookie-name",
+            "sid",
+            "--prefix",
+            "c-demo:",
+        ],
+    );
+    let browser = browser();
+    let url = format!("{}/visit", server.base);
+    get(&browser, &url);
+    let cookie = format!(
+        "sid={}",
+        cookie_named(&browser, "sid").expect("cookie named by --cookie-name")
+    );
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..50 {
+                    let response = ureq::get(&url).header("Cookie", &cookie).call().unwrap();
+                    assert_eq!(response.status(), 200);
+                }
+            });
+        }
+    });
+    assert_eq!(get(&browser, &url)["visits"], 202);
+}
+
+#[test]
+fn flags_are_parsed_like_the_demo() {
+    let cases: &[&[&str]] = &[
+        &["--cookie-mode", "rot13"],
+        &["--cookie-mode", "signed", "--store", "memory://"],
+        &["--store"],
+        &["--bogus", "1"],
+        &["--help"],
+        &["--store", "nosuchstore://x"],
+    ];
+    for args in cases {
+        let c = Command::new(c_server_binary())
+            .args(*args)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        let demo = Command::new(demo_binary())
+            .args(*args)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(c.code(), Some(2), "{args:?}");
+        assert_eq!(c.code(), demo.code(), "{args:?}");
+    }
+}
+
+/// What a response says, for comparing the two servers: status, content type, Vary, body,
+/// and the Set-Cookie header without its value and Expires date (both differ by nature).
+fn observe(mut response: ureq::http::Response<ureq::Body>) -> Value {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let set_cookie = header("set-cookie").map(|cookie| {
+        cookie
+            .split("; ")
+            .enumerate()
+            .map(|(i, part)| match part.split_once('=') {
+                Some((name, value)) if i == 0 && value.is_empty() => format!("{name}=<empty>"),
+                Some((name, _)) if i == 0 => format!("{name}=<value>"),
+                Some(("Expires", _)) => "Expires=<date>".to_owned(),
+                _ => part.to_owned(),
+            })
+            .collect::<Vec<_>>()
+    });
+    let content_type = header("content-type");
+    let vary = header("vary");
+    json!({
+        "status": response.status().as_u16(),
+        "content-type": content_type,
+        "vary": vary,
+        "set-cookie": set_cookie,
+        "body": response.body_mut().read_to_string().unwrap(),
+    })
+}
+
+/// One step of a browsing script; each server gets it with its own browser.
+enum Step {
+    Get(&'static str),
+    PostForm(&'static str, &'static [u8]),
+    PostTyped(&'static str, &'static str, &'static [u8]),
+}
+
+fn play(agent: &Agent, base: &str, step: &Step) -> Value {
+    let response = match step {
+        Step::Get(path) => agent.get(format!("{base}{path}")).call(),
+        Step::PostForm(path, body) => agent
+            .post(format!("{base}{path}"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(*body),
+        Step::PostTyped(path, content_type, body) => agent
+            .post(format!("{base}{path}"))
+            .header("Content-Type", *content_type)
+            .send(*body),
+    };
+    observe(response.unwrap())
+}
+
+#[test]
+fn answers_exactly_like_the_demo() {
+    use Step::*;
+    let script = [
+        Get("/whoami"),
+        Get("/visit"),
+        Get("/visit?with=query"),
+        Get("/nope"),
+        Get("/login"),
+        PostForm("/whoami", b""),
+        PostForm("/login", b""),
+        PostForm("/login", b"user="),
+        PostForm("/login", b"name=ann"),
+        PostTyped("/login", "text/plain", b"user=ann"),
+        PostForm("/login", b"x=1&&user=a%2Bb+c%20d&user=second"),
+        Get("/whoami"),
+        PostForm("/login", b"user=%E2%9C%93%ff%FEx%e2%82"),
+        Get("/visit"),
+        PostForm("/login", b"user=%22quote%5Cback%0Aline%09tab%01%7F"),
+        PostForm("/login", b"user=a%00b"),
+        Get("/whoami"),
+        PostForm("/login", b"us%65r=percent-name&user"),
+        PostForm("/login", b"user=100%&more=%zz"),
+        PostForm("/logout", b""),
+        Get("/whoami"),
+        PostForm("/logout", b""),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--secret", "same answers", "--cookie-name", "sid"];
+    let c = start_c(&sqlite_store(&dir, "c.db"), &flags);
+    let demo = start_demo(&sqlite_store(&dir, "demo.db"), &flags);
+    let (c_browser, demo_browser) = (browser(), browser());
+    for step in &script {
+        let from_c = play(&c_browser, &c.base, step);
+        let from_demo = play(&demo_browser, &demo.base, step);
+        assert_eq!(from_c, from_demo);
+    }
+}
+
+/// Both servers on one store with one secret: one browser, one session.
+fn share_one_session(store: &str, extra: &[&str], cookie: &str) {
+    let c = start_c(store, extra);
+    let demo = start_demo(store, extra);
+    let browser = browser();
+    let on = |server: &Server, path: &str| format!("{}{path}", server.base);
+
+    // A login on the C server is seen by the demo, and the other way round.
+    assert_eq!(
+        post(&browser, &on(&c, "/login"), &[("user", "ann")]),
+        json!({"user": "ann", "visits": 0})
+    );
+    assert_eq!(
+        get(&browser, &on(&demo, "/whoami")),
+        json!({"user": "ann", "visits": 0})
+    );
+    // A visit on either is counted once.
+    assert_eq!(get(&browser, &on(&demo, "/visit"))["visits"], 1);
+    assert_eq!(get(&browser, &on(&c, "/whoami"))["visits"], 1);
+    assert_eq!(get(&browser, &on(&c, "/visit"))["visits"], 2);
+    assert_eq!(get(&browser, &on(&demo, "/whoami"))["visits"], 2);
+    assert_eq!(
+        post(&browser, &on(&demo, "/login"), &[("user", "bob")]),
+        json!({"user": "bob", "visits": 2})
+    );
+    assert_eq!(get(&browser, &on(&c, "/whoami"))["user"], "bob");
+
+    // Concurrent visits across both servers all count.
+    let header = format!(
+        "{cookie}={}",
+        cookie_named(&browser, cookie).expect("the shared cookie")
+    );
+    std::thread::scope(|scope| {
+        for server in [&c, &demo, &c, &demo] {
+            let url = on(server, "/visit");
+            let header = &header;
+            scope.spawn(move || {
+                for _ in 0..25 {
+                    let response = ureq::get(&url).header("Cookie", header).call().unwrap();
+                    assert_eq!(response.status(), 200, "{url}");
+                }
+            });
+        }
+    });
+    assert_eq!(get(&browser, &on(&demo, "/whoami"))["visits"], 102);
+    assert_eq!(get(&browser, &on(&c, "/whoami"))["visits"], 102);
+
+    // A logout on one ends the session on both.
+    post(&browser, &on(&c, "/logout"), &[]);
+    let mut stale = ureq::get(&on(&demo, "/whoami"))
+        .header("Cookie", &header)
+        .call()
+        .unwrap();
+    let body: Value = serde_json::from_str(&stale.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(body, json!({"user": null, "visits": 0}));
+}
+
+#[test]
+fn c_server_and_demo_share_a_session_on_one_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    share_one_session(
+        &sqlite_store(&dir, "shared.db"),
+        &["--secret", "one secret"],
+        "session",
+    );
+}
+
+#[test]
+fn c_server_and_demo_share_a_flask_signed_session() {
+    let dir = tempfile::tempdir().unwrap();
+    share_one_session(
+        &sqlite_store(&dir, "shared.db"),
+        &[
+            "--secret",
+            "dev-secret",
+            "--cookie-mode",
+            "flask",
+            "--cookie-name",
+            "fsid",
+            "--prefix",
+            "shared:",
+        ],
+        "fsid",
+    );
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn c_server_and_demo_share_a_session_on_redis() {
+    let url = std::env::var("SESSIONSTORE_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned());
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let prefix = format!("c-share-{}-{unique}:", std::process::id());
+    share_one_session(
+        &url,
+        &["--secret", "one secret", "--prefix", &prefix],
+        "session",
+    );
+}

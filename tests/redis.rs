@@ -1,0 +1,317 @@
+//! Redis specifics against real servers: round trips as the server counts them (SPEC §5, §6),
+//! a Cluster's sessions spread over its nodes, and errors, not panics, when the server goes
+//! away, with the pool recovering when it is back (SPEC §7).
+//!
+//! The tests that count commands or stop the server run a redis-server of their own on a
+//! free loopback port (INFO is server-wide, and the shared servers are never stopped).
+
+#![cfg(feature = "redis")]
+
+mod common;
+mod net_servers;
+
+use std::collections::BTreeMap;
+
+use common::{cookie_pair, harness};
+use net_servers::TempServer;
+use redis::{Connection, Value};
+use sessionstore::{Config, Error, SaveOutcome, Session, SessionManager};
+
+fn manager(url: &str) -> SessionManager {
+    SessionManager::new(
+        Config::builder_from_url(url)
+            .and_then(|builder| builder.secret("test secret").build())
+            .expect("valid config"),
+    )
+    .expect("store opens")
+}
+
+fn request(
+    manager: &SessionManager,
+    cookie: Option<&str>,
+    handler: impl FnOnce(&mut Session),
+) -> SaveOutcome {
+    let mut session = manager.load(cookie).expect("load");
+    handler(&mut session);
+    manager.save(session).expect("save")
+}
+
+fn connect(url: &str) -> Connection {
+    redis::Client::open(url)
+        .and_then(|client| client.get_connection())
+        .expect("a direct connection")
+}
+
+/// Calls per command so far, from `INFO commandstats` (`cmdstat_get:calls=3,...`).
+fn command_calls(conn: &mut Connection) -> BTreeMap<String, u64> {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(conn).unwrap();
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats.split(',').find_map(|s| s.strip_prefix("calls="))?;
+            Some((name.to_owned(), calls.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The calls made since `before`, leaving out the INFO calls that measure them.
+fn calls_since(conn: &mut Connection, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    command_calls(conn)
+        .into_iter()
+        .filter(|(name, _)| name != "info")
+        .map(|(name, calls)| {
+            let earlier = before.get(&name).copied().unwrap_or(0);
+            (name, calls - earlier)
+        })
+        .filter(|(_, calls)| *calls > 0)
+        .collect()
+}
+
+/// How many of `calls` were of commands that Redis flags as writes (`COMMAND INFO`).
+fn write_calls(conn: &mut Connection, calls: &BTreeMap<String, u64>) -> u64 {
+    calls
+        .iter()
+        .filter(|(name, _)| {
+            let info: Value = redis::cmd("COMMAND")
+                .arg("INFO")
+                .arg(name.as_str())
+                .query(conn)
+                .unwrap();
+            let Value::Array(commands) = info else {
+                panic!("COMMAND INFO {name}: {info:?}")
+            };
+            let Some(Value::Array(fields)) = commands.first() else {
+                panic!("COMMAND INFO {name}: {commands:?}")
+            };
+            let Some(Value::Array(flags)) = fields.get(2) else {
+                panic!("COMMAND INFO {name}: {fields:?}")
+            };
+            flags
+                .iter()
+                .any(|flag| matches!(flag, Value::SimpleString(f) if f == "write"))
+        })
+        .map(|(_, calls)| calls)
+        .sum()
+}
+
+fn expected(calls: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    calls.iter().map(|(n, c)| ((*n).to_owned(), *c)).collect()
+}
+
+#[test]
+fn round_trips_as_the_server_counts_them() {
+    let server = TempServer::redis();
+    let url = format!("redis://127.0.0.1:{}/0", server.port());
+    let manager = manager(&url);
+    let mut info = connect(&url);
+    let cookie = cookie_pair(&request(&manager, None, |s| {
+        s.insert("user", "ann").unwrap()
+    }));
+    // A first modified request puts the compare-and-set script in the server's cache.
+    request(&manager, Some(&cookie), |s| {
+        s.insert("theme", "light").unwrap()
+    });
+
+    let before = command_calls(&mut info);
+    request(&manager, Some(&cookie), |s| {
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("ann"));
+    });
+    let unmodified = calls_since(&mut info, &before);
+    // One command reached the server: EVALSHA_RO of the load script, which runs GET and
+    // PEXPIRETIME inside (Redis counts those too). Nothing that writes.
+    assert_eq!(
+        unmodified,
+        expected(&[("evalsha_ro", 1), ("get", 1), ("pexpiretime", 1)])
+    );
+    assert_eq!(write_calls(&mut info, &unmodified), 0);
+
+    let before = command_calls(&mut info);
+    request(&manager, Some(&cookie), |s| {
+        s.insert("theme", "dark").unwrap()
+    });
+    let modified = calls_since(&mut info, &before);
+    // Two commands: the read (EVALSHA_RO) and the compare-and-set (EVALSHA, which runs GET
+    // to compare, then one SET).
+    assert_eq!(
+        modified,
+        expected(&[
+            ("evalsha", 1),
+            ("evalsha_ro", 1),
+            ("get", 2),
+            ("pexpiretime", 1),
+            ("set", 1)
+        ])
+    );
+    assert_eq!(write_calls(&mut info, &modified), 1, "one write: the SET");
+}
+
+#[test]
+fn a_conflicting_save_merges_without_reading_again() {
+    let server = TempServer::redis();
+    let url = format!("redis://127.0.0.1:{}/0", server.port());
+    let manager = manager(&url);
+    let mut info = connect(&url);
+    let cookie = cookie_pair(&request(&manager, None, |s| {
+        s.insert("user", "ann").unwrap()
+    }));
+    request(&manager, Some(&cookie), |s| s.insert("warm", true).unwrap());
+
+    let mut slow = manager.load(Some(&cookie)).unwrap();
+    request(&manager, Some(&cookie), |s| s.insert("a", 1).unwrap());
+    slow.insert("b", 2).unwrap();
+    let before = command_calls(&mut info);
+    manager.save(slow).unwrap();
+    let save = calls_since(&mut info, &before);
+    // The first compare-and-set fails and returns the current value and expiry (GET,
+    // PEXPIRETIME); the merge is written by the second. No separate read.
+    assert_eq!(
+        save,
+        expected(&[("evalsha", 2), ("get", 2), ("pexpiretime", 1), ("set", 1)])
+    );
+    let session = manager.load(Some(&cookie)).unwrap();
+    assert_eq!(session.get::<i64>("a").unwrap(), Some(1));
+    assert_eq!(session.get::<i64>("b").unwrap(), Some(2));
+}
+
+/// The keys starting with `prefix` that the node at `url` holds itself.
+fn node_keys(url: &str, prefix: &str) -> Vec<String> {
+    let mut conn = connect(url);
+    let mut keys = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query(&mut conn)
+            .unwrap();
+        keys.extend(batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
+#[test]
+fn cluster_spreads_sessions_over_every_node() {
+    const SESSIONS: i64 = 300;
+    let h = harness("redis_cluster", |b| b);
+    let prefix = h.manager.config().key_prefix.clone();
+    let cookies: Vec<String> = (0..SESSIONS)
+        .map(|n| cookie_pair(&h.request(None, |s| s.insert("n", n).unwrap())))
+        .collect();
+
+    let mut held = 0;
+    for port in [7001, 7002, 7003] {
+        let url = format!("redis://127.0.0.1:{port}/");
+        let keys = node_keys(&url, &prefix);
+        assert!(
+            !keys.is_empty(),
+            "node {port} holds none of the {SESSIONS} sessions"
+        );
+        // Each key is where the Cluster's slot map puts it.
+        let mut conn = connect(&url);
+        for key in &keys {
+            let slot: u64 = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(key)
+                .query(&mut conn)
+                .unwrap();
+            let here: u64 = redis::cmd("CLUSTER")
+                .arg("COUNTKEYSINSLOT")
+                .arg(slot)
+                .query(&mut conn)
+                .unwrap();
+            assert!(here >= 1, "{key} in slot {slot}, not served by {port}");
+        }
+        held += keys.len();
+    }
+    assert_eq!(held, SESSIONS as usize, "each session stored once");
+
+    for (n, cookie) in (0..SESSIONS).zip(&cookies) {
+        let session = h.manager.load(Some(cookie)).unwrap();
+        assert_eq!(session.get::<i64>("n").unwrap(), Some(n));
+    }
+}
+
+fn assert_store_error<T: std::fmt::Debug>(result: sessionstore::Result<T>, what: &str) {
+    match result {
+        Err(Error::Store { backend, message }) => {
+            assert_eq!(backend, "redis", "{what}: {message}");
+            assert!(!message.is_empty(), "{what}");
+        }
+        other => panic!("{what}: expected a redis store error, got {other:?}"),
+    }
+}
+
+#[test]
+fn server_down_is_an_error_and_the_pool_recovers() {
+    let mut server = TempServer::redis();
+    let url = format!(
+        "redis://127.0.0.1:{}/0?connect_timeout=0.5&timeout=1",
+        server.port()
+    );
+    let manager = manager(&url);
+    let cookie = cookie_pair(&request(&manager, None, |s| {
+        s.insert("user", "ann").unwrap()
+    }));
+    let mut in_flight = manager.load(Some(&cookie)).unwrap();
+
+    server.stop();
+    assert_store_error(manager.load(Some(&cookie)), "load");
+    in_flight.insert("cart", 1).unwrap();
+    assert_store_error(manager.save(in_flight), "compare-and-set");
+    let mut fresh = manager.load(None).unwrap();
+    fresh.insert("user", "bob").unwrap();
+    assert_store_error(manager.save(fresh), "create");
+    let message = manager.load(Some(&cookie)).unwrap_err().to_string();
+    assert!(message.starts_with("redis store: load"), "{message}");
+
+    server.start_again();
+    // Nothing was persisted: the old session is gone, and the store works again at once.
+    let session = manager.load(Some(&cookie)).expect("load after the restart");
+    assert!(session.is_new());
+    let cookie = cookie_pair(&request(&manager, None, |s| {
+        s.insert("user", "cy").unwrap()
+    }));
+    let session = manager.load(Some(&cookie)).unwrap();
+    assert_eq!(
+        session.get::<String>("user").unwrap().as_deref(),
+        Some("cy")
+    );
+}
+
+#[test]
+fn a_restart_while_idle_costs_no_failed_request() {
+    let mut server = TempServer::redis();
+    let url = format!(
+        "redis://127.0.0.1:{}/0?connect_timeout=0.5&timeout=1",
+        server.port()
+    );
+    let manager = manager(&url);
+    // Several pooled connections, all idle when the server restarts.
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..20 {
+                    request(&manager, None, |s| s.insert("n", 1).unwrap());
+                }
+            });
+        }
+    });
+    server.stop();
+    server.start_again();
+    // The first load finds a dead connection, renews the pool and reads again.
+    for n in 0..10 {
+        let cookie = cookie_pair(&request(&manager, None, |s| s.insert("n", n).unwrap()));
+        let mut session = manager.load(Some(&cookie)).expect("load after the restart");
+        assert_eq!(session.get::<i64>("n").unwrap(), Some(n));
+        session.insert("m", n).unwrap();
+        manager
+            .save(session)
+            .expect("compare-and-set after the restart");
+    }
+}
