@@ -311,8 +311,8 @@ extern "C" {
 const char *sessionstore_version(void);
 
 /**
- * The message describing the last failed call made by this thread, or "" if the last call
- * succeeded. Never NULL.
+ * The message describing how this thread's last call of a function returning a
+ * sessionstore_result failed, or "" if that call succeeded. Never NULL.
  *
  * Ownership: borrowed; valid until this thread's next call into the library (other than
  * sessionstore_last_error() and sessionstore_last_error_copy()). Copy it to keep it.

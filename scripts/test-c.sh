@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The C side of the test command (scripts/test.sh runs it after the cargo build):
-#  1. the committed C header matches the one generated from src/ffi.rs, and the check
-#     catches a stale header;
+#  1. the committed C header matches the one generated from src/ffi.rs, the check catches a
+#     stale header, the header compiles as C and C++, and every function in it is called by
+#     a C test;
 #  2. the library is installed with scripts/install-c.sh into target/c-prefix, and the C tests
 #     and the libmicrohttpd example server are built against it through pkg-config
 #     (tests/c_server_http.rs then drives the server over HTTP);
-#  3. the C tests run under valgrind memcheck: any memory error or definitely lost block fails.
+#  3. the C tests run natively, then under valgrind memcheck: any memory error or leaked
+#     block fails; the README's C example is built and run under valgrind too.
 # Usage: scripts/test-c.sh [COMMITTED_HEADER]   (default: include/sessionstore.h)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +17,7 @@ target=$(realpath "${CARGO_TARGET_DIR:-target}")
 prefix=$target/c-prefix
 out=$target/ffi
 
-apt_install valgrind libmicrohttpd-dev pkg-config
+apt_install valgrind libmicrohttpd-dev pkg-config g++
 
 say "the committed header is current"
 scripts/check-header.sh "$committed"
@@ -34,6 +36,10 @@ if scripts/check-header.sh "$stale" >"$out/stale-check.log" 2>&1; then
 fi
 grep -q "is stale" "$out/stale-check.log"
 say "ok: check-header.sh refused $stale"
+
+say "the header compiles as C99 and as C++11"
+cc -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c include/sessionstore.h
+g++ -std=c++11 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c++ include/sessionstore.h
 
 say "every function of the header is called by a C test"
 untested=0

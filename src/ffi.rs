@@ -505,8 +505,43 @@ fn missing(key: &str) -> Failure {
 fn mismatch(key: &str, expected: &str, found: &Value) -> Failure {
     Failure::new(
         SESSIONSTORE_TYPE_MISMATCH,
-        format!("session value {key:?} is not {expected}: {found}"),
+        format!(
+            "session value {key:?} is {}, not {expected}",
+            type_name(value_type(found))
+        ),
     )
+}
+
+fn value_type(value: &Value) -> sessionstore_value_type {
+    use sessionstore_value_type::*;
+    match value {
+        Value::Nil => SESSIONSTORE_TYPE_NIL,
+        Value::Boolean(_) => SESSIONSTORE_TYPE_BOOL,
+        Value::Integer(_) => SESSIONSTORE_TYPE_INT,
+        Value::F32(_) | Value::F64(_) => SESSIONSTORE_TYPE_FLOAT,
+        Value::String(_) => SESSIONSTORE_TYPE_STRING,
+        Value::Binary(_) => SESSIONSTORE_TYPE_BYTES,
+        Value::Array(_) => SESSIONSTORE_TYPE_ARRAY,
+        Value::Map(_) => SESSIONSTORE_TYPE_MAP,
+        Value::Ext(TIMESTAMP_EXT, _) => SESSIONSTORE_TYPE_TIMESTAMP,
+        Value::Ext(..) => SESSIONSTORE_TYPE_EXT,
+    }
+}
+
+fn type_name(value_type: sessionstore_value_type) -> &'static str {
+    use sessionstore_value_type::*;
+    match value_type {
+        SESSIONSTORE_TYPE_NIL => "nil",
+        SESSIONSTORE_TYPE_BOOL => "a boolean",
+        SESSIONSTORE_TYPE_INT => "an integer",
+        SESSIONSTORE_TYPE_FLOAT => "a float",
+        SESSIONSTORE_TYPE_STRING => "a string",
+        SESSIONSTORE_TYPE_BYTES => "a byte string",
+        SESSIONSTORE_TYPE_ARRAY => "an array",
+        SESSIONSTORE_TYPE_MAP => "a map",
+        SESSIONSTORE_TYPE_TIMESTAMP => "a timestamp",
+        SESSIONSTORE_TYPE_EXT => "a MessagePack extension",
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -522,11 +557,11 @@ pub extern "C" fn sessionstore_version() -> *const c_char {
             Ok(version) => version,
             Err(_) => panic!("the crate version holds a NUL byte"),
         };
-    VERSION.as_ptr()
+    shielded(VERSION.as_ptr(), || VERSION.as_ptr())
 }
 
-/// The message describing the last failed call made by this thread, or "" if the last call
-/// succeeded. Never NULL.
+/// The message describing how this thread's last call of a function returning a
+/// sessionstore_result failed, or "" if that call succeeded. Never NULL.
 ///
 /// Ownership: borrowed; valid until this thread's next call into the library (other than
 /// sessionstore_last_error() and sessionstore_last_error_copy()). Copy it to keep it.
@@ -579,7 +614,11 @@ pub unsafe extern "C" fn sessionstore_last_error_copy(
 /// Ownership: a static string; do not free it. Threads: any.
 #[unsafe(no_mangle)]
 pub extern "C" fn sessionstore_result_name(result: c_int) -> *const c_char {
-    let name = match result {
+    shielded(c"unknown result".as_ptr(), || result_name(result).as_ptr())
+}
+
+fn result_name(result: c_int) -> &'static CStr {
+    match result {
         0 => c"SESSIONSTORE_OK",
         1 => c"SESSIONSTORE_NULL_ARGUMENT",
         2 => c"SESSIONSTORE_INVALID_ARGUMENT",
@@ -592,8 +631,7 @@ pub extern "C" fn sessionstore_result_name(result: c_int) -> *const c_char {
         9 => c"SESSIONSTORE_CODEC",
         10 => c"SESSIONSTORE_PANIC",
         _ => c"unknown result",
-    };
-    name.as_ptr()
+    }
 }
 
 /// Releases a string the library handed out. NULL is ignored.
@@ -1756,26 +1794,14 @@ pub unsafe extern "C" fn sessionstore_session_get_type(
     key: *const c_char,
     out: *mut sessionstore_value_type,
 ) -> sessionstore_result {
-    use sessionstore_value_type::*;
     if out.is_null() {
         return call(|| Err(Failure::null("out")));
     }
     // SAFETY: checked above; `with_value` checks the rest.
     unsafe {
-        out.write(SESSIONSTORE_TYPE_NIL);
+        out.write(sessionstore_value_type::SESSIONSTORE_TYPE_NIL);
         with_value(session, key, |_, value| {
-            *out = match value {
-                Value::Nil => SESSIONSTORE_TYPE_NIL,
-                Value::Boolean(_) => SESSIONSTORE_TYPE_BOOL,
-                Value::Integer(_) => SESSIONSTORE_TYPE_INT,
-                Value::F32(_) | Value::F64(_) => SESSIONSTORE_TYPE_FLOAT,
-                Value::String(_) => SESSIONSTORE_TYPE_STRING,
-                Value::Binary(_) => SESSIONSTORE_TYPE_BYTES,
-                Value::Array(_) => SESSIONSTORE_TYPE_ARRAY,
-                Value::Map(_) => SESSIONSTORE_TYPE_MAP,
-                Value::Ext(TIMESTAMP_EXT, _) => SESSIONSTORE_TYPE_TIMESTAMP,
-                Value::Ext(..) => SESSIONSTORE_TYPE_EXT,
-            };
+            *out = value_type(value);
             Ok(())
         })
     }

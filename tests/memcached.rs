@@ -280,13 +280,35 @@ fn a_restart_while_idle_costs_no_failed_request() {
 }
 
 #[test]
-fn the_store_url_names_the_servers() {
+fn store_urls_and_flask_settings_name_the_servers() {
     let config = Config::from_url("memcache://10.0.0.1:11211,10.0.0.2?pool_size=2").unwrap();
-    match config.store {
-        StoreConfig::Memcached(options) => {
-            assert_eq!(options.servers, ["10.0.0.1:11211", "10.0.0.2:11211"]);
-            assert_eq!(options.pool_size, 2);
-        }
-        other => panic!("{other:?}"),
+    let StoreConfig::Memcached(options) = config.store else {
+        panic!("{:?}", config.store)
+    };
+    assert_eq!(options.servers, ["10.0.0.1:11211", "10.0.0.2:11211"]);
+    assert_eq!(options.pool_size, 2);
+
+    let config = Config::from_flask([
+        ("SESSION_TYPE", "memcached"),
+        ("SESSION_MEMCACHED", "10.0.0.1:11211,10.0.0.2:11212"),
+    ])
+    .unwrap();
+    let StoreConfig::Memcached(options) = config.store else {
+        panic!("{:?}", config.store)
+    };
+    assert_eq!(options.servers, ["10.0.0.1:11211", "10.0.0.2:11212"]);
+    let default = Config::from_flask([("SESSION_TYPE", "memcached")]).unwrap();
+    assert_eq!(
+        default.store,
+        StoreConfig::Memcached(sessionstore::store::memcached::MemcachedOptions::new([
+            "127.0.0.1:11211"
+        ]))
+    );
+    match Config::from_flask([
+        ("SESSION_TYPE", "memcached"),
+        ("SESSION_MEMCACHED", "10.0.0.1:eleven"),
+    ]) {
+        Err(Error::Config { key, .. }) => assert_eq!(key, "SESSION_MEMCACHED"),
+        other => panic!("accepted: {other:?}"),
     }
 }

@@ -1,6 +1,7 @@
 //! SPEC §6 as properties: random interleavings of two and three requests' changes (sets,
 //! removes, clears, modify, regenerate, destroy) on one session, checked against a reference
-//! model of what compare-and-set with replay must produce.
+//! model of what compare-and-set with replay must produce; on the memory store, SQLite and
+//! a real Redis server.
 
 #![cfg(all(feature = "memory", feature = "filesystem", feature = "sqlite"))]
 
@@ -253,3 +254,5 @@ macro_rules! merge_suite {
 
 merge_suite!(memory);
 merge_suite!(sqlite);
+#[cfg(feature = "redis")]
+merge_suite!(redis);

@@ -315,3 +315,66 @@ fn a_restart_while_idle_costs_no_failed_request() {
             .expect("compare-and-set after the restart");
     }
 }
+
+fn config_error_key(result: sessionstore::Result<Config>) -> String {
+    match result {
+        Err(Error::Config { key, .. }) => key,
+        other => panic!("accepted: {other:?}"),
+    }
+}
+
+#[test]
+fn store_urls_and_flask_settings_name_the_servers() {
+    use sessionstore::store::StoreConfig;
+    let config = Config::from_url("redis+cluster://:pw@h1:7001,h2:7002,h3?timeout=2").unwrap();
+    let StoreConfig::Redis(options) = config.store else {
+        panic!("{:?}", config.store)
+    };
+    assert!(options.cluster);
+    assert_eq!(
+        options.nodes,
+        [
+            "redis://:pw@h1:7001/0",
+            "redis://:pw@h2:7002/0",
+            "redis://:pw@h3:6379/0"
+        ]
+    );
+    assert_eq!(options.timeout, std::time::Duration::from_secs(2));
+    assert!(
+        !format!("{options:?}").contains("pw"),
+        "no password in Debug"
+    );
+    // A host list only where a backend takes one.
+    assert_eq!(
+        config_error_key(Config::from_url("redis://h1,h2/0")),
+        "store URL"
+    );
+    assert_eq!(
+        config_error_key(Config::from_url("memory://h1,h2")),
+        "store URL"
+    );
+
+    let config = Config::from_flask([
+        ("SESSION_TYPE", "redis"),
+        ("SESSION_REDIS", "redis://cache:6380/3"),
+    ])
+    .unwrap();
+    let StoreConfig::Redis(options) = config.store else {
+        panic!("{:?}", config.store)
+    };
+    assert_eq!(options.nodes, ["redis://cache:6380/3"]);
+    let default = Config::from_flask([("SESSION_TYPE", "redis")]).unwrap();
+    assert_eq!(
+        default.store,
+        StoreConfig::Redis(sessionstore::store::redis::RedisOptions::new(
+            "redis://localhost:6379/0"
+        ))
+    );
+    assert_eq!(
+        config_error_key(Config::from_flask([
+            ("SESSION_TYPE", "redis"),
+            ("SESSION_REDIS", "redis://cache/0?pool_size=0"),
+        ])),
+        "SESSION_REDIS"
+    );
+}

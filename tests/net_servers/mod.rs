@@ -40,6 +40,38 @@ impl TempServer {
         )
     }
 
+    /// A redis-server without persistence that speaks TLS only, with the certificate and key
+    /// in the PEM files `cert` and `key` (clients are not asked for certificates).
+    pub fn redis_tls(cert: &Path, key: &Path) -> TempServer {
+        let port = free_port();
+        TempServer::start(
+            "redis-server (TLS)",
+            port,
+            vec![
+                installed("redis-server"),
+                "--bind".into(),
+                "127.0.0.1".into(),
+                "--port".into(),
+                "0".into(),
+                "--tls-port".into(),
+                port.to_string(),
+                "--tls-cert-file".into(),
+                cert.display().to_string(),
+                "--tls-key-file".into(),
+                key.display().to_string(),
+                "--tls-ca-cert-file".into(),
+                cert.display().to_string(),
+                "--tls-auth-clients".into(),
+                "no".into(),
+                "--save".into(),
+                String::new(),
+                "--appendonly".into(),
+                "no".into(),
+            ],
+            Vec::new(),
+        )
+    }
+
     /// A memcached (as root it runs as root: `-u root`).
     pub fn memcached() -> TempServer {
         let port = free_port();

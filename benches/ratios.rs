@@ -1,0 +1,188 @@
+//! The ratio table of docs/BENCHMARKS.md: every request cycle on every store, library and raw
+//! driver baseline measured interleaved (alternating blocks of about 20 ms, the order
+//! rotating each round), so both see the same machine load even on a busy machine.
+//!
+//! For each cycle and payload it prints the median time per request of the baseline and of
+//! the library (medians of the block means) and the median of the per-round ratios. For
+//! PostgreSQL and MySQL a third column times the baseline on a pool that checks every
+//! connection on check-out (r2d2's and the mysql crate's default), to show that check's cost.
+//!
+//! `cargo bench --all-features --bench ratios`; `BENCH_STORES=redis,postgres`,
+//! `BENCH_QUICK=1` (fewer, shorter rounds).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::machine;
+use common::payload::SIZES;
+use common::setup::{self, Op, Target};
+
+/// One way of running a request, with its timings.
+struct Variant<'a> {
+    run: Box<dyn FnMut() + 'a>,
+    /// Mean time per request of each block.
+    blocks: Vec<f64>,
+}
+
+impl<'a> Variant<'a> {
+    fn new(run: impl FnMut() + 'a) -> Variant<'a> {
+        Variant {
+            run: Box::new(run),
+            blocks: Vec::new(),
+        }
+    }
+
+    /// Requests per block of about `block`, from a short warm-up.
+    fn calibrate(&mut self, block: Duration) -> u32 {
+        let started = Instant::now();
+        let mut runs = 0u32;
+        while started.elapsed() < block || runs < 3 {
+            (self.run)();
+            runs += 1;
+        }
+        let each = started.elapsed().as_secs_f64() / f64::from(runs);
+        ((block.as_secs_f64() / each) as u32).max(1)
+    }
+
+    fn block(&mut self, requests: u32) -> f64 {
+        let started = Instant::now();
+        for _ in 0..requests {
+            (self.run)();
+        }
+        let mean = started.elapsed().as_secs_f64() / f64::from(requests);
+        self.blocks.push(mean);
+        mean
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+fn micros(seconds: f64) -> String {
+    let us = seconds * 1e6;
+    if us >= 100.0 {
+        format!("{us:.0} µs")
+    } else if us >= 10.0 {
+        format!("{us:.1} µs")
+    } else {
+        format!("{us:.2} µs")
+    }
+}
+
+/// Runs the library, the baseline and (where there is one) the checked baseline of `op`
+/// interleaved; returns the table row.
+fn measure(target: &Target, op: Op, label: &str, bytes: usize, rounds: usize) -> String {
+    let block = if setup::quick() {
+        Duration::from_millis(5)
+    } else {
+        Duration::from_millis(20)
+    };
+    let manager = target.manager(op.mode());
+    let mut cookie = if op.sized() {
+        setup::new_session(&manager, bytes)
+    } else {
+        setup::missing_cookie(&manager)
+    };
+    let raw_key = |raw: &dyn common::raw::Raw| {
+        if op.sized() {
+            setup::new_raw_record(target, raw, bytes)
+        } else {
+            target.raw_key()
+        }
+    };
+    let mut key = raw_key(&*target.raw);
+    let checked = target.raw_checked.as_deref();
+    let mut checked_key = checked.map(raw_key);
+    let mut variants = vec![
+        Variant::new(|| setup::raw_request(target, &*target.raw, op, &mut key)),
+        Variant::new(|| setup::library_request(&manager, op, &mut cookie)),
+    ];
+    if let (Some(raw), Some(key)) = (checked, checked_key.as_mut()) {
+        variants.push(Variant::new(move || {
+            setup::raw_request(target, raw, op, key)
+        }));
+    }
+    let sizes: Vec<u32> = variants.iter_mut().map(|v| v.calibrate(block)).collect();
+    let mut ratios = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let count = variants.len();
+        let mut means = vec![0.0; count];
+        for step in 0..count {
+            let which = (round + step) % count;
+            means[which] = variants[which].block(sizes[which]);
+        }
+        ratios.push(means[1] / means[0]);
+    }
+    let mut medians: Vec<f64> = variants
+        .iter_mut()
+        .map(|v| median(&mut v.blocks))
+        .collect();
+    let ratio = median(&mut ratios);
+    let checked_column = match medians.get_mut(2) {
+        Some(checked) => micros(*checked),
+        None => "–".to_owned(),
+    };
+    format!(
+        "| {} | {} | {label} | {} | {} | **{ratio:.2}×** | {checked_column} |",
+        target.name,
+        op.name(),
+        micros(medians[0]),
+        micros(medians[1]),
+    )
+}
+
+fn main() {
+    // `cargo test --benches` runs bench targets without `--bench`: one quick round then.
+    let smoke = !std::env::args().any(|arg| arg == "--bench");
+    let rounds = if smoke {
+        1
+    } else if setup::quick() {
+        5
+    } else {
+        21
+    };
+    println!("# Library / raw driver, interleaved\n");
+    println!("Machine at the start:\n{}\n", machine::describe());
+    let mut calls = Vec::new();
+    println!(
+        "| store | request | payload | raw driver | library | library / raw | raw, pool checks \
+         each check-out |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for name in setup::selected() {
+        let target = setup::open(name);
+        calls.push((name, target.count_calls(2_000)));
+        for op in Op::ALL {
+            if op.sized() {
+                for (label, bytes) in SIZES {
+                    println!("{}", measure(&target, op, label, bytes, rounds));
+                }
+            } else {
+                println!("{}", measure(&target, op, "–", 0, rounds));
+            }
+        }
+    }
+    println!(
+        "\nLoad average at the end (1, 5, 15 min): {}\n",
+        machine::load_average()
+    );
+    println!("Store calls per library request (reads + writes):\n");
+    let header: Vec<&str> = Op::ALL.iter().map(|op| op.name()).collect();
+    println!("| store | {} |", header.join(" | "));
+    println!("|---|{}", "---|".repeat(header.len()));
+    for (name, rows) in calls {
+        let cells: Vec<String> = rows
+            .iter()
+            .map(|(_, reads, writes)| format!("{reads} + {writes}"))
+            .collect();
+        println!("| {name} | {} |", cells.join(" | "));
+    }
+}
