@@ -7,6 +7,8 @@
 //! store error, not a silent loss.
 
 mod common;
+#[cfg(feature = "memcached")]
+mod net_servers;
 
 use common::{cookie_pair, harness};
 use sessionstore::{Error, SessionManager};
@@ -114,80 +116,36 @@ fn above_the_maximum_is_a_clear_error(backend: &str) {
 /// Memcached's item limit, on private servers.
 #[cfg(feature = "memcached")]
 mod memcached_item_limit {
-    use std::net::{TcpListener, TcpStream};
-    use std::process::{Child, Command, Stdio};
-    use std::time::{Duration, Instant};
-
     use sessionstore::store::StoreConfig;
     use sessionstore::{Config, Error, SessionManager};
 
     use super::common::unique_prefix;
+    use super::net_servers::TempServer;
     use super::{MIB, blob, round_trip};
 
-    /// A private memcached on a free loopback port, killed when dropped.
-    struct Memcached {
-        child: Child,
-        port: u16,
-    }
-
-    impl Memcached {
-        /// Starts `memcached` with `args` (besides address and port).
-        fn start(args: &[&str]) -> Memcached {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|listener| listener.local_addr())
-                .expect("a free port")
-                .port();
-            let child = Command::new("memcached")
-                .args(["-u", "root", "-l", "127.0.0.1", "-p", &port.to_string()])
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("memcached (scripts/services.sh installs it)");
-            let started = Instant::now();
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(
-                    started.elapsed() < Duration::from_secs(30),
-                    "memcached did not start"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Memcached { child, port }
-        }
-
-        fn manager(&self) -> SessionManager {
-            let store: StoreConfig =
-                Config::from_url(&format!("memcache://127.0.0.1:{}", self.port))
-                    .unwrap()
-                    .store;
-            SessionManager::new(
-                Config::builder(store)
-                    .secret("test secret")
-                    .key_prefix(unique_prefix())
-                    .build()
-                    .unwrap(),
-            )
-            .unwrap()
-        }
-    }
-
-    impl Drop for Memcached {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+    /// A manager on the private memcached `server`.
+    fn manager(server: &TempServer) -> SessionManager {
+        let store: StoreConfig = Config::from_url(server.url()).unwrap().store;
+        SessionManager::new(
+            Config::builder(store)
+                .secret("test secret")
+                .key_prefix(unique_prefix())
+                .build()
+                .unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]
     fn memcached_with_a_two_mebibyte_item_limit_round_trips() {
-        let server = Memcached::start(&["-I", "2m"]);
-        round_trip(&server.manager());
+        let server = TempServer::memcached_with(&["-I", "2m"]);
+        round_trip(&manager(&server));
     }
 
     #[test]
     fn memcached_default_item_limit_refuses_one_mebibyte_as_a_store_error() {
-        let server = Memcached::start(&[]);
-        let manager = server.manager();
+        let server = TempServer::memcached();
+        let manager = manager(&server);
         let mut session = manager.load(None).unwrap();
         session.insert("blob", blob(MIB, 4)).unwrap();
         match manager.save(session) {

@@ -420,7 +420,7 @@ mod tests {
     use std::thread;
 
     use super::*;
-    use crate::store::test_servers::{TempMongo, down_and_back, unique_name};
+    use crate::store::test_support::unique_name;
 
     const MINUTE: Duration = Duration::from_secs(60);
     const SHORT: Duration = Duration::from_millis(50);
@@ -670,19 +670,8 @@ mod tests {
     }
 
     #[test]
-    fn server_down_is_an_error_and_the_client_recovers() {
-        let mut server = TempMongo::start();
-        let options =
-            MongoOptions::new(server.url("serverSelectionTimeoutMS=1000&retryWrites=false"));
-        let config = crate::Config::builder(super::super::StoreConfig::Mongodb(options))
-            .build()
-            .unwrap();
-        // The private server keeps its data in memory: it comes back empty.
-        down_and_back(config, "mongodb", &mut server, false);
-    }
-    #[test]
     fn unreachable_server_at_open_is_a_store_error() {
-        let port = crate::store::test_servers::free_port();
+        let port = crate::store::test_support::free_port();
         let options = MongoOptions::new(format!(
             "mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=500"
         ));

@@ -481,7 +481,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::store::test_servers::{TempMariadb, down_and_back, unique_name};
+    use crate::store::test_support::unique_name;
 
     const MINUTE: Duration = Duration::from_secs(60);
     const SHORT: Duration = Duration::from_millis(50);
@@ -871,19 +871,6 @@ mod tests {
     }
 
     #[test]
-    fn server_down_is_an_error_and_the_pool_recovers() {
-        let mut server = TempMariadb::start();
-        let options = MysqlOptions {
-            pool_size: 2,
-            connect_timeout: Duration::from_secs(2),
-            ..options_from(&server.url()).unwrap()
-        };
-        let config = crate::Config::builder(super::super::StoreConfig::Mysql(options))
-            .build()
-            .unwrap();
-        down_and_back(config, "mysql", &mut server, true);
-    }
-    #[test]
     fn from_url_takes_its_parameters() {
         let url = url::Url::parse(
             "mariadb://app:s%40cret@db.example:3307/web?table=web_sessions&pool_size=3\
@@ -932,7 +919,7 @@ mod tests {
 
     #[test]
     fn unreachable_server_at_open_is_a_store_error() {
-        let port = crate::store::test_servers::free_port();
+        let port = crate::store::test_support::free_port();
         let options = options_from(&format!("mysql://root@127.0.0.1:{port}/test")).unwrap();
         match MysqlStore::open(&options) {
             Err(Error::Store { backend, message }) => {

@@ -496,7 +496,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::store::test_servers::{TempPostgres, down_and_back, unique_name};
+    use crate::store::test_support::unique_name;
 
     const MINUTE: Duration = Duration::from_secs(60);
     const SHORT: Duration = Duration::from_millis(50);
@@ -850,20 +850,8 @@ mod tests {
     }
 
     #[test]
-    fn server_down_is_an_error_and_the_pool_recovers() {
-        let mut server = TempPostgres::start();
-        let options = PostgresOptions {
-            pool_size: 2,
-            ..PostgresOptions::new(format!("{}?connect_timeout=2", server.url()))
-        };
-        let config = crate::Config::builder(super::super::StoreConfig::Postgres(options))
-            .build()
-            .unwrap();
-        down_and_back(config, "postgres", &mut server, true);
-    }
-    #[test]
     fn unreachable_server_at_open_is_a_store_error() {
-        let port = crate::store::test_servers::free_port();
+        let port = crate::store::test_support::free_port();
         let options = PostgresOptions::new(format!(
             "postgres://postgres@127.0.0.1:{port}/test?connect_timeout=1"
         ));

@@ -1,99 +1,273 @@
-//! Servers of a test's own (redis-server, memcached, a Flask app), on a free loopback port:
-//! for the tests that stop and restart their server, or that must not share one. Each is a
-//! child process of the test, stopped (by its own PID) when dropped.
+//! Servers of a test's own, the one place the tests start one: redis-server (without
+//! persistence, durable, with TLS, or three nodes forming a Redis Cluster), memcached,
+//! PostgreSQL, MariaDB, SecantusDB (the MongoDB wire-protocol server of the test services)
+//! and the Flask app of the interop tests. Each is a child process on a free loopback port
+//! with its files in a temporary directory, for the tests that stop, restart or pause a
+//! server, count its commands or need settings of their own; the shared test servers are
+//! never touched. A server is stopped (by its own PID) when dropped; its output goes to
+//! `server.log` in its directory and is printed when the test fails.
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+use std::ffi::OsString;
+use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::thread;
 use std::time::{Duration, Instant};
 
-/// A server process on 127.0.0.1:`port`, restartable on the same port.
+use tempfile::TempDir;
+
+/// How long a server may take to open its port, or to close it when stopped.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A server process on 127.0.0.1:`port`, restartable on the same port with the same files.
 pub struct TempServer {
     name: &'static str,
     port: u16,
-    command: Vec<String>,
+    url: String,
+    program: PathBuf,
+    args: Vec<OsString>,
     env: Vec<(String, String)>,
+    /// The server's account (uid, gid), when the test runs as root and the server refuses to.
+    account: Option<(u32, u32)>,
+    /// The signal `stop` sends (`KILL`, `QUIT`, `TERM`).
+    stop_signal: &'static str,
     child: Option<Child>,
+    dir: TempDir,
 }
 
 impl TempServer {
-    /// A redis-server without persistence.
+    /// A server that is not started yet, with a fresh directory and a free port.
+    fn new(name: &'static str, program: PathBuf, stop_signal: &'static str) -> TempServer {
+        TempServer {
+            name,
+            port: free_port(),
+            url: String::new(),
+            program,
+            args: Vec::new(),
+            env: Vec::new(),
+            account: None,
+            stop_signal,
+            child: None,
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    fn arg(mut self, arg: impl Into<OsString>) -> TempServer {
+        self.args.push(arg.into());
+        self
+    }
+
+    fn args<I, S>(mut self, args: I) -> TempServer
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    fn with_url(mut self, url: String) -> TempServer {
+        self.url = url;
+        self
+    }
+
+    /// Runs the server as the system account `name` when the test runs as root, with its
+    /// directory handed over to that account.
+    fn run_as(mut self, name: &str) -> TempServer {
+        self.account = service_account(name);
+        self.chown_to_account(self.dir.path());
+        self
+    }
+
+    fn chown_to_account(&self, path: &Path) {
+        if let Some((uid, gid)) = self.account {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                .unwrap_or_else(|e| panic!("hand {} to {}: {e}", path.display(), self.name));
+        }
+    }
+
+    fn started(mut self) -> TempServer {
+        self.start_again();
+        self
+    }
+
+    /// A redis-server without persistence (a restart loses everything).
     pub fn redis() -> TempServer {
-        let port = free_port();
-        TempServer::start(
-            "redis-server",
-            port,
-            vec![
-                installed("redis-server"),
-                "--bind".into(),
-                "127.0.0.1".into(),
-                "--port".into(),
-                port.to_string(),
-                "--save".into(),
-                String::new(),
-                "--appendonly".into(),
-                "no".into(),
-            ],
-            Vec::new(),
-        )
+        TempServer::redis_with(&["--save", "", "--appendonly", "no"])
+    }
+
+    /// A redis-server that loses no acknowledged write when it is killed: an append-only
+    /// file written and fsynced before each reply (`appendfsync always`).
+    pub fn redis_durable() -> TempServer {
+        TempServer::redis_with(&[
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ])
+    }
+
+    fn redis_with(persistence: &[&str]) -> TempServer {
+        let server = TempServer::new("redis-server", installed("redis-server"), "KILL");
+        let (port, dir) = (server.port.to_string(), server.dir.path().to_owned());
+        let url = format!("redis://127.0.0.1:{port}/0");
+        server
+            .args(["--bind", "127.0.0.1", "--port", &port])
+            .arg("--dir")
+            .arg(dir)
+            .args(persistence)
+            .with_url(url)
+            .started()
     }
 
     /// A redis-server without persistence that speaks TLS only, with the certificate and key
     /// in the PEM files `cert` and `key` (clients are not asked for certificates).
     pub fn redis_tls(cert: &Path, key: &Path) -> TempServer {
-        let port = free_port();
-        TempServer::start(
-            "redis-server (TLS)",
-            port,
-            vec![
-                installed("redis-server"),
-                "--bind".into(),
-                "127.0.0.1".into(),
-                "--port".into(),
-                "0".into(),
-                "--tls-port".into(),
-                port.to_string(),
-                "--tls-cert-file".into(),
-                cert.display().to_string(),
-                "--tls-key-file".into(),
-                key.display().to_string(),
-                "--tls-ca-cert-file".into(),
-                cert.display().to_string(),
-                "--tls-auth-clients".into(),
-                "no".into(),
-                "--save".into(),
-                String::new(),
-                "--appendonly".into(),
-                "no".into(),
-            ],
-            Vec::new(),
-        )
+        let server = TempServer::new("redis-server (TLS)", installed("redis-server"), "KILL");
+        let (port, dir) = (server.port.to_string(), server.dir.path().to_owned());
+        let url = format!("rediss://127.0.0.1:{port}/0");
+        server
+            .args(["--bind", "127.0.0.1", "--port", "0", "--tls-port", &port])
+            .arg("--tls-cert-file")
+            .arg(cert)
+            .arg("--tls-key-file")
+            .arg(key)
+            .arg("--tls-ca-cert-file")
+            .arg(cert)
+            .args(["--tls-auth-clients", "no", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .with_url(url)
+            .started()
     }
 
-    /// A memcached (as root it runs as root: `-u root`).
+    /// A memcached with the default settings (as root it runs as root: `-u root`).
     pub fn memcached() -> TempServer {
-        let port = free_port();
-        TempServer::start(
-            "memcached",
-            port,
-            vec![
-                installed("memcached"),
-                "-u".into(),
-                "root".into(),
-                "-l".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                port.to_string(),
-            ],
-            Vec::new(),
-        )
+        TempServer::memcached_with(&[])
+    }
+
+    /// A memcached with `extra` arguments (such as `-I 2m`).
+    pub fn memcached_with(extra: &[&str]) -> TempServer {
+        let server = TempServer::new("memcached", installed("memcached"), "KILL");
+        let port = server.port.to_string();
+        let url = format!("memcache://127.0.0.1:{port}");
+        server
+            .args(["-u", "root", "-l", "127.0.0.1", "-p", &port])
+            .args(extra)
+            .with_url(url)
+            .started()
+    }
+
+    /// A PostgreSQL server: a fresh cluster (initdb, trust authentication), database
+    /// `postgres`. Stopped with SIGQUIT, PostgreSQL's immediate shutdown: every connection
+    /// is cut and the next start recovers from the WAL, as after a crash (a SIGKILL of the
+    /// postmaster would leave its backends behind). Committed data survives.
+    pub fn postgres() -> TempServer {
+        let bin = postgres_bindir();
+        let server = TempServer::new("postgres", bin.join("postgres"), "QUIT").run_as("postgres");
+        let data = server.dir.path().join("data");
+        let mut initdb = Command::new(bin.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some((uid, gid)) = server.account {
+            initdb.uid(uid).gid(gid);
+        }
+        let status = initdb.status().expect("initdb runs");
+        assert!(status.success(), "initdb failed");
+        let (port, dir) = (server.port.to_string(), server.dir.path().to_owned());
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        server
+            .arg("-D")
+            .arg(data)
+            .arg("-k")
+            .arg(dir)
+            .args(["-p", &port, "-c", "listen_addresses=127.0.0.1"])
+            // The OS keeps what a killed server wrote; fsync only guards against power loss.
+            .args(["-c", "fsync=off"])
+            .with_url(url)
+            .started()
+    }
+
+    /// A MariaDB server: a fresh data directory, no grant tables (any user gets in),
+    /// database `mysql`. Stopped with SIGKILL: InnoDB recovers committed transactions from
+    /// its redo log at the next start.
+    pub fn mariadb() -> TempServer {
+        let program = ["/usr/sbin/mariadbd", "/usr/sbin/mysqld"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|path| path.exists())
+            .expect("MariaDB's server (apt-get install mariadb-server)");
+        let server = TempServer::new("mariadbd", program, "KILL").run_as("mysql");
+        let dir = server.dir.path().to_owned();
+        let data = dir.join("data");
+        for path in [data.clone(), data.join("mysql")] {
+            std::fs::create_dir(&path).expect("data directory");
+            server.chown_to_account(&path);
+        }
+        let account = server.account;
+        let port = server.port.to_string();
+        let url = format!("mysql://root@127.0.0.1:{port}/mysql");
+        let mut server = server
+            .arg("--no-defaults")
+            .arg(flag("--datadir=", &data))
+            .arg(flag("--socket=", &dir.join("mysqld.sock")))
+            .arg(flag("--pid-file=", &dir.join("mysqld.pid")))
+            .arg(format!("--port={port}"))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--skip-grant-tables",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=32M",
+            ])
+            .with_url(url);
+        if account.is_some() {
+            // mariadbd drops root itself; started as another user it could not write its log.
+            server.account = None;
+            server = server.arg("--user=mysql");
+        }
+        // InnoDB cannot recover the files it has just created from a crash before their
+        // first checkpoint: a clean shutdown (SIGTERM) and a start again settle them.
+        let mut server = server.started();
+        server.stop_signal = "TERM";
+        server.stop();
+        server.stop_signal = "KILL";
+        server.started()
+    }
+
+    /// A SecantusDB server keeping its data on disk, each commit synced to its log
+    /// (`--sync-on-commit`), so a SIGKILL, which `stop` sends, loses no acknowledged write.
+    pub fn mongodb() -> TempServer {
+        let program = venv().join("bin/secantusd-py");
+        assert!(
+            program.exists(),
+            "{} is missing: run scripts/services.sh (python_env installs SecantusDB)",
+            program.display()
+        );
+        let server = TempServer::new("secantusd-py", program, "KILL");
+        let (port, data) = (server.port.to_string(), server.dir.path().join("data"));
+        let url = format!("mongodb://127.0.0.1:{port}/");
+        server
+            .args(["--host", "127.0.0.1", "--port", &port, "--storage-path"])
+            .arg(data)
+            .arg("--sync-on-commit")
+            .with_url(url)
+            .started()
     }
 
     /// `tests/flask_app.py` under the test virtualenv's Python, configured by `env`.
     pub fn flask(env: &[(&str, &str)]) -> TempServer {
-        let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python");
+        let python = venv().join("bin/python");
         assert!(
             python.exists(),
             "{} is missing: the Flask interop tests need the test virtualenv; \
@@ -101,35 +275,14 @@ impl TempServer {
             python.display()
         );
         let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/flask_app.py");
-        let port = free_port();
-        let mut env: Vec<(String, String)> = env
+        let mut server = TempServer::new("flask app", python, "KILL").arg(app);
+        server.url = format!("http://127.0.0.1:{}", server.port);
+        server.env = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        env.push(("FLASK_PORT".into(), port.to_string()));
-        TempServer::start(
-            "flask app",
-            port,
-            vec![python.display().to_string(), app.display().to_string()],
-            env,
-        )
-    }
-
-    fn start(
-        name: &'static str,
-        port: u16,
-        command: Vec<String>,
-        env: Vec<(String, String)>,
-    ) -> TempServer {
-        let mut server = TempServer {
-            name,
-            port,
-            command,
-            env,
-            child: None,
-        };
-        server.start_again();
-        server
+        server.env.push(("FLASK_PORT".into(), server.port.to_string()));
+        server.started()
     }
 
     /// The port it listens on.
@@ -137,48 +290,89 @@ impl TempServer {
         self.port
     }
 
-    /// Stops the process (SIGKILL, by PID) and waits until it is gone.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        assert!(
-            !port_open(self.port),
-            "{} still listening on {}",
-            self.name,
-            self.port
-        );
+    /// The URL that reaches it (`redis://127.0.0.1:<port>/0`, `postgres://postgres@…`, …).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
-    /// Starts the process again on the same port and waits until it accepts connections.
+    /// Its directory (data, socket, `server.log`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// What the server wrote to its output so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Stops the server with its stop signal, by PID, and waits until it is gone and its
+    /// port closed.
+    pub fn stop(&mut self) {
+        let mut child = self
+            .child
+            .take()
+            .unwrap_or_else(|| panic!("{} is not running", self.name));
+        signal(&child, self.stop_signal);
+        child.wait().expect("the server exits");
+        self.wait_for_port(false);
+    }
+
+    /// Starts the server again on the same port and files, and waits until it accepts
+    /// connections.
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "{} is running", self.name);
-        let child = Command::new(&self.command[0])
-            .args(&self.command[1..])
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .expect("server log");
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.dir.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stdout(log.try_clone().expect("server log"))
+            .stderr(log);
+        if let Some((uid, gid)) = self.account {
+            command.uid(uid).gid(gid);
+        }
+        let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.name));
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !port_open(self.port) {
+        self.wait_for_port(true);
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        signal(self.child.as_ref().expect("running"), "STOP");
+    }
+
+    /// Lets a paused server run on (SIGCONT).
+    pub fn resume(&self) {
+        signal(self.child.as_ref().expect("running"), "CONT");
+    }
+
+    fn wait_for_port(&mut self, open: bool) {
+        let started = Instant::now();
+        while port_open(self.port) != open {
             if let Some(status) = self
                 .child
                 .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
+                .and_then(|child| child.try_wait().ok().flatten())
             {
-                panic!("{} exited at start: {status}", self.name);
+                panic!("{} exited: {status}\n{}", self.name, self.log());
             }
             assert!(
-                Instant::now() < deadline,
-                "{} did not open port {} within 30 s",
+                started.elapsed() < START_TIMEOUT,
+                "{} did not {} port {} within {START_TIMEOUT:?}\n{}",
                 self.name,
-                self.port
+                if open { "open" } else { "close" },
+                self.port,
+                self.log()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            thread::sleep(Duration::from_millis(20));
         }
     }
 }
@@ -186,8 +380,116 @@ impl TempServer {
 impl Drop for TempServer {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // A paused server takes no other signal; PostgreSQL's backends outlive a
+            // SIGKILLed postmaster, so the stop signal goes first, SIGKILL if it hangs.
+            signal(&child, "CONT");
+            signal(&child, self.stop_signal);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+            }
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if thread::panicking() {
+            eprintln!("--- {} on port {}: server.log ---", self.name, self.port);
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// Three redis-server nodes forming a Redis Cluster (masters only, no replicas), each
+/// durable as [`TempServer::redis_durable`] and keeping its `nodes.conf`, so a node killed
+/// and started again rejoins with its slots and data.
+pub struct TempCluster {
+    nodes: Vec<TempServer>,
+}
+
+impl TempCluster {
+    /// Starts three nodes and joins them with `redis-cli --cluster create`.
+    ///
+    /// `cluster-node-timeout` is 5 s: a node down for a few seconds is not declared failed
+    /// (with no replica to promote, that would take the whole cluster down until it is back).
+    pub fn start() -> TempCluster {
+        let nodes: Vec<TempServer> = (0..3)
+            .map(|_| {
+                TempServer::redis_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "5000",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                ])
+            })
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        let output = Command::new(installed("redis-cli"))
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli runs");
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let cluster = TempCluster { nodes };
+        for n in 0..cluster.nodes.len() {
+            cluster.wait_until_serving(n);
+        }
+        cluster
+    }
+
+    /// `redis+cluster://` with every node as a seed.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port))
+            .collect();
+        format!("redis+cluster://{}", hosts.join(","))
+    }
+
+    /// Node `n` (0, 1 or 2).
+    pub fn node(&mut self, n: usize) -> &mut TempServer {
+        &mut self.nodes[n]
+    }
+
+    /// Waits until node `n` reports `cluster_state:ok`: it serves its slots. A master that
+    /// restarts refuses queries (CLUSTERDOWN) for its first 2 s by Redis's design, until it
+    /// has heard from the others.
+    pub fn wait_until_serving(&self, n: usize) {
+        let started = Instant::now();
+        loop {
+            let output = Command::new(installed("redis-cli"))
+                .args(["-h", "127.0.0.1", "-p", &self.nodes[n].port.to_string()])
+                .args(["cluster", "info"])
+                .output()
+                .expect("redis-cli runs");
+            if String::from_utf8_lossy(&output.stdout).contains("cluster_state:ok") {
+                return;
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "cluster node {n} not ok within {START_TIMEOUT:?}"
+            );
+            thread::sleep(Duration::from_millis(20));
         }
     }
 }
@@ -205,8 +507,74 @@ fn port_open(port: u16) -> bool {
     TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
 }
 
-/// The path of an installed server program, or a panic saying how to install it.
-fn installed(program: &str) -> String {
+/// `--name=path`.
+fn flag(name: &str, path: &Path) -> OsString {
+    let mut flag = OsString::from(name);
+    flag.push(path);
+    flag
+}
+
+/// Sends `name` (`STOP`, `QUIT`, …) to our own child `child`, by PID.
+fn signal(child: &Child, name: &str) {
+    let _ = Command::new("kill")
+        .args(["-s", name, &child.id().to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// The uid and gid of a system account when the test runs as root (database servers
+/// refuse to run as root); `None` for an ordinary user, who runs them as themselves.
+fn service_account(name: &str) -> Option<(u32, u32)> {
+    let root = std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0);
+    if !root {
+        return None;
+    }
+    let id = |flag: &str| -> u32 {
+        let output = Command::new("id")
+            .args([flag, name])
+            .output()
+            .expect("the id command");
+        assert!(output.status.success(), "no {name} account on this machine");
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .expect("a numeric id")
+    };
+    Some((id("-u"), id("-g")))
+}
+
+/// Where PostgreSQL's server programs are: the newest `/usr/lib/postgresql/*/bin` (Debian),
+/// else the directory of `initdb` on the `PATH`.
+fn postgres_bindir() -> PathBuf {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return bin;
+    }
+    PathBuf::from(installed("initdb"))
+        .parent()
+        .expect("initdb's directory")
+        .to_owned()
+}
+
+/// The test virtualenv: `$VENV`, else `target/venv` as scripts/lib.sh makes it.
+fn venv() -> PathBuf {
+    std::env::var_os("VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv"))
+}
+
+/// The path of an installed program, or a panic saying how to install it.
+fn installed(program: &str) -> PathBuf {
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
@@ -216,6 +584,4 @@ fn installed(program: &str) -> String {
         .unwrap_or_else(|| {
             panic!("{program} is not installed: run scripts/services.sh, which installs it")
         })
-        .display()
-        .to_string()
 }
