@@ -11,10 +11,15 @@
 //! assert_eq!(codec::decode(&bytes).unwrap(), data);
 //! ```
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use rmp::Marker;
 use rmpv::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -55,24 +60,51 @@ impl Format {
 pub fn encode(data: &Data, format: Format) -> Result<Vec<u8>> {
     match format {
         Format::MessagePack => {
-            let map = Value::Map(
-                data.iter()
-                    .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
-                    .collect(),
-            );
             let mut out = Vec::with_capacity(64);
-            rmpv::encode::write_value(&mut out, &map)
-                .map_err(|e| Error::Codec(format!("MessagePack encoding failed: {e}")))?;
+            write_map(
+                &mut out,
+                data.len(),
+                data.iter().map(|(k, v)| (k, Encoding::Value(v))),
+            )?;
             Ok(out)
         }
-        Format::Json => {
-            let mut object = serde_json::Map::new();
-            for (key, value) in data {
-                object.insert(key.clone(), to_json(key, value)?);
+        Format::Json => to_json_object(data.iter()),
+    }
+}
+
+/// One value of a map being written: decoded, or still in its stored encoding.
+enum Encoding<'a> {
+    Value(&'a Value),
+    Encoded(&'a [u8]),
+}
+
+/// Writes a MessagePack map of `len` entries straight into `out` (no intermediate tree).
+fn write_map<'a>(
+    out: &mut Vec<u8>,
+    len: usize,
+    entries: impl Iterator<Item = (&'a String, Encoding<'a>)>,
+) -> Result<()> {
+    let failed = |e: &dyn fmt::Display| Error::Codec(format!("MessagePack encoding failed: {e}"));
+    let len = u32::try_from(len).map_err(|e| failed(&e))?;
+    rmp::encode::write_map_len(out, len).map_err(|e| failed(&e))?;
+    for (key, value) in entries {
+        rmp::encode::write_str(out, key).map_err(|e| failed(&e))?;
+        match value {
+            Encoding::Value(value) => {
+                rmpv::encode::write_value(out, value).map_err(|e| failed(&e))?;
             }
-            serde_json::to_vec(&object).map_err(|e| Error::Codec(e.to_string()))
+            Encoding::Encoded(bytes) => out.extend_from_slice(bytes),
         }
     }
+    Ok(())
+}
+
+fn to_json_object<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>) -> Result<Vec<u8>> {
+    let mut object = serde_json::Map::new();
+    for (key, value) in entries {
+        object.insert(key.clone(), to_json(key, value)?);
+    }
+    serde_json::to_vec(&object).map_err(|e| Error::Codec(e.to_string()))
 }
 
 /// Decodes a stored session: MessagePack first, then a JSON object.
@@ -181,6 +213,298 @@ fn to_json(key: &str, value: &Value) -> Result<serde_json::Value> {
             None => return Err(refuse("extension type")),
         },
     })
+}
+
+/// Session data as a request holds it: the top-level map of the stored value, each value
+/// left in its stored encoding until something reads it.
+///
+/// A request reads or changes a few keys of a session. Decoding every value on load and
+/// encoding every value again on save costs, for a session of a few kilobytes, more than
+/// the store round trips; so a load only checks the value's structure (exactly what rmpv's
+/// decoder accepts) and indexes the top-level keys, a read decodes the one value it asks
+/// for, and a save writes the values nobody replaced as the bytes they were read as.
+#[derive(Clone, Default)]
+pub(crate) struct Entries {
+    /// The stored value that [`Slot::Encoded`] ranges point into.
+    source: Arc<[u8]>,
+    map: BTreeMap<String, Slot>,
+}
+
+#[derive(Clone)]
+enum Slot {
+    /// A value still encoded, at `range` of the source; decoded on first read.
+    Encoded {
+        range: Range<usize>,
+        decoded: OnceCell<Value>,
+    },
+    /// A value set by this request, or read from JSON.
+    Decoded(Value),
+}
+
+/// rmpv's depth budget for a whole stored value.
+const MAX_DEPTH: u16 = rmpv::decode::MAX_DEPTH as u16;
+
+impl Entries {
+    /// No data.
+    pub(crate) fn new() -> Entries {
+        Entries::default()
+    }
+
+    /// Reads a stored value: a MessagePack map (its values left encoded), else a JSON
+    /// object. Fails, as [`decode`] does, on anything else.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Entries> {
+        match index_msgpack(bytes) {
+            Ok(map) => Ok(Entries {
+                source: Arc::from(bytes),
+                map,
+            }),
+            Err(msgpack_error) => match decode_json(bytes) {
+                Ok(data) => Ok(data.into_iter().collect()),
+                Err(json_error) => Err(Error::Codec(format!("{msgpack_error}; {json_error}"))),
+            },
+        }
+    }
+
+    /// The value under `key`, decoded on first read.
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
+        self.map.get(key).map(|slot| self.value_of(slot))
+    }
+
+    fn value_of<'a>(&'a self, slot: &'a Slot) -> &'a Value {
+        match slot {
+            Slot::Decoded(value) => value,
+            Slot::Encoded { range, decoded } => {
+                decoded.get_or_init(|| decode_checked(&self.source[range.clone()]))
+            }
+        }
+    }
+
+    /// Sets `key` to `value`.
+    pub(crate) fn insert(&mut self, key: String, value: Value) {
+        self.map.insert(key, Slot::Decoded(value));
+    }
+
+    /// Removes `key`, returning its value.
+    pub(crate) fn remove(&mut self, key: &str) -> Option<Value> {
+        let slot = self.map.remove(key)?;
+        Some(match slot {
+            Slot::Decoded(value) => value,
+            Slot::Encoded { range, decoded } => decoded
+                .into_inner()
+                .unwrap_or_else(|| decode_checked(&self.source[range])),
+        })
+    }
+
+    /// Whether `key` is present.
+    pub(crate) fn contains_key(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// The keys, in order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &String> {
+        self.map.keys()
+    }
+
+    /// The number of keys.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Removes every key.
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.map
+            .iter()
+            .map(|(key, slot)| (key, self.value_of(slot)))
+    }
+
+    /// Encodes the data in `format`; in MessagePack, values still encoded are copied as
+    /// they are.
+    pub(crate) fn encode(&self, format: Format) -> Result<Vec<u8>> {
+        match format {
+            Format::MessagePack => {
+                let mut out = Vec::with_capacity(self.source.len() + 64);
+                let entries = self.map.iter().map(|(key, slot)| {
+                    let value = match slot {
+                        Slot::Encoded { range, .. } => {
+                            Encoding::Encoded(&self.source[range.clone()])
+                        }
+                        Slot::Decoded(value) => Encoding::Value(value),
+                    };
+                    (key, value)
+                });
+                write_map(&mut out, self.map.len(), entries)?;
+                Ok(out)
+            }
+            Format::Json => to_json_object(self.iter()),
+        }
+    }
+}
+
+impl FromIterator<(String, Value)> for Entries {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(entries: I) -> Entries {
+        Entries {
+            source: Arc::default(),
+            map: entries
+                .into_iter()
+                .map(|(key, value)| (key, Slot::Decoded(value)))
+                .collect(),
+        }
+    }
+}
+
+impl PartialEq for Entries {
+    fn eq(&self, other: &Entries) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl fmt::Debug for Entries {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Decodes one value that [`skip`] has checked, so decoding cannot fail.
+fn decode_checked(mut bytes: &[u8]) -> Value {
+    rmpv::decode::read_value(&mut bytes).unwrap_or_else(|error| {
+        log::error!("a checked MessagePack value failed to decode: {error}");
+        Value::Nil
+    })
+}
+
+/// The top-level entries of a MessagePack map, each value's byte range checked by [`skip`].
+/// Accepts exactly what `rmpv::decode::read_value` followed by [`decode_msgpack`]'s checks
+/// accepts.
+fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, String> {
+    let mut rest = bytes;
+    let len = match Marker::from_u8(take(&mut rest, 1)?[0]) {
+        Marker::FixMap(len) => usize::from(len),
+        Marker::Map16 => usize::from(u16::from_be_bytes(take_array(&mut rest)?)),
+        Marker::Map32 => u32::from_be_bytes(take_array(&mut rest)?) as usize,
+        _ => {
+            // Not a map: decodable or not, it is refused.
+            skip(&mut bytes.as_ref(), MAX_DEPTH)?;
+            return Err("MessagePack value is not a map".into());
+        }
+    };
+    // The map's value and its entries each take a level of rmpv's depth budget.
+    let depth = MAX_DEPTH - 2;
+    // Collected first, then built in one go: much cheaper than inserting one by one. Each
+    // entry takes at least two bytes, which bounds the allocation whatever `len` claims.
+    let mut entries = Vec::with_capacity(len.min(rest.len() / 2));
+    for _ in 0..len {
+        let key = match Marker::from_u8(take(&mut rest, 1)?[0]) {
+            Marker::FixStr(len) => take(&mut rest, usize::from(len))?,
+            Marker::Str8 => {
+                let len = take(&mut rest, 1)?[0];
+                take(&mut rest, usize::from(len))?
+            }
+            Marker::Str16 => {
+                let len = u16::from_be_bytes(take_array(&mut rest)?);
+                take(&mut rest, usize::from(len))?
+            }
+            Marker::Str32 => {
+                let len = u32::from_be_bytes(take_array(&mut rest)?);
+                take(&mut rest, len as usize)?
+            }
+            _ => return Err("MessagePack map key is not a string".into()),
+        };
+        let key = std::str::from_utf8(key)
+            .map_err(|_| "MessagePack map key is not a UTF-8 string".to_owned())?;
+        let start = bytes.len() - rest.len();
+        skip(&mut rest, depth)?;
+        let range = start..bytes.len() - rest.len();
+        entries.push((
+            key.to_owned(),
+            Slot::Encoded {
+                range,
+                decoded: OnceCell::new(),
+            },
+        ));
+    }
+    if !rest.is_empty() {
+        return Err(format!(
+            "not MessagePack: {} bytes after the value",
+            rest.len()
+        ));
+    }
+    // Of repeated keys the last one stays, as with inserts.
+    Ok(entries.into_iter().collect())
+}
+
+/// Steps over one encoded value, accepting exactly what rmpv's decoder accepts when it
+/// reads the value with `depth` left of its depth budget (each value takes a level;
+/// strings, binaries, extensions, arrays and maps take the levels rmpv's readers take).
+fn skip(rest: &mut &[u8], depth: u16) -> std::result::Result<(), String> {
+    const TOO_DEEP: &str = "not MessagePack: depth limit exceeded";
+    let depth = depth.checked_sub(1).ok_or(TOO_DEEP)?;
+    let needs = |levels: u16| {
+        if depth >= levels {
+            Ok(())
+        } else {
+            Err(TOO_DEEP.to_owned())
+        }
+    };
+    let u8_len = |rest: &mut &[u8]| take(rest, 1).map(|b| usize::from(b[0]));
+    let u16_len = |rest: &mut &[u8]| take_array(rest).map(|b| usize::from(u16::from_be_bytes(b)));
+    let u32_len = |rest: &mut &[u8]| take_array(rest).map(|b| u32::from_be_bytes(b) as usize);
+    let (body, children) = match Marker::from_u8(take(rest, 1)?[0]) {
+        Marker::Null | Marker::True | Marker::False | Marker::FixPos(_) | Marker::FixNeg(_) => {
+            (0, 0)
+        }
+        Marker::U8 | Marker::I8 => (1, 0),
+        Marker::U16 | Marker::I16 => (2, 0),
+        Marker::U32 | Marker::I32 | Marker::F32 => (4, 0),
+        Marker::U64 | Marker::I64 | Marker::F64 => (8, 0),
+        Marker::FixStr(len) => (needs(2).map(|()| usize::from(len))?, 0),
+        Marker::Str8 => (needs(2).and_then(|()| u8_len(rest))?, 0),
+        Marker::Str16 => (needs(2).and_then(|()| u16_len(rest))?, 0),
+        Marker::Str32 => (needs(2).and_then(|()| u32_len(rest))?, 0),
+        Marker::Bin8 => (needs(1).and_then(|()| u8_len(rest))?, 0),
+        Marker::Bin16 => (needs(1).and_then(|()| u16_len(rest))?, 0),
+        Marker::Bin32 => (needs(1).and_then(|()| u32_len(rest))?, 0),
+        // The type byte, then the data.
+        Marker::FixExt1 => (needs(2).map(|()| 2)?, 0),
+        Marker::FixExt2 => (needs(2).map(|()| 3)?, 0),
+        Marker::FixExt4 => (needs(2).map(|()| 5)?, 0),
+        Marker::FixExt8 => (needs(2).map(|()| 9)?, 0),
+        Marker::FixExt16 => (needs(2).map(|()| 17)?, 0),
+        Marker::Ext8 => (needs(2).and_then(|()| u8_len(rest))? + 1, 0),
+        Marker::Ext16 => (needs(2).and_then(|()| u16_len(rest))? + 1, 0),
+        Marker::Ext32 => (needs(2).and_then(|()| u32_len(rest))? + 1, 0),
+        Marker::FixArray(len) => (0, needs(1).map(|()| usize::from(len))?),
+        Marker::Array16 => (0, needs(1).and_then(|()| u16_len(rest))?),
+        Marker::Array32 => (0, needs(1).and_then(|()| u32_len(rest))?),
+        Marker::FixMap(len) => (0, needs(1).map(|()| 2 * usize::from(len))?),
+        Marker::Map16 => (0, needs(1).and_then(|()| u16_len(rest))? * 2),
+        Marker::Map32 => (0, needs(1).and_then(|()| u32_len(rest))? * 2),
+        // rmpv reads the never-used marker 0xc1 as nil.
+        Marker::Reserved => (0, 0),
+    };
+    take(rest, body)?;
+    for _ in 0..children {
+        skip(rest, depth - 1)?;
+    }
+    Ok(())
+}
+
+/// The next `n` bytes.
+fn take<'a>(rest: &mut &'a [u8], n: usize) -> std::result::Result<&'a [u8], String> {
+    if rest.len() < n {
+        return Err("not MessagePack: the value is cut short".into());
+    }
+    let (head, tail) = rest.split_at(n);
+    *rest = tail;
+    Ok(head)
+}
+
+fn take_array<const N: usize>(rest: &mut &[u8]) -> std::result::Result<[u8; N], String> {
+    let bytes = take(rest, N)?;
+    Ok(bytes.try_into().expect("N bytes"))
 }
 
 /// Makes a MessagePack timestamp (extension type -1) in its most compact form.
@@ -302,5 +626,193 @@ mod tests {
         assert!(encode(&data, Format::Json).is_err());
         data.insert("x".into(), Value::Binary(vec![1, 2]));
         assert_eq!(encode(&data, Format::Json).unwrap(), br#"{"x":"AQI="}"#);
+    }
+
+    /// Session data with a value of every kind, in every width the encoder picks.
+    fn every_kind() -> Data {
+        let mut data = Data::new();
+        let values: Vec<Value> = vec![
+            Value::Nil,
+            true.into(),
+            false.into(),
+            7.into(),
+            (-3).into(),
+            200.into(),
+            (-100).into(),
+            60_000.into(),
+            (-30_000).into(),
+            4_000_000_000u32.into(),
+            (-2_000_000_000).into(),
+            u64::MAX.into(),
+            i64::MIN.into(),
+            Value::F32(1.5),
+            Value::F64(-2.25),
+            "short".into(),
+            "x".repeat(40).into(),
+            "y".repeat(300).into(),
+            "z".repeat(70_000).into(),
+            Value::Binary(vec![1, 2, 3]),
+            Value::Binary(vec![9; 300]),
+            Value::Array(vec![1.into(), "two".into(), Value::Array(vec![])]),
+            Value::Array((0..20).map(Value::from).collect()),
+            Value::Map(vec![("a".into(), 1.into()), (2.into(), Value::Nil)]),
+            Value::Map((0..20).map(|i| (Value::from(i), Value::from(i))).collect()),
+            Value::Ext(5, vec![1]),
+            Value::Ext(6, vec![1, 2, 3]),
+            timestamp_to_value(OffsetDateTime::UNIX_EPOCH),
+        ];
+        for (i, value) in values.into_iter().enumerate() {
+            data.insert(format!("k{i:02}"), value);
+        }
+        data
+    }
+
+    #[test]
+    fn entries_read_and_write_what_a_full_decode_does() {
+        let data = every_kind();
+        let bytes = encode(&data, Format::MessagePack).unwrap();
+        let entries = Entries::decode(&bytes).unwrap();
+        assert_eq!(
+            entries.keys().collect::<Vec<_>>(),
+            data.keys().collect::<Vec<_>>()
+        );
+        for (key, value) in &data {
+            assert_eq!(entries.get(key), Some(value), "{key}");
+        }
+        // Unchanged, the value is written back byte for byte, in both formats.
+        assert_eq!(entries.encode(Format::MessagePack).unwrap(), bytes);
+        let mut changed = entries.clone();
+        let mut expected = data.clone();
+        changed.insert("k03".into(), "replaced".into());
+        expected.insert("k03".into(), "replaced".into());
+        assert_eq!(changed.remove("k05"), expected.remove("k05"));
+        assert_eq!(changed.remove("absent"), None);
+        assert_eq!(
+            changed.encode(Format::MessagePack).unwrap(),
+            encode(&expected, Format::MessagePack).unwrap()
+        );
+        let mut json = data.clone();
+        json.retain(|_, value| to_json("k", value).is_ok());
+        let json_bytes = encode(&json, Format::Json).unwrap();
+        let from_json = Entries::decode(&json_bytes).unwrap();
+        assert_eq!(
+            from_json,
+            decode(&json_bytes).unwrap().into_iter().collect()
+        );
+        assert_eq!(from_json.encode(Format::Json).unwrap(), json_bytes);
+        assert_eq!(
+            Entries::decode(&encode(&json, Format::MessagePack).unwrap())
+                .unwrap()
+                .encode(Format::Json)
+                .unwrap(),
+            json_bytes
+        );
+    }
+
+    /// `Entries::decode` must accept exactly what `decode` accepts.
+    fn same_verdict(bytes: &[u8]) {
+        assert_eq!(
+            Entries::decode(bytes).is_ok(),
+            decode(bytes).is_ok(),
+            "{}",
+            hex(bytes)
+        );
+    }
+
+    #[test]
+    fn entries_accept_exactly_what_a_full_decode_accepts() {
+        let bytes = encode(&every_kind(), Format::MessagePack).unwrap();
+        // Every truncation, and every single-byte corruption of a small value.
+        for end in 0..bytes.len().min(2_000) {
+            same_verdict(&bytes[..end]);
+        }
+        let small = encode(
+            &decode(&hex_bytes("83a161c3a162920102a163c70205ab12")).unwrap(),
+            Format::MessagePack,
+        )
+        .unwrap();
+        for at in 0..small.len() {
+            for byte in [
+                0x00, 0x7f, 0x80, 0x90, 0xa0, 0xc0, 0xc1, 0xc4, 0xc7, 0xd4, 0xdc, 0xde, 0xff,
+            ] {
+                let mut bad = small.clone();
+                bad[at] = byte;
+                same_verdict(&bad);
+            }
+        }
+        // A repeated key: the last value counts, as in a full decode.
+        let repeated = b"\x82\xa1a\x01\xa1a\x02";
+        assert_eq!(
+            Entries::decode(repeated).unwrap().get("a"),
+            Some(&Value::from(2))
+        );
+        assert_eq!(decode(repeated).unwrap()["a"], Value::from(2));
+        for bad in [
+            &b""[..],
+            b"\x2a",
+            b"\x92\x01\x02",
+            b"\x81\x01\x02",
+            b"\x81\xa1\xff\x01",
+            b"\x80\x00",
+            b"\xc1",
+            b"\x81\xa1a\xc1",
+            b"{\"a\": 1}",
+            b"[1]",
+        ] {
+            same_verdict(bad);
+        }
+    }
+
+    #[test]
+    fn entries_keep_the_decoders_depth_limit() {
+        // {"a": [[[...]]]} with each kind of leaf, nested around rmpv's limit; on a thread
+        // with room for rmpv's recursion in an unoptimized build.
+        let check = || {
+            let mut verdicts = std::collections::BTreeSet::new();
+            for depth in 505..=515 {
+                for leaf in [
+                    &b"\x01"[..],
+                    b"\xa1s",
+                    b"\xc4\x01\x00",
+                    b"\xd4\x01\x00",
+                    b"\x80",
+                ] {
+                    let mut bytes = b"\x81\xa1a".to_vec();
+                    bytes.extend(std::iter::repeat_n(0x91, depth));
+                    bytes.extend_from_slice(leaf);
+                    same_verdict(&bytes);
+                    verdicts.insert(decode(&bytes).is_ok());
+                }
+            }
+            assert_eq!(verdicts.len(), 2, "the range straddles the limit");
+        };
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn(check)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn entries_agree_with_a_full_decode_on_any_bytes(
+            entries in 0u8..4,
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..48),
+        ) {
+            let mut bytes = vec![0x80 | entries];
+            bytes.extend(body);
+            same_verdict(&bytes);
+            if let (Ok(lazy), Ok(full)) = (Entries::decode(&bytes), decode(&bytes)) {
+                proptest::prop_assert_eq!(lazy, full.into_iter().collect::<Entries>());
+            }
+        }
+    }
+
+    fn hex_bytes(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
     }
 }

@@ -1,5 +1,6 @@
 //! The request lifecycle (SPEC §5) and the no-lost-update saves (SPEC §6) on top of any store.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -10,7 +11,7 @@ use rmpv::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::codec::{self, Data};
+use crate::codec::Entries;
 use crate::config::{Concurrency, Config};
 use crate::cookies::CookieId;
 use crate::error::{Error, Result};
@@ -134,7 +135,7 @@ impl SessionManager {
         if record.is_expired_at(now) {
             return Ok(self.fresh(true));
         }
-        let data = match codec::decode(&record.data) {
+        let data = match Entries::decode(&record.data) {
             Ok(data) => data,
             Err(error) => {
                 log::warn!(
@@ -156,7 +157,7 @@ impl SessionManager {
     }
 
     fn fresh(&self, cookie_sent: bool) -> Session {
-        let mut data = Data::new();
+        let mut data = Entries::new();
         if self.config.permanent {
             data.insert(PERMANENT_KEY.into(), Value::Boolean(true));
         }
@@ -167,14 +168,14 @@ impl SessionManager {
         Session::fresh(data, cookie_sent)
     }
 
-    fn absolute_deadline(&self, data: &Data) -> Option<OffsetDateTime> {
+    fn absolute_deadline(&self, data: &Entries) -> Option<OffsetDateTime> {
         let lifetime = self.config.absolute_lifetime?;
         let created = data.get(CREATED_KEY)?.as_i64()?;
         Some(OffsetDateTime::from_unix_timestamp(created).ok()? + lifetime)
     }
 
     /// The store TTL for `data`: the idle lifetime, cut short by the absolute lifetime.
-    fn ttl(&self, data: &Data) -> Duration {
+    fn ttl(&self, data: &Entries) -> Duration {
         let idle = self.config.idle_lifetime;
         match self.absolute_deadline(data) {
             Some(deadline) => {
@@ -240,7 +241,7 @@ impl SessionManager {
         }
     }
 
-    fn live(&self, id: &SessionId, data: &Data) -> SaveOutcome {
+    fn live(&self, id: &SessionId, data: &Entries) -> SaveOutcome {
         let max_age = data
             .get(PERMANENT_KEY)
             .is_some_and(|v| *v == Value::Boolean(true))
@@ -252,7 +253,7 @@ impl SessionManager {
         }
     }
 
-    fn encode(&self, data: &Data) -> Result<Vec<u8>> {
+    fn encode(&self, data: &Entries) -> Result<Vec<u8>> {
         if data.len() > self.config.max_keys {
             return Err(Error::LimitExceeded {
                 what: "number of keys",
@@ -269,7 +270,7 @@ impl SessionManager {
                 max: self.config.max_key_length,
             });
         }
-        let bytes = codec::encode(data, self.config.format)?;
+        let bytes = data.encode(self.config.format)?;
         if bytes.len() > self.config.max_size {
             return Err(Error::TooLarge {
                 size: bytes.len(),
@@ -312,7 +313,7 @@ impl SessionManager {
     }
 
     /// Stores `data` as a new record under `id`; returns the id used and the outcome.
-    fn create(&self, id: &SessionId, data: &Data) -> Result<(SessionId, SaveOutcome)> {
+    fn create(&self, id: &SessionId, data: &Entries) -> Result<(SessionId, SaveOutcome)> {
         let bytes = self.encode(data)?;
         let ttl = self.ttl(data);
         let mut id = id.clone();
@@ -344,19 +345,22 @@ impl SessionManager {
                 Ok(self.live(&loaded.id, &session.data))
             };
         }
-        let mut expected = loaded.record.clone();
-        let mut data = session.data.clone();
+        // The session's own data and the record it was loaded from, until a conflict
+        // replaces them with this request's changes replayed on a fresher record.
+        let mut expected = Cow::Borrowed(&loaded.record);
+        let mut replayed: Option<Entries> = None;
         for attempt in 0..self.config.max_attempts {
+            let data = replayed.as_ref().unwrap_or(&session.data);
             // An emptied session is deleted, but only if nobody wrote to it meanwhile.
-            let result = if holds_data(&data) {
-                let bytes = self.encode(&data)?;
+            let result = if holds_data(data) {
+                let bytes = self.encode(data)?;
                 self.store
-                    .compare_and_set(&key, &expected, &bytes, self.ttl(&data))?
+                    .compare_and_set(&key, &expected, &bytes, self.ttl(data))?
             } else {
                 self.store.compare_and_delete(&key, &expected)?
             };
             match result {
-                CasOutcome::Stored if holds_data(&data) => return Ok(self.live(&loaded.id, &data)),
+                CasOutcome::Stored if holds_data(data) => return Ok(self.live(&loaded.id, data)),
                 CasOutcome::Stored => return Ok(self.ended(session)),
                 CasOutcome::Conflict(None) => {
                     log::debug!("session {:?} ended by a concurrent request", loaded.id);
@@ -375,8 +379,8 @@ impl SessionManager {
                             None => return Ok(self.ended(session)),
                         }
                     }
-                    data = replay(&session.changes, &current)?;
-                    expected = current;
+                    replayed = Some(replay(&session.changes, &current)?);
+                    expected = Cow::Owned(current);
                 }
             }
         }
@@ -385,33 +389,32 @@ impl SessionManager {
         })
     }
 
-    /// Moves the session to its new id: the freshest value of the old record plus this
-    /// request's changes go under the new id, then the old record is deleted if nobody
-    /// changed it meanwhile; if somebody did, their change is moved over too.
+    /// Moves the session to its new id: the session's data goes under the new id, then the
+    /// old record is deleted if nobody changed it since the load; if somebody did, this
+    /// request's changes are replayed on their version, which replaces the new record, and
+    /// the deletion is tried again, so their change is moved over too.
     fn save_regenerated(&self, session: &Session) -> Result<SaveOutcome> {
         let Some(loaded) = &session.loaded else {
             return self.save_new(session);
         };
         let old_key = self.key(&loaded.id);
-        let mut current = self.store.load(&old_key)?;
+        let mut current = Cow::Borrowed(&loaded.record);
+        let mut replayed: Option<Entries> = None;
         // The new id is not known to any client yet, so it is written unconditionally
         // once created.
         let mut created: Option<SessionId> = None;
         for _ in 0..self.config.max_attempts {
-            let data = match &current {
-                Some(record) => replay(&session.changes, record)?,
-                None => session.data.clone(),
-            };
-            let outcome = match (&created, holds_data(&data)) {
+            let data = replayed.as_ref().unwrap_or(&session.data);
+            let outcome = match (&created, holds_data(data)) {
                 (None, true) => {
-                    let (id, outcome) = self.create(&session.id, &data)?;
+                    let (id, outcome) = self.create(&session.id, data)?;
                     created = Some(id);
                     outcome
                 }
                 (Some(id), true) => {
-                    let bytes = self.encode(&data)?;
-                    self.store.set(&self.key(id), &bytes, self.ttl(&data))?;
-                    self.live(id, &data)
+                    let bytes = self.encode(data)?;
+                    self.store.set(&self.key(id), &bytes, self.ttl(data))?;
+                    self.live(id, data)
                 }
                 (Some(id), false) => {
                     self.store.delete(&self.key(id))?;
@@ -420,12 +423,12 @@ impl SessionManager {
                 }
                 (None, false) => self.ended(session),
             };
-            let Some(record) = &current else {
-                return Ok(outcome);
-            };
-            match self.store.compare_and_delete(&old_key, record)? {
+            match self.store.compare_and_delete(&old_key, &current)? {
                 CasOutcome::Stored | CasOutcome::Conflict(None) => return Ok(outcome),
-                CasOutcome::Conflict(Some(fresher)) => current = Some(fresher),
+                CasOutcome::Conflict(Some(fresher)) => {
+                    replayed = Some(replay(&session.changes, &fresher)?);
+                    current = Cow::Owned(fresher);
+                }
             }
         }
         Err(Error::Contention {
@@ -446,10 +449,10 @@ fn back_off(attempt: u32) {
 }
 
 /// This request's changes, applied in order on a fresher stored value.
-fn replay(changes: &[Change], current: &Record) -> Result<Data> {
-    let mut data = codec::decode(&current.data).unwrap_or_else(|error| {
+fn replay(changes: &[Change], current: &Record) -> Result<Entries> {
+    let mut data = Entries::decode(&current.data).unwrap_or_else(|error| {
         log::warn!("concurrent value undecodable, replacing it: {error}");
-        Data::new()
+        Entries::new()
     });
     for change in changes {
         change.apply(&mut data)?;

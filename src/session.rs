@@ -8,7 +8,7 @@ use rmpv::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::Data;
+use crate::codec::Entries;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::store::Record;
@@ -25,7 +25,7 @@ fn is_reserved(key: &str) -> bool {
 }
 
 /// Whether `data` holds anything besides reserved keys (an empty session is never stored).
-pub(crate) fn holds_data(data: &Data) -> bool {
+pub(crate) fn holds_data(data: &Entries) -> bool {
     data.keys().any(|key| !is_reserved(key))
 }
 
@@ -52,7 +52,7 @@ impl fmt::Debug for Change {
 }
 
 impl Change {
-    pub(crate) fn apply(&self, data: &mut Data) -> Result<()> {
+    pub(crate) fn apply(&self, data: &mut Entries) -> Result<()> {
         match self {
             Change::Set(key, value) => {
                 data.insert(key.clone(), value.clone());
@@ -94,7 +94,7 @@ pub(crate) struct Loaded {
 /// ```
 pub struct Session {
     pub(crate) id: SessionId,
-    pub(crate) data: Data,
+    pub(crate) data: Entries,
     pub(crate) loaded: Option<Loaded>,
     pub(crate) changes: Vec<Change>,
     pub(crate) accessed: Cell<bool>,
@@ -115,7 +115,7 @@ impl fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn fresh(data: Data, cookie_sent: bool) -> Session {
+    pub(crate) fn fresh(data: Entries, cookie_sent: bool) -> Session {
         Session {
             id: SessionId::generate(),
             data,
@@ -128,7 +128,7 @@ impl Session {
         }
     }
 
-    pub(crate) fn from_record(id: SessionId, data: Data, record: Record) -> Session {
+    pub(crate) fn from_record(id: SessionId, data: Entries, record: Record) -> Session {
         Session {
             id: id.clone(),
             data,
@@ -299,7 +299,7 @@ mod tests {
     use super::*;
 
     fn session() -> Session {
-        Session::fresh(Data::new(), false)
+        Session::fresh(Entries::new(), false)
     }
 
     #[test]
@@ -347,7 +347,7 @@ mod tests {
         s.remove("a");
         s.set_permanent(true);
         assert!(s.is_permanent() && s.is_modified() && !s.is_empty());
-        let mut replayed = Data::new();
+        let mut replayed = Entries::new();
         for change in &s.changes {
             change.apply(&mut replayed).unwrap();
         }

@@ -1,40 +1,26 @@
 //! SPEC §1 and §4 on PostgreSQL, MariaDB and MongoDB: a Flask app using Flask-Session 0.8
-//! (tests/flask_app_sql_mongo.py, SESSION_TYPE sqlalchemy or mongodb, SESSION_USE_SIGNER)
-//! and this crate share one table or collection, one key prefix and one cookie. Each side
-//! reads and modifies what the other wrote, whichever of them created the table, and both
-//! honour `_permanent`. The Rust side is configured with the Flask app's own settings
-//! (`Config::from_flask`).
+//! (tests/flask_app.py, started by tests/common/flask.rs, SESSION_TYPE sqlalchemy or mongodb,
+//! SESSION_USE_SIGNER) and this crate share one table or collection, one key prefix and one
+//! cookie. Each side reads and modifies what the other wrote, whichever of them created the
+//! table, and both honour `_permanent`. Both sides are configured with the same Flask
+//! settings (the Rust side through `Config::from_flask`).
 
 #![cfg(all(feature = "postgres", feature = "mysql", feature = "mongodb"))]
 
 mod common;
 
-use std::fs::File;
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use serde_json::{Value, json};
+use common::flask::{FlaskApp, Reply, pair, persistent, python};
+use serde_json::json;
 use sessionstore::{Config, SessionManager};
 
-const SECRET: &str = "interop secret key";
-
-/// The database side of one test: what Flask and `Config::from_flask` are given.
+/// The database side of one test: its Flask-Session settings, the same for both sides.
 struct Backend {
-    /// Flask-Session settings shared by both sides (besides the secret, signer and prefix).
+    /// SESSION_TYPE and the connection settings.
     settings: Vec<(&'static str, String)>,
-    /// The app's environment variables for the same settings.
-    flask_env: Vec<(&'static str, String)>,
     /// Python that drops the table or collection when the test ends.
     cleanup: String,
-}
-
-fn python() -> PathBuf {
-    let venv = std::env::var_os("VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/venv"));
-    venv.join("bin/python")
 }
 
 /// A PostgreSQL table of its own: `SQLALCHEMY_DATABASE_URI` with psycopg2.
@@ -56,21 +42,16 @@ fn mysql() -> Backend {
 fn sql_backend(uri: String) -> Backend {
     let table = format!("flask_{}", unique_suffix());
     Backend {
-        settings: vec![
-            ("SESSION_TYPE", "sqlalchemy".to_owned()),
-            ("SQLALCHEMY_DATABASE_URI", uri.clone()),
-            ("SESSION_SQLALCHEMY_TABLE", table.clone()),
-        ],
-        flask_env: vec![
-            ("SESSION_TYPE", "sqlalchemy".to_owned()),
-            ("DATABASE_URI", uri.clone()),
-            ("TABLE", table.clone()),
-        ],
         cleanup: format!(
             "import sqlalchemy as sa\n\
              with sa.create_engine({uri:?}).begin() as c:\n    \
              c.execute(sa.text('DROP TABLE IF EXISTS {table}'))\n"
         ),
+        settings: vec![
+            ("SESSION_TYPE", "sqlalchemy".to_owned()),
+            ("SQLALCHEMY_DATABASE_URI", uri),
+            ("SESSION_SQLALCHEMY_TABLE", table),
+        ],
     }
 }
 
@@ -79,24 +60,18 @@ fn mongodb() -> Backend {
     let uri = std::env::var("SESSIONSTORE_MONGODB_URL")
         .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/?retryWrites=false".to_owned());
     let collection = format!("flask_{}", unique_suffix());
-    let database = "sessionstore_interop".to_owned();
+    let database = "sessionstore_interop";
     Backend {
-        settings: vec![
-            ("SESSION_TYPE", "mongodb".to_owned()),
-            ("SESSION_MONGODB", uri.clone()),
-            ("SESSION_MONGODB_DB", database.clone()),
-            ("SESSION_MONGODB_COLLECT", collection.clone()),
-        ],
-        flask_env: vec![
-            ("SESSION_TYPE", "mongodb".to_owned()),
-            ("MONGODB_URI", uri.clone()),
-            ("MONGODB_DB", database.clone()),
-            ("MONGODB_COLLECT", collection.clone()),
-        ],
         cleanup: format!(
             "import pymongo\n\
              pymongo.MongoClient({uri:?})[{database:?}].drop_collection({collection:?})\n"
         ),
+        settings: vec![
+            ("SESSION_TYPE", "mongodb".to_owned()),
+            ("SESSION_MONGODB", uri),
+            ("SESSION_MONGODB_DB", database.to_owned()),
+            ("SESSION_MONGODB_COLLECT", collection),
+        ],
     }
 }
 
@@ -120,141 +95,53 @@ impl Drop for Backend {
 
 /// Both sides of one test: the same backend, key prefix, secret and permanence.
 struct Shared {
-    backend: Backend,
-    prefix: String,
-    permanent: bool,
+    settings: Vec<(&'static str, String)>,
+    _backend: Backend,
 }
 
 impl Shared {
     fn new(backend: Backend, permanent: bool) -> Shared {
+        let mut settings = backend.settings.clone();
+        settings.extend([
+            ("SECRET_KEY", "interop secret key".to_owned()),
+            ("SESSION_USE_SIGNER", "True".to_owned()),
+            (
+                "SESSION_KEY_PREFIX",
+                format!("interop:{}:", unique_suffix()),
+            ),
+            (
+                "SESSION_PERMANENT",
+                if permanent { "True" } else { "False" }.to_owned(),
+            ),
+        ]);
         Shared {
-            backend,
-            prefix: format!("interop:{}:", unique_suffix()),
-            permanent,
+            settings,
+            _backend: backend,
         }
     }
 
-    /// The Rust side, configured with the Flask app's settings.
+    /// The Rust side.
     fn manager(&self) -> SessionManager {
-        let mut settings = self.backend.settings.clone();
-        settings.extend([
-            ("SECRET_KEY", SECRET.to_owned()),
-            ("SESSION_USE_SIGNER", "True".to_owned()),
-            ("SESSION_KEY_PREFIX", self.prefix.clone()),
-            (
-                "SESSION_PERMANENT",
-                if self.permanent { "True" } else { "False" }.to_owned(),
-            ),
-        ]);
-        let config = Config::from_flask(settings).expect("the Flask settings");
+        let config = Config::from_flask(self.settings.iter().cloned()).expect("the Flask settings");
         SessionManager::new(config).expect("the store opens")
     }
 
     /// The Flask side.
     fn flask(&self) -> FlaskApp {
-        let mut env = self.backend.flask_env.clone();
-        env.extend([
-            ("SECRET_KEY", SECRET.to_owned()),
-            ("KEY_PREFIX", self.prefix.clone()),
-            (
-                "PERMANENT",
-                if self.permanent { "1" } else { "0" }.to_owned(),
-            ),
-        ]);
-        FlaskApp::start(&env)
+        FlaskApp::start(&self.settings)
     }
 }
 
-/// The Flask app, running on a free loopback port; killed when dropped.
-struct FlaskApp {
-    child: Child,
-    base: String,
-    _log_dir: tempfile::TempDir,
+/// The session's data in a reply of the Flask app's `/session` routes.
+fn data(reply: &Reply) -> &serde_json::Value {
+    &reply.body["data"]
 }
 
-/// What one Flask request answered.
-struct Reply {
-    session: Value,
-    permanent: bool,
-    /// The `Set-Cookie` header, if any.
-    set_cookie: Option<String>,
-}
-
-impl FlaskApp {
-    fn start(env: &[(&str, String)]) -> FlaskApp {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let log_dir = tempfile::tempdir().expect("temporary directory");
-        let log_path = log_dir.path().join("flask.log");
-        let log = File::create(&log_path).expect("log file");
-        let mut child = Command::new(python())
-            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/flask_app_sql_mongo.py"))
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("PORT", port.to_string())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .expect("target/venv/bin/python (scripts/services.sh creates it)");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            let exited = child.try_wait().expect("child status");
-            if exited.is_some() || started.elapsed() > Duration::from_secs(60) {
-                let _ = child.kill();
-                panic!(
-                    "the Flask app did not start: {}",
-                    std::fs::read_to_string(&log_path).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        FlaskApp {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            _log_dir: log_dir,
-        }
-    }
-
-    /// GET `path`, sending `cookie` (`session=…`) if given.
-    fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
-        let mut request = ureq::get(&format!("{}{path}", self.base));
-        if let Some(cookie) = cookie {
-            request = request.header("Cookie", cookie);
-        }
-        let mut response = request.call().expect("the Flask app answers");
-        let set_cookie = response
-            .headers()
-            .get("set-cookie")
-            .map(|value| value.to_str().expect("ASCII header").to_owned());
-        let body: Value =
-            serde_json::from_str(&response.body_mut().read_to_string().expect("a body"))
-                .expect("JSON");
-        Reply {
-            session: body["session"].clone(),
-            permanent: body["permanent"].as_bool().expect("permanent flag"),
-            set_cookie,
-        }
-    }
-}
-
-impl Drop for FlaskApp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `name=value` of a `Set-Cookie` header, as a browser sends it back.
-fn pair(set_cookie: &str) -> String {
-    set_cookie.split(';').next().expect("name=value").to_owned()
-}
-
-/// Whether a `Set-Cookie` header makes a persistent cookie.
-fn persistent(set_cookie: &str) -> bool {
-    let lower = set_cookie.to_ascii_lowercase();
-    lower.contains("expires=") || lower.contains("max-age=")
+/// Whether the Flask app reported the session permanent.
+fn permanent(reply: &Reply) -> bool {
+    reply.body["permanent"]
+        .as_bool()
+        .expect("the permanent flag")
 }
 
 /// A session Flask created is read and modified by Rust (the table or collection created by
@@ -264,7 +151,7 @@ fn flask_session_is_read_and_modified_by_rust(backend: Backend) {
     let flask = shared.flask();
     let manager = shared.manager();
 
-    let created = flask.get("/set?key=user&value=%22ann%22", None);
+    let created = flask.post_json("/session", None, &json!({"user": "ann"}));
     let cookie = pair(&created.set_cookie.expect("Flask sets the cookie"));
 
     let mut session = manager.load(Some(&cookie)).unwrap();
@@ -282,14 +169,18 @@ fn flask_session_is_read_and_modified_by_rust(backend: Backend) {
     let renewed = saved.set_cookie.expect("a permanent cookie is renewed");
     assert_eq!(pair(&renewed), cookie, "same id, same Flask signature");
 
-    let seen = flask.get("/get", Some(&cookie));
+    let seen = flask.get("/session", Some(&cookie));
     assert_eq!(
-        seen.session,
+        *data(&seen),
         json!({"_permanent": true, "user": "ann", "visits": 1, "lang": "fr"})
     );
-    assert!(seen.permanent);
+    assert!(permanent(&seen));
 
-    flask.get("/incr?key=visits", Some(&cookie));
+    assert_eq!(
+        flask.get("/visit", Some(&cookie)).body,
+        json!({"user": "ann", "visits": 2}),
+        "Flask counts on from Rust's count"
+    );
     let session = manager.load(Some(&cookie)).unwrap();
     assert_eq!(session.get::<i64>("visits").unwrap(), Some(2));
 }
@@ -309,14 +200,14 @@ fn rust_session_is_read_and_modified_by_flask(backend: Backend) {
     assert!(persistent(&set_cookie), "{set_cookie}");
     let cookie = pair(&set_cookie);
 
-    let seen = flask.get("/get", Some(&cookie));
+    let seen = flask.get("/session", Some(&cookie));
     assert_eq!(
-        seen.session,
+        *data(&seen),
         json!({"_permanent": true, "user": "bob", "cart": [1, 2, 3]})
     );
-    assert!(seen.permanent);
+    assert!(permanent(&seen));
 
-    let changed = flask.get("/set?key=theme&value=%22dark%22", Some(&cookie));
+    let changed = flask.post_json("/session", Some(&cookie), &json!({"theme": "dark"}));
     assert_eq!(
         changed.set_cookie.as_deref().map(pair),
         Some(cookie.clone()),
@@ -340,8 +231,8 @@ fn permanent_flag_is_shared(backend: Backend) {
     let flask = shared.flask();
     let manager = shared.manager();
 
-    let created = flask.get("/set?key=user&value=%22cy%22", None);
-    assert!(!created.permanent);
+    let created = flask.post_json("/session", None, &json!({"user": "cy"}));
+    assert!(!permanent(&created));
     let set_cookie = created.set_cookie.expect("Flask sets the cookie");
     assert!(!persistent(&set_cookie), "{set_cookie}");
     let cookie = pair(&set_cookie);
@@ -356,8 +247,8 @@ fn permanent_flag_is_shared(backend: Backend) {
         .expect("a modified session sets the cookie");
     assert!(!persistent(&rust_cookie), "{rust_cookie}");
 
-    let made_permanent = flask.get("/permanent?on=1", Some(&cookie));
-    assert!(made_permanent.permanent);
+    let made_permanent = flask.post_json("/permanent", Some(&cookie), &json!({"permanent": true}));
+    assert!(permanent(&made_permanent));
     assert!(persistent(
         &made_permanent.set_cookie.expect("cookie renewed")
     ));
@@ -370,10 +261,10 @@ fn permanent_flag_is_shared(backend: Backend) {
     let mut session = manager.load(Some(&cookie)).unwrap();
     session.set_permanent(false);
     manager.save(session).unwrap();
-    let seen = flask.get("/get", Some(&cookie));
-    assert!(!seen.permanent, "Flask sees Rust's _permanent: false");
-    assert_eq!(seen.session["step"], json!(2));
-    assert_eq!(seen.session["user"], json!("cy"));
+    let seen = flask.get("/session", Some(&cookie));
+    assert!(!permanent(&seen), "Flask sees Rust's _permanent: false");
+    assert_eq!(data(&seen)["step"], json!(2));
+    assert_eq!(data(&seen)["user"], json!("cy"));
 }
 
 macro_rules! interop_suite {

@@ -117,11 +117,11 @@ fn round_trips_as_the_server_counts_them() {
         assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("ann"));
     });
     let unmodified = calls_since(&mut info, &before);
-    // One command reached the server: EVALSHA_RO of the load script, which runs GET and
-    // PEXPIRETIME inside (Redis counts those too). Nothing that writes.
+    // One round trip reached the server: GET and PEXPIRETIME in a MULTI/EXEC transaction.
+    // Nothing that writes.
     assert_eq!(
         unmodified,
-        expected(&[("evalsha_ro", 1), ("get", 1), ("pexpiretime", 1)])
+        expected(&[("exec", 1), ("get", 1), ("multi", 1), ("pexpiretime", 1)])
     );
     assert_eq!(write_calls(&mut info, &unmodified), 0);
 
@@ -130,14 +130,15 @@ fn round_trips_as_the_server_counts_them() {
         s.insert("theme", "dark").unwrap()
     });
     let modified = calls_since(&mut info, &before);
-    // Two commands: the read (EVALSHA_RO) and the compare-and-set (EVALSHA, which runs GET
-    // to compare, then one SET).
+    // Two round trips: the read (the transaction) and the compare-and-set (EVALSHA, which
+    // runs GET to compare, then one SET).
     assert_eq!(
         modified,
         expected(&[
             ("evalsha", 1),
-            ("evalsha_ro", 1),
+            ("exec", 1),
             ("get", 2),
+            ("multi", 1),
             ("pexpiretime", 1),
             ("set", 1)
         ])

@@ -1053,14 +1053,15 @@ return {current, redis.call('PEXPIRETIME', KEYS[1])}
 
     impl Raw for RedisRaw {
         fn load(&self, key: &str) -> Option<RawRecord> {
-            let (data, ttl): (Option<Vec<u8>>, i64) = self.with(|conn| {
-                redis::pipe()
-                    .cmd("GET")
-                    .arg(key)
-                    .cmd("PTTL")
-                    .arg(key)
-                    .query(conn)
-            });
+            // Sent as packed commands, which Cluster connections route by key too
+            // (`Pipeline::query` refuses them).
+            let mut pipe = redis::pipe();
+            pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
+            let packed = pipe.get_packed_pipeline();
+            let replies = self.with(|conn| conn.req_packed_commands(&packed, 0, 2));
+            let (data, ttl): (Option<Vec<u8>>, i64) =
+                redis::from_redis_value(Value::Array(replies))
+                    .unwrap_or_else(|e| fail("redis", "GET + PTTL", e));
             std::hint::black_box(ttl);
             data.map(RawRecord::new)
         }

@@ -61,7 +61,7 @@ use super::net::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT, Renewable, renewal_due, take_pool_size,
     take_seconds, with_default_port,
 };
-use super::{CasOutcome, QueryParams, Record, Store, Version, shown_key};
+use super::{CasOutcome, QueryParams, Record, Store, Version, pool_timeout_message, shown_key};
 use crate::error::{Error, Result};
 
 const BACKEND: &str = "memcached";
@@ -79,8 +79,13 @@ pub struct MemcachedOptions {
     pub servers: Vec<String>,
     /// The most connections each server's pool opens (at least 1).
     pub pool_size: u32,
-    /// The time allowed to wait for a pooled connection (opening one included).
+    /// The time allowed to wait for a pooled connection (opening one included) unless
+    /// `pool_timeout` is set: the `memcache` crate opens connections without a timeout of
+    /// its own.
     pub connect_timeout: Duration,
+    /// The time a call waits for a connection of its server's pool (all in use, or none can
+    /// be opened); `None`: `connect_timeout`.
+    pub pool_timeout: Option<Duration>,
     /// The time allowed for one reply.
     pub timeout: Duration,
     /// Whether items carry their expiry in their client flags (see the
@@ -100,13 +105,14 @@ impl MemcachedOptions {
             servers: servers.into_iter().map(Into::into).collect(),
             pool_size: 8,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            pool_timeout: None,
             timeout: DEFAULT_IO_TIMEOUT,
             expiry_flags: true,
         }
     }
 
     /// Parses `memcache://host1:11211,host2:11211`, taking the `pool_size`,
-    /// `connect_timeout` and `timeout` (seconds) and `expiry_flags` (`true`/`false`)
+    /// `connect_timeout`, `pool_timeout` and `timeout` (seconds) and `expiry_flags` (`true`/`false`)
     /// parameters.
     pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<MemcachedOptions> {
         if !url.username().is_empty() || url.password().is_some() {
@@ -140,6 +146,7 @@ impl MemcachedOptions {
         if let Some(timeout) = take_seconds(params, "connect_timeout")? {
             options.connect_timeout = timeout;
         }
+        options.pool_timeout = take_seconds(params, "pool_timeout")?;
         if let Some(timeout) = take_seconds(params, "timeout")? {
             options.timeout = timeout;
         }
@@ -148,6 +155,11 @@ impl MemcachedOptions {
         }
         options.validate()?;
         Ok(options)
+    }
+
+    /// How long a call waits for a pooled connection.
+    fn pool_wait(&self) -> Duration {
+        self.pool_timeout.unwrap_or(self.connect_timeout)
     }
 
     fn validate(&self) -> Result<()> {
@@ -162,6 +174,9 @@ impl MemcachedOptions {
         }
         if self.connect_timeout.is_zero() {
             return Err(Error::config("connect_timeout", "must be positive"));
+        }
+        if self.pool_timeout.is_some_and(|timeout| timeout.is_zero()) {
+            return Err(Error::config("pool_timeout", "must be positive"));
         }
         if self.timeout.is_zero() {
             return Err(Error::config("timeout", "must be positive"));
@@ -209,6 +224,8 @@ struct Server {
 pub struct MemcachedStore {
     servers: Vec<Server>,
     expiry_flags: bool,
+    /// How long a call waits for a pooled connection.
+    pool_timeout: Duration,
 }
 
 impl fmt::Debug for MemcachedStore {
@@ -262,7 +279,7 @@ impl MemcachedStore {
         let mut servers = Vec::with_capacity(options.servers.len());
         for server in &options.servers {
             let url = server_url(server, options.timeout)?;
-            let (size, wait) = (options.pool_size, options.connect_timeout);
+            let (size, wait) = (options.pool_size, options.pool_wait());
             let make = move || {
                 let pool = r2d2::Pool::builder()
                     .max_size(size)
@@ -288,6 +305,7 @@ impl MemcachedStore {
         Ok(MemcachedStore {
             servers,
             expiry_flags: options.expiry_flags,
+            pool_timeout: options.pool_wait(),
         })
     }
 
@@ -304,8 +322,10 @@ impl MemcachedStore {
     }
 
     /// Runs `f` with the client of `key`'s server. When a connection failed (anything but a
-    /// command's own answer), the client is renewed, and an operation that is `resend_safe`
-    /// (running it twice does what running it once does) runs once more.
+    /// command's own answer or the pool's timeout), the client is renewed, and an operation
+    /// that is `resend_safe` (running it twice does what running it once does) runs once
+    /// more. A pool that hands out no connection within `pool_timeout` is left as it is: its
+    /// connections are busy or cannot be opened, and a fresh pool would only open more.
     fn run<T>(
         &self,
         operation: &str,
@@ -319,7 +339,9 @@ impl MemcachedStore {
             f(&client).map_err(|e| {
                 let broken = !matches!(
                     e,
-                    MemcacheError::CommandError(_) | MemcacheError::ClientError(_)
+                    MemcacheError::CommandError(_)
+                        | MemcacheError::ClientError(_)
+                        | MemcacheError::PoolError(_)
                 );
                 if broken {
                     server.client.renew(generation);
@@ -332,8 +354,12 @@ impl MemcachedStore {
             other => other,
         };
         result.map_err(|(_, e)| {
+            let message = match e {
+                MemcacheError::PoolError(cause) => pool_timeout_message(self.pool_timeout, cause),
+                other => other.to_string(),
+            };
             store_error(format!(
-                "{operation} {} on {}: {e}",
+                "{operation} {} on {}: {message}",
                 shown_key(key),
                 server.name
             ))
@@ -547,6 +573,10 @@ mod tests {
         assert_eq!(options.pool_size, 2);
         assert_eq!(options.timeout, Duration::from_millis(500));
         assert!(!options.expiry_flags);
+        assert_eq!(options.pool_wait(), DEFAULT_CONNECT_TIMEOUT);
+        let options = options_from("memcache://h1?connect_timeout=1&pool_timeout=0.25").unwrap();
+        assert_eq!(options.pool_timeout, Some(Duration::from_millis(250)));
+        assert_eq!(options.pool_wait(), Duration::from_millis(250));
     }
 
     #[test]
@@ -564,6 +594,7 @@ mod tests {
             key_of("memcache://h:1?connect_timeout=0"),
             "connect_timeout"
         );
+        assert_eq!(key_of("memcache://h:1?pool_timeout=0"), "pool_timeout");
     }
 
     fn unopened(servers: &[&str], expiry_flags: bool) -> MemcachedStore {
@@ -583,6 +614,7 @@ mod tests {
                 })
                 .collect(),
             expiry_flags,
+            pool_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 

@@ -329,6 +329,20 @@ impl QueryParams {
         std::mem::take(&mut self.hosts)
     }
 
+    /// Removes and parses a positive number of seconds (`2`, `0.25`).
+    pub(crate) fn take_seconds(&mut self, name: &str) -> Result<Option<Duration>> {
+        let Some(seconds) = self.take_parsed::<f64>(name)? else {
+            return Ok(None);
+        };
+        match Duration::try_from_secs_f64(seconds) {
+            Ok(duration) if !duration.is_zero() => Ok(Some(duration)),
+            _ => Err(Error::config(
+                name,
+                format!("{seconds} is not a positive number of seconds"),
+            )),
+        }
+    }
+
     /// Removes and parses a parameter.
     pub(crate) fn take_parsed<T: std::str::FromStr>(&mut self, name: &str) -> Result<Option<T>> {
         self.take(name)
@@ -388,6 +402,38 @@ pub(crate) fn validate_table_name(table: &str) -> std::result::Result<(), String
 )]
 pub(crate) fn expiry_after(ttl: Duration) -> OffsetDateTime {
     OffsetDateTime::now_utc() + ttl
+}
+
+/// How long a call of a pooled store waits for a connection (`pool_timeout`) unless the
+/// store's options say otherwise.
+#[cfg_attr(
+    not(any(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql",
+        feature = "mongodb",
+        feature = "redis",
+        feature = "memcached"
+    )),
+    allow(dead_code)
+)]
+pub(crate) const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The message of a call that got no connection from its pool within `timeout` (all in
+/// use, or none could be opened), with the pool's own `cause`.
+#[cfg_attr(
+    not(any(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql",
+        feature = "mongodb",
+        feature = "redis",
+        feature = "memcached"
+    )),
+    allow(dead_code)
+)]
+pub(crate) fn pool_timeout_message(timeout: Duration, cause: impl std::fmt::Display) -> String {
+    format!("no connection from the pool within pool_timeout {timeout:?}: {cause}")
 }
 
 /// A key as logs and errors show it: the prefix and the first few characters of the id,

@@ -16,9 +16,15 @@
 //! filtered on `{id, val: <expected bytes>, expiration > now}`; a create is an upsert
 //! filtered on `{id, expiration <= now}`, so it replaces only an expired document and the
 //! unique index refuses it when a live one exists.
+//!
+//! The driver's pool (`maxPoolSize` connections, 10 by default) makes a call wait for a free
+//! connection without a limit (it ignores `waitQueueTimeoutMS`), so the store lets at most
+//! `maxPoolSize` calls reach the driver at once and a call waits at most `pool_timeout`
+//! (5 s by default) for its turn.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use mongodb::IndexModel;
 use mongodb::bson::spec::BinarySubtype;
@@ -28,7 +34,10 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::sync::{Client, Collection};
 use time::OffsetDateTime;
 
-use super::{CasOutcome, QueryParams, Record, Store, expiry_after, shown_key};
+use super::{
+    CasOutcome, DEFAULT_POOL_TIMEOUT, QueryParams, Record, Store, expiry_after,
+    pool_timeout_message, shown_key,
+};
 use crate::error::{Error, Result};
 
 const BACKEND: &str = "mongodb";
@@ -39,6 +48,8 @@ const DEFAULT_SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The server's error code for a duplicate unique key.
 const DUPLICATE_KEY: i32 = 11000;
+/// The driver's pool size unless the URL's `maxPoolSize` says otherwise.
+const DRIVER_POOL_SIZE: u32 = 10;
 
 /// The MongoDB connection-string options handed to the driver; the URL's other parameters
 /// are this crate's (`db`, `collection`, and the session settings).
@@ -93,6 +104,9 @@ pub struct MongoOptions {
     pub database: String,
     /// The collection (Flask-Session's `SESSION_MONGODB_COLLECT`, default `sessions`).
     pub collection: String,
+    /// How long a call waits for one of the pool's connections when all are in use
+    /// (default 5 s).
+    pub pool_timeout: Duration,
 }
 
 impl fmt::Debug for MongoOptions {
@@ -110,6 +124,7 @@ impl fmt::Debug for MongoOptions {
             .field("uri", &uri)
             .field("database", &self.database)
             .field("collection", &self.collection)
+            .field("pool_timeout", &self.pool_timeout)
             .finish()
     }
 }
@@ -122,11 +137,12 @@ impl MongoOptions {
             uri: uri.into(),
             database: "flask_session".to_owned(),
             collection: "sessions".to_owned(),
+            pool_timeout: DEFAULT_POOL_TIMEOUT,
         }
     }
 
     /// Parses `mongodb://host:port/?db=flask_session&collection=sessions&…`: takes `db`,
-    /// `collection` and the driver's connection-string options (such as
+    /// `collection`, `pool_timeout` (seconds) and the driver's connection-string options (such as
     /// `serverSelectionTimeoutMS` or `maxPoolSize`, spelled as MongoDB documents them), and
     /// leaves the other parameters.
     pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<MongoOptions> {
@@ -149,6 +165,9 @@ impl MongoOptions {
         }
         if let Some(collection) = params.take("collection") {
             options.collection = collection;
+        }
+        if let Some(timeout) = params.take_seconds("pool_timeout")? {
+            options.pool_timeout = timeout;
         }
         options.validate()?;
         Ok(options)
@@ -174,6 +193,9 @@ impl MongoOptions {
                 "collection",
                 format!("{:?} is not a MongoDB collection name", self.collection),
             ));
+        }
+        if self.pool_timeout.is_zero() {
+            return Err(Error::config("pool_timeout", "must be positive"));
         }
         Ok(())
     }
@@ -205,6 +227,58 @@ impl MongoOptions {
 /// ```
 pub struct MongoStore {
     collection: Collection<Document>,
+    checkout: Checkout,
+}
+
+/// Lets at most the pool's size of calls reach the driver at once, each waiting at most
+/// `timeout` for its turn.
+struct Checkout {
+    free: Mutex<u32>,
+    returned: Condvar,
+    size: u32,
+    timeout: Duration,
+}
+
+/// A call's turn, given back when dropped.
+struct Turn<'a>(&'a Checkout);
+
+impl Checkout {
+    fn new(size: u32, timeout: Duration) -> Checkout {
+        Checkout {
+            free: Mutex::new(size),
+            returned: Condvar::new(),
+            size,
+            timeout,
+        }
+    }
+
+    fn take(&self) -> Result<Turn<'_>> {
+        let deadline = Instant::now() + self.timeout;
+        // The count is changed in single statements: a panic cannot leave it half-written.
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        while *free == 0 {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return Err(store_error(pool_timeout_message(
+                    self.timeout,
+                    format!("all {} connections (maxPoolSize) in use", self.size),
+                )));
+            };
+            free = self
+                .returned
+                .wait_timeout(free, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *free -= 1;
+        Ok(Turn(self))
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.0.returned.notify_one();
+    }
 }
 
 impl fmt::Debug for MongoStore {
@@ -220,7 +294,12 @@ impl MongoStore {
     /// missing.
     pub fn open(options: &MongoOptions) -> Result<MongoStore> {
         options.validate()?;
-        let client = Client::with_options(options.client_options()?).map_err(store_error)?;
+        let client_options = options.client_options()?;
+        let pool_size = client_options
+            .max_pool_size
+            .unwrap_or(DRIVER_POOL_SIZE)
+            .max(1);
+        let client = Client::with_options(client_options).map_err(store_error)?;
         let collection = client
             .database(&options.database)
             .collection::<Document>(&options.collection);
@@ -238,7 +317,19 @@ impl MongoStore {
             .create_indexes(indexes)
             .run()
             .map_err(|e| store_error(format!("cannot create the indexes: {e}")))?;
-        Ok(MongoStore { collection })
+        Ok(MongoStore {
+            collection,
+            checkout: Checkout::new(pool_size, options.pool_timeout),
+        })
+    }
+
+    /// Runs one driver call once it has its turn.
+    fn call<T>(
+        &self,
+        f: impl FnOnce() -> mongodb::error::Result<T>,
+    ) -> Result<mongodb::error::Result<T>> {
+        let _turn = self.checkout.take()?;
+        Ok(f())
     }
 
     /// Writes `data` with a fresh expiry to the document `filter` selects, creating it
@@ -269,10 +360,12 @@ impl Store for MongoStore {
 
     fn load(&self, key: &str) -> Result<Option<Record>> {
         let found = self
-            .collection
-            .find_one(doc! { "id": key, "expiration": { "$gt": DateTime::now() } })
-            .projection(doc! { "_id": 0, "val": 1, "expiration": 1 })
-            .run()
+            .call(|| {
+                self.collection
+                    .find_one(doc! { "id": key, "expiration": { "$gt": DateTime::now() } })
+                    .projection(doc! { "_id": 0, "val": 1, "expiration": 1 })
+                    .run()
+            })?
             .map_err(store_error)?;
         let Some(document) = found else {
             return Ok(None);
@@ -295,7 +388,7 @@ impl Store for MongoStore {
 
     fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
         let only_expired = doc! { "id": key, "expiration": { "$lte": DateTime::now() } };
-        match self.write(only_expired, data, ttl, true) {
+        match self.call(|| self.write(only_expired, data, ttl, true))? {
             Ok(written) => Ok(written),
             // A live document holds the key: the upsert's insert hit the unique index.
             Err(error) if is_duplicate_key(&error) => Ok(false),
@@ -315,7 +408,10 @@ impl Store for MongoStore {
             "val": binary(&expected.data),
             "expiration": { "$gt": DateTime::now() },
         };
-        if self.write(filter, data, ttl, false).map_err(store_error)? {
+        if self
+            .call(|| self.write(filter, data, ttl, false))?
+            .map_err(store_error)?
+        {
             Ok(CasOutcome::Stored)
         } else {
             Ok(CasOutcome::Conflict(self.load(key)?))
@@ -329,9 +425,7 @@ impl Store for MongoStore {
             "expiration": { "$gt": DateTime::now() },
         };
         let deleted = self
-            .collection
-            .delete_one(filter)
-            .run()
+            .call(|| self.collection.delete_one(filter).run())?
             .map_err(store_error)?
             .deleted_count;
         if deleted == 1 {
@@ -344,9 +438,9 @@ impl Store for MongoStore {
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
         // Two upserts of a new key at once: the unique index refuses the second insert, which
         // then finds the document and updates it.
-        match self.write(doc! { "id": key }, data, ttl, true) {
+        match self.call(|| self.write(doc! { "id": key }, data, ttl, true))? {
             Err(error) if is_duplicate_key(&error) => {
-                self.write(doc! { "id": key }, data, ttl, true)
+                self.call(|| self.write(doc! { "id": key }, data, ttl, true))?
                     .map_err(store_error)?;
                 Ok(())
             }
@@ -355,30 +449,32 @@ impl Store for MongoStore {
     }
 
     fn delete(&self, key: &str) -> Result<()> {
-        self.collection
-            .delete_one(doc! { "id": key })
-            .run()
+        self.call(|| self.collection.delete_one(doc! { "id": key }).run())?
             .map_err(store_error)?;
         Ok(())
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
         let result = self
-            .collection
-            .update_one(
-                doc! { "id": key, "expiration": { "$gt": DateTime::now() } },
-                doc! { "$set": { "expiration": date(expiry_after(ttl)) } },
-            )
-            .run()
+            .call(|| {
+                self.collection
+                    .update_one(
+                        doc! { "id": key, "expiration": { "$gt": DateTime::now() } },
+                        doc! { "$set": { "expiration": date(expiry_after(ttl)) } },
+                    )
+                    .run()
+            })?
             .map_err(store_error)?;
         Ok(result.matched_count == 1)
     }
 
     fn purge_expired(&self) -> Result<u64> {
         let result = self
-            .collection
-            .delete_many(doc! { "expiration": { "$lte": DateTime::now() } })
-            .run()
+            .call(|| {
+                self.collection
+                    .delete_many(doc! { "expiration": { "$lte": DateTime::now() } })
+                    .run()
+            })?
             .map_err(store_error)?;
         Ok(result.deleted_count)
     }
@@ -688,7 +784,7 @@ mod tests {
     fn from_url_separates_driver_options() {
         let url = url::Url::parse(
             "mongodb://app:s3cret@db.example:27018/admin?db=web&collection=web_sessions\
-             &replicaSet=rs0&serverSelectionTimeoutMS=2000&prefix=x",
+             &replicaSet=rs0&serverSelectionTimeoutMS=2000&pool_timeout=0.5&prefix=x",
         )
         .unwrap();
         let mut params = QueryParams::from_url(&url).unwrap();
@@ -701,6 +797,7 @@ mod tests {
                     .to_owned(),
                 database: "web".to_owned(),
                 collection: "web_sessions".to_owned(),
+                pool_timeout: Duration::from_millis(500),
             }
         );
         assert_eq!(params.take("prefix").as_deref(), Some("x"));
@@ -724,6 +821,33 @@ mod tests {
     }
 
     #[test]
+    fn checkout_waits_at_most_the_pool_timeout() {
+        let checkout = Checkout::new(1, Duration::from_millis(200));
+        let first = checkout.take().unwrap();
+        let started = std::time::Instant::now();
+        match checkout.take().map(drop) {
+            Err(Error::Store { backend, message }) => {
+                assert_eq!(backend, "mongodb");
+                assert!(message.contains("pool_timeout 200ms"), "{message}");
+                assert!(message.contains("all 1 connections"), "{message}");
+            }
+            other => panic!("a second turn: {other:?}"),
+        }
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(200) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
+        // A turn given back is taken by a waiting call.
+        thread::scope(|scope| {
+            let waiting = scope.spawn(|| checkout.take().map(drop));
+            thread::sleep(Duration::from_millis(50));
+            drop(first);
+            waiting.join().unwrap().expect("the freed turn");
+        });
+    }
+
+    #[test]
     fn from_url_rejects_bad_values() {
         let key_of = |text: &str| match options_from(text) {
             Err(Error::Config { key, .. }) => key,
@@ -732,6 +856,7 @@ mod tests {
         assert_eq!(key_of("mongodb://h/?db=a.b"), "db");
         assert_eq!(key_of("mongodb://h/?db="), "db");
         assert_eq!(key_of("mongodb://h/?collection=system.x"), "collection");
+        assert_eq!(key_of("mongodb://h/?pool_timeout=0"), "pool_timeout");
         assert_eq!(key_of("mongodb://h/?collection=a$b"), "collection");
         assert_eq!(key_of("mongodb://h/?table=x"), "table");
         let bad_option = options_from("mongodb://h/?serverSelectionTimeoutMS=soon").unwrap();

@@ -37,11 +37,14 @@ use mysql::prelude::Queryable;
 use mysql::{OptsBuilder, Pool, PoolConstraints, PoolOpts, PooledConn};
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
-use super::{CasOutcome, QueryParams, Record, Store, expiry_after, shown_key};
+use super::{
+    CasOutcome, QueryParams, Record, Store, expiry_after, pool_timeout_message, shown_key,
+};
 use crate::error::{Error, Result};
 
 const BACKEND: &str = "mysql";
-/// How long connecting, and waiting for a pooled connection, may take.
+/// How long connecting, and waiting for a pooled connection, may take unless the options
+/// say otherwise.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Rows deleted per statement by [`Store::purge_expired`].
 const PURGE_BATCH: u64 = 10_000;
@@ -65,8 +68,11 @@ pub struct MysqlOptions {
     pub table: String,
     /// The most connections the pool opens (at least 1).
     pub pool_size: u32,
-    /// How long connecting, and waiting for a free pooled connection, may take.
+    /// How long connecting may take.
     pub connect_timeout: Duration,
+    /// How long a call waits for a connection of the pool when all are in use; `None`: the
+    /// connect timeout.
+    pub pool_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for MysqlOptions {
@@ -80,6 +86,7 @@ impl fmt::Debug for MysqlOptions {
             .field("table", &self.table)
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)
+            .field("pool_timeout", &self.pool_timeout)
             .finish()
     }
 }
@@ -97,11 +104,13 @@ impl MysqlOptions {
             table: "sessions".to_owned(),
             pool_size: 8,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            pool_timeout: None,
         }
     }
 
     /// Parses `mysql://user:password@host:port/db?table=sessions&pool_size=8&connect_timeout=5`
-    /// (`mariadb://` too), taking those parameters and leaving the others.
+    /// (`mariadb://` too), taking those parameters and `pool_timeout` (seconds), and leaving
+    /// the others.
     pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<MysqlOptions> {
         let decode = |text: &str| {
             percent_encoding::percent_decode_str(text)
@@ -135,6 +144,7 @@ impl MysqlOptions {
         if let Some(seconds) = params.take_parsed::<u64>("connect_timeout")? {
             options.connect_timeout = Duration::from_secs(seconds);
         }
+        options.pool_timeout = params.take_seconds("pool_timeout")?;
         options.validate()?;
         Ok(options)
     }
@@ -156,6 +166,9 @@ impl MysqlOptions {
                 "connect_timeout",
                 "must be at least 1 second",
             ));
+        }
+        if self.pool_timeout.is_some_and(|timeout| timeout.is_zero()) {
+            return Err(Error::config("pool_timeout", "must be positive"));
         }
         Ok(())
     }
@@ -231,7 +244,7 @@ impl Statements {
 pub struct MysqlStore {
     pool: Pool,
     sql: Statements,
-    connect_timeout: Duration,
+    pool_timeout: Duration,
 }
 
 impl fmt::Debug for MysqlStore {
@@ -251,7 +264,7 @@ impl MysqlStore {
         let store = MysqlStore {
             pool,
             sql: Statements::new(&options.table),
-            connect_timeout: options.connect_timeout,
+            pool_timeout: options.pool_timeout.unwrap_or(options.connect_timeout),
         };
         let mut conn = store.connection()?;
         prepare_schema(&mut conn, &options.table).map_err(store_error)?;
@@ -260,8 +273,13 @@ impl MysqlStore {
 
     fn connection(&self) -> Result<PooledConn> {
         self.pool
-            .try_get_conn(self.connect_timeout)
-            .map_err(store_error)
+            .try_get_conn(self.pool_timeout)
+            .map_err(|e| match e {
+                mysql::Error::DriverError(mysql::DriverError::Timeout) => {
+                    store_error(pool_timeout_message(self.pool_timeout, e))
+                }
+                other => store_error(other),
+            })
     }
 
     /// The live record under `key`, read on `conn`.
@@ -874,7 +892,7 @@ mod tests {
     fn from_url_takes_its_parameters() {
         let url = url::Url::parse(
             "mariadb://app:s%40cret@db.example:3307/web?table=web_sessions&pool_size=3\
-             &connect_timeout=7&prefix=x",
+             &connect_timeout=7&pool_timeout=0.5&prefix=x",
         )
         .unwrap();
         let mut params = QueryParams::from_url(&url).unwrap();
@@ -890,6 +908,7 @@ mod tests {
                 table: "web_sessions".to_owned(),
                 pool_size: 3,
                 connect_timeout: Duration::from_secs(7),
+                pool_timeout: Some(Duration::from_millis(500)),
             }
         );
         assert_eq!(params.take("prefix").as_deref(), Some("x"));
@@ -911,6 +930,7 @@ mod tests {
         assert_eq!(key_of("mysql://h/db?table=x;drop"), "table");
         assert_eq!(key_of("mysql://h/db?pool_size=0"), "pool_size");
         assert_eq!(key_of("mysql://h/db?connect_timeout=0"), "connect_timeout");
+        assert_eq!(key_of("mysql://h/db?pool_timeout=0"), "pool_timeout");
         assert_eq!(key_of("mysql://h/"), "store URL");
         assert_eq!(key_of("mysql://h/a/b"), "store URL");
         assert_eq!(key_of("mysql:///db"), "store URL");

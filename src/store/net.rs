@@ -18,16 +18,7 @@ pub(crate) const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Takes a duration in seconds (`2`, `0.25`) from the URL parameter `name`; it must be
 /// positive.
 pub(crate) fn take_seconds(params: &mut QueryParams, name: &str) -> Result<Option<Duration>> {
-    let Some(seconds) = params.take_parsed::<f64>(name)? else {
-        return Ok(None);
-    };
-    match Duration::try_from_secs_f64(seconds) {
-        Ok(duration) if !duration.is_zero() => Ok(Some(duration)),
-        _ => Err(Error::config(
-            name,
-            format!("{seconds} is not a positive number of seconds"),
-        )),
-    }
+    params.take_seconds(name)
 }
 
 /// Takes the pool size (at least 1) from the URL parameter `pool_size`.

@@ -39,12 +39,14 @@ use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
-use super::{CasOutcome, QueryParams, Record, Store, expiry_after, shown_key};
+use super::{
+    CasOutcome, QueryParams, Record, Store, expiry_after, pool_timeout_message, shown_key,
+};
 use crate::error::{Error, Result};
 
 const BACKEND: &str = "postgres";
 /// How long connecting, and waiting for a pooled connection, may take unless the URL's
-/// `connect_timeout` says otherwise.
+/// `connect_timeout` (and `pool_timeout`) say otherwise.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Rows deleted per statement by [`Store::purge_expired`].
 const PURGE_BATCH: u64 = 10_000;
@@ -62,6 +64,9 @@ pub struct PostgresOptions {
     pub table: String,
     /// The most connections the pool opens (at least 1).
     pub pool_size: u32,
+    /// How long a call waits for a connection of the pool (all in use, or none can be
+    /// opened); `None`: the connect timeout (the URL's `connect_timeout`, else 5 s).
+    pub pool_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for PostgresOptions {
@@ -70,6 +75,7 @@ impl fmt::Debug for PostgresOptions {
             .field("url", &redacted(&self.url))
             .field("table", &self.table)
             .field("pool_size", &self.pool_size)
+            .field("pool_timeout", &self.pool_timeout)
             .finish()
     }
 }
@@ -95,12 +101,13 @@ impl PostgresOptions {
             url: url.into(),
             table: "sessions".to_owned(),
             pool_size: 8,
+            pool_timeout: None,
         }
     }
 
     /// Parses `postgres://user:password@host:port/db?table=sessions&pool_size=8&sslmode=…`,
-    /// taking `table`, `pool_size` and the driver's `sslmode`, `connect_timeout` and
-    /// `application_name`, and leaving the other parameters.
+    /// taking `table`, `pool_size`, `pool_timeout` (seconds) and the driver's `sslmode`,
+    /// `connect_timeout` and `application_name`, and leaving the other parameters.
     pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<PostgresOptions> {
         let mut connection = url.clone();
         connection.set_query(None);
@@ -119,6 +126,7 @@ impl PostgresOptions {
         if let Some(pool_size) = params.take_parsed("pool_size")? {
             options.pool_size = pool_size;
         }
+        options.pool_timeout = params.take_seconds("pool_timeout")?;
         options.validate()?;
         Ok(options)
     }
@@ -129,6 +137,9 @@ impl PostgresOptions {
             .map_err(|message| Error::config("table", message))?;
         if self.pool_size == 0 {
             return Err(Error::config("pool_size", "must be at least 1"));
+        }
+        if self.pool_timeout.is_some_and(|timeout| timeout.is_zero()) {
+            return Err(Error::config("pool_timeout", "must be positive"));
         }
         let mut config = postgres::Config::from_str(&self.url).map_err(|e| {
             Error::config(
@@ -257,16 +268,16 @@ struct Manager {
 
 impl ManageConnection for Manager {
     type Connection = Connection;
-    type Error = postgres::Error;
+    type Error = ConnectFailure;
 
-    fn connect(&self) -> std::result::Result<Connection, postgres::Error> {
+    fn connect(&self) -> std::result::Result<Connection, ConnectFailure> {
         let mut client = self.inner.connect()?;
         let prepared = Prepared::new(&mut client, &self.sql)?;
         Ok(Connection { client, prepared })
     }
 
-    fn is_valid(&self, conn: &mut Connection) -> std::result::Result<(), postgres::Error> {
-        self.inner.is_valid(&mut conn.client)
+    fn is_valid(&self, conn: &mut Connection) -> std::result::Result<(), ConnectFailure> {
+        Ok(self.inner.is_valid(&mut conn.client)?)
     }
 
     fn has_broken(&self, conn: &mut Connection) -> bool {
@@ -286,6 +297,7 @@ impl ManageConnection for Manager {
 pub struct PostgresStore {
     pool: Pool<Manager>,
     table: String,
+    pool_timeout: Duration,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -300,15 +312,17 @@ impl PostgresStore {
     /// Connects, creates the table and its index if missing, and opens the pool.
     pub fn open(options: &PostgresOptions) -> Result<PostgresStore> {
         let config = options.validate()?;
-        let timeout = config
-            .get_connect_timeout()
-            .copied()
-            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let pool_timeout = options.pool_timeout.unwrap_or_else(|| {
+            config
+                .get_connect_timeout()
+                .copied()
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+        });
         let inner = PostgresConnectionManager::new(config, NoTls);
         // A direct connection first: it reports a bad address or refused login at once, with
         // the server's message, and creates the schema the pooled connections prepare against.
-        let mut client = inner.connect().map_err(store_error)?;
-        create_schema(&mut client, &options.table).map_err(store_error)?;
+        let mut client = inner.connect().map_err(driver_error)?;
+        create_schema(&mut client, &options.table).map_err(driver_error)?;
         drop(client);
         let manager = Manager {
             inner,
@@ -317,17 +331,20 @@ impl PostgresStore {
         let pool = Pool::builder()
             .max_size(options.pool_size)
             .min_idle(Some(1))
-            .connection_timeout(timeout)
+            .connection_timeout(pool_timeout)
             .build(manager)
             .map_err(store_error)?;
         Ok(PostgresStore {
             pool,
             table: options.table.clone(),
+            pool_timeout,
         })
     }
 
     fn connection(&self) -> Result<PooledConnection<Manager>> {
-        self.pool.get().map_err(store_error)
+        self.pool
+            .get()
+            .map_err(|e| store_error(pool_timeout_message(self.pool_timeout, e)))
     }
 
     /// The live record under `key`, read on `conn`.
@@ -336,12 +353,12 @@ impl PostgresStore {
         let row = conn
             .client
             .query_opt(&conn.prepared.load, &[&key, &now])
-            .map_err(store_error)?;
+            .map_err(driver_error)?;
         let Some(row) = row else {
             return Ok(None);
         };
-        let data: Option<Vec<u8>> = row.try_get(0).map_err(store_error)?;
-        let expiry: Option<PrimitiveDateTime> = row.try_get(1).map_err(store_error)?;
+        let data: Option<Vec<u8>> = row.try_get(0).map_err(driver_error)?;
+        let expiry: Option<PrimitiveDateTime> = row.try_get(1).map_err(driver_error)?;
         match data.zip(expiry) {
             Some((data, expiry)) => Ok(Some(Record::new(data, expiry.assume_utc()))),
             None => {
@@ -364,7 +381,7 @@ impl PostgresStore {
         let conn = &mut *conn;
         conn.client
             .execute(statement(&conn.prepared), params)
-            .map_err(store_error)
+            .map_err(driver_error)
     }
 }
 
@@ -414,7 +431,7 @@ impl Store for PostgresStore {
                 &conn.prepared.compare_and_set,
                 &[&data, &expiry, &key, &expected.data, &now],
             )
-            .map_err(store_error)?;
+            .map_err(driver_error)?;
         if changed == 1 {
             Ok(CasOutcome::Stored)
         } else {
@@ -432,7 +449,7 @@ impl Store for PostgresStore {
                 &conn.prepared.compare_and_delete,
                 &[&key, &expected.data, &now],
             )
-            .map_err(store_error)?;
+            .map_err(driver_error)?;
         if deleted == 1 {
             Ok(CasOutcome::Stored)
         } else {
@@ -467,7 +484,7 @@ impl Store for PostgresStore {
             let deleted = conn
                 .client
                 .execute(&conn.prepared.purge, &[&now])
-                .map_err(store_error)?;
+                .map_err(driver_error)?;
             purged += deleted;
             if deleted < PURGE_BATCH {
                 return Ok(purged);
@@ -478,6 +495,42 @@ impl Store for PostgresStore {
 
 fn store_error(cause: impl fmt::Display) -> Error {
     Error::store(BACKEND, cause)
+}
+
+fn driver_error(error: postgres::Error) -> Error {
+    store_error(described(&error))
+}
+
+/// A driver error's text with its cause, which the `postgres` crate's own text leaves out
+/// ("db error", "error connecting to server"). A server error shows its severity and
+/// message, not its DETAIL, which can quote a row's values (a session key).
+fn described(error: &postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return format!("{error}: {}: {}", db.severity(), db.message());
+    }
+    match std::error::Error::source(error) {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
+    }
+}
+
+/// A pooled connection's failure as the pool keeps it (as text: the pool reports the last
+/// one when a call times out), with its cause.
+#[derive(Debug)]
+struct ConnectFailure(String);
+
+impl fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectFailure {}
+
+impl From<postgres::Error> for ConnectFailure {
+    fn from(error: postgres::Error) -> ConnectFailure {
+        ConnectFailure(described(&error))
+    }
 }
 
 /// `at` as a `TIMESTAMP WITHOUT TIME ZONE` in UTC.
@@ -868,7 +921,7 @@ mod tests {
     fn from_url_takes_its_parameters() {
         let url = url::Url::parse(
             "postgresql://app:s3cret@db.example:6543/web?table=web_sessions&pool_size=3\
-             &sslmode=disable&connect_timeout=7&application_name=shop&prefix=x",
+             &sslmode=disable&connect_timeout=7&application_name=shop&pool_timeout=0.5&prefix=x",
         )
         .unwrap();
         let mut params = QueryParams::from_url(&url).unwrap();
@@ -881,6 +934,7 @@ mod tests {
                     .to_owned(),
                 table: "web_sessions".to_owned(),
                 pool_size: 3,
+                pool_timeout: Some(Duration::from_millis(500)),
             }
         );
         assert_eq!(params.take("prefix").as_deref(), Some("x"));
@@ -909,6 +963,8 @@ mod tests {
         assert_eq!(key_of("postgres://h/db?connect_timeout=soon"), "store URL");
         assert_eq!(key_of("postgres:///db"), "store URL");
         assert_eq!(key_of("postgres://h/db?options=x"), "options");
+        assert_eq!(key_of("postgres://h/db?pool_timeout=0"), "pool_timeout");
+        assert_eq!(key_of("postgres://h/db?pool_timeout=-1"), "pool_timeout");
         let default = options_from("postgres://h/db").unwrap();
         assert_eq!(
             default.validate().unwrap().get_connect_timeout(),

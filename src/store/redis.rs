@@ -6,7 +6,7 @@
 //!
 //! | operation | Redis | round trips |
 //! |---|---|---|
-//! | load | `EVALSHA_RO` of a read-only script: `GET` + `PEXPIRETIME` | 1 |
+//! | load | `GET` + `PEXPIRETIME` in one `MULTI`/`EXEC` pipeline | 1 |
 //! | compare-and-set | `EVALSHA` of a script: `GET`, compare with the bytes the load saw, `SET … PX` when equal, else return the current value and expiry | 1, even on a conflict |
 //! | compare-and-delete | the same script with `DEL` | 1 |
 //! | create | `SET key value NX PX ttl` | 1 |
@@ -14,10 +14,12 @@
 //! | touch | `PEXPIRE key ttl` | 1 |
 //! | delete | `DEL key` | 1 |
 //!
-//! Scripts run by their SHA1; a server that does not know one yet (`NOSCRIPT`) gets its
-//! source once (`EVAL_RO`, or `SCRIPT LOAD` then `EVALSHA`). Redis expires keys itself, so
-//! [`Store::purge_expired`] has nothing to do. Needs Redis 7.0 or later (`EVALSHA_RO`,
-//! `PEXPIRETIME`; Valkey 7.2 too). The expiry a load reports is the server's absolute expiry
+//! A load is plain commands, not a script: a Lua script returning the value costs the
+//! server two more copies of it (about twice the time of a `GET` for a 20 KB session). The
+//! write script runs by its SHA1; a server that does not know it yet (`NOSCRIPT`) gets its
+//! source once (`SCRIPT LOAD`, then `EVALSHA`). Redis expires keys itself, so
+//! [`Store::purge_expired`] has nothing to do. Needs Redis 7.0 or later (`PEXPIRETIME`;
+//! Valkey 7.2 too). The expiry a load reports is the server's absolute expiry
 //! time, so the application's and Redis's clocks are assumed in sync (NTP).
 //!
 //! Connections come from an r2d2 pool (redis-rs's own r2d2 support). When a connection
@@ -32,8 +34,7 @@ use std::time::Duration;
 
 use ::redis::cluster::ClusterClient;
 use ::redis::{
-    Client, ConnectionLike, ErrorKind, IntoConnectionInfo, RedisError, RedisResult, Script,
-    ServerErrorKind, Value, cmd,
+    Client, ConnectionLike, IntoConnectionInfo, RedisError, RedisResult, Script, Value, cmd,
 };
 use r2d2::{ManageConnection, Pool};
 use time::OffsetDateTime;
@@ -42,7 +43,7 @@ use super::net::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT, Renewable, renewal_due, take_pool_size,
     take_seconds, with_default_port,
 };
-use super::{CasOutcome, QueryParams, Record, Store, shown_key};
+use super::{CasOutcome, QueryParams, Record, Store, pool_timeout_message, shown_key};
 use crate::error::{Error, Result};
 
 const BACKEND: &str = "redis";
@@ -50,15 +51,6 @@ const BACKEND: &str = "redis";
 const DEFAULT_PORT: u16 = 6379;
 /// Attempts of a Cluster command across redirections and node failures.
 const CLUSTER_RETRIES: u32 = 3;
-
-/// Reads a record: its value and absolute expiry (Unix milliseconds, -1 without expiry).
-const LOAD_SCRIPT: &str = r"
-local value = redis.call('GET', KEYS[1])
-if not value then
-  return false
-end
-return {value, redis.call('PEXPIRETIME', KEYS[1])}
-";
 
 /// Compare-and-set (ARGV: expected value, new value, TTL in ms) or compare-and-delete (ARGV:
 /// expected value). Returns 1 when done, 0 when the key is gone, else the current value and
@@ -90,8 +82,11 @@ pub struct RedisOptions {
     /// The most connections the pool opens (at least 1). For a Cluster, one pooled
     /// connection holds a socket to each node.
     pub pool_size: u32,
-    /// The time allowed to open a connection, and to wait for a pooled one.
+    /// The time allowed to open a connection.
     pub connect_timeout: Duration,
+    /// The time a call waits for a connection of the pool (all in use, or none can be
+    /// opened); `None`: `connect_timeout`.
+    pub pool_timeout: Option<Duration>,
     /// The time allowed for one reply.
     pub timeout: Duration,
 }
@@ -104,6 +99,7 @@ impl fmt::Debug for RedisOptions {
             .field("cluster", &self.cluster)
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)
+            .field("pool_timeout", &self.pool_timeout)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -131,6 +127,7 @@ impl RedisOptions {
             cluster: false,
             pool_size: 16,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            pool_timeout: None,
             timeout: DEFAULT_IO_TIMEOUT,
         }
     }
@@ -150,8 +147,8 @@ impl RedisOptions {
 
     /// Parses `redis://[[user]:password@]host[:port][/db]`, `rediss://…` (TLS),
     /// `redis+cluster://[[user]:password@]host1:port1,host2:port2,…` and
-    /// `rediss+cluster://…`, taking the `pool_size`, `connect_timeout` and `timeout`
-    /// (seconds) parameters.
+    /// `rediss+cluster://…`, taking the `pool_size`, `connect_timeout`, `pool_timeout` and
+    /// `timeout` (seconds) parameters.
     pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<RedisOptions> {
         let scheme = url.scheme();
         let cluster = scheme.ends_with("+cluster");
@@ -207,6 +204,7 @@ impl RedisOptions {
         if let Some(timeout) = take_seconds(params, "connect_timeout")? {
             options.connect_timeout = timeout;
         }
+        options.pool_timeout = take_seconds(params, "pool_timeout")?;
         if let Some(timeout) = take_seconds(params, "timeout")? {
             options.timeout = timeout;
         }
@@ -232,10 +230,18 @@ impl RedisOptions {
         if self.connect_timeout.is_zero() {
             return Err(Error::config("connect_timeout", "must be positive"));
         }
+        if self.pool_timeout.is_some_and(|timeout| timeout.is_zero()) {
+            return Err(Error::config("pool_timeout", "must be positive"));
+        }
         if self.timeout.is_zero() {
             return Err(Error::config("timeout", "must be positive"));
         }
         Ok(())
+    }
+
+    /// How long a call waits for a pooled connection.
+    fn pool_wait(&self) -> Duration {
+        self.pool_timeout.unwrap_or(self.connect_timeout)
     }
 
     fn uses_tls(&self) -> bool {
@@ -299,10 +305,10 @@ enum Nodes {
 /// ```
 pub struct RedisStore {
     nodes: Nodes,
+    /// How long a call waits for a pooled connection.
+    pool_timeout: Duration,
     /// The compare-and-set / compare-and-delete script.
     write: Script,
-    /// The SHA1 of [`LOAD_SCRIPT`].
-    load_hash: String,
 }
 
 impl fmt::Debug for RedisStore {
@@ -347,13 +353,13 @@ impl RedisStore {
         };
         let store = RedisStore {
             nodes,
+            pool_timeout: options.pool_wait(),
             write: Script::new(WRITE_SCRIPT),
-            load_hash: Script::new(LOAD_SCRIPT).get_hash().to_owned(),
         };
-        // Checks that the server runs the commands the store needs, and caches the script.
+        // Checks that the server runs the commands the store needs.
         store.load("sessionstore:open-check").map_err(|e| match e {
             Error::Store { message, .. } if message.contains("unknown command") => store_error(
-                format!("Redis 7.0 or later is needed (EVALSHA_RO, PEXPIRETIME): {message}"),
+                format!("Redis 7.0 or later is needed (PEXPIRETIME): {message}"),
             ),
             other => other,
         })?;
@@ -378,7 +384,10 @@ impl RedisStore {
             other => other,
         };
         result.map_err(|failure| {
-            let (Failure::Broken(message) | Failure::Other(message)) = failure;
+            let message = match failure {
+                Failure::Broken(message) | Failure::Other(message) => message,
+                Failure::NoConnection(cause) => pool_timeout_message(self.pool_timeout, cause),
+            };
             store_error(format!("{operation} {}: {message}", shown_key(key)))
         })
     }
@@ -407,7 +416,7 @@ fn renewable_pool<M>(manager: M, options: &RedisOptions) -> Renewable<Pool<M>>
 where
     M: ManageConnection + Clone,
 {
-    let (size, wait) = (options.pool_size, options.connect_timeout);
+    let (size, wait) = (options.pool_size, options.pool_wait());
     Renewable::new(move || {
         Pool::builder()
             .max_size(size)
@@ -435,7 +444,9 @@ enum Resend {
 enum Failure {
     /// The connection broke (the pool was renewed).
     Broken(String),
-    /// Anything else: no connection to be had, or an error reply.
+    /// The pool handed out no connection within its timeout.
+    NoConnection(String),
+    /// Anything else: an error reply.
     Other(String),
 }
 
@@ -448,7 +459,9 @@ where
     M: ManageConnection,
 {
     let (generation, current) = pool.get();
-    let mut conn = current.get().map_err(|e| Failure::Other(e.to_string()))?;
+    let mut conn = current
+        .get()
+        .map_err(|e| Failure::NoConnection(e.to_string()))?;
     f(&mut conn).map_err(|e| {
         if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
             drop(conn);
@@ -498,25 +511,27 @@ impl Store for RedisStore {
     }
 
     fn load(&self, key: &str) -> Result<Option<Record>> {
-        let reply: Value = self.run("load", key, Resend::Safe, |conn| {
-            match cmd("EVALSHA_RO")
-                .arg(&self.load_hash)
-                .arg(1)
-                .arg(key)
-                .query(conn)
-            {
-                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                    cmd("EVAL_RO").arg(LOAD_SCRIPT).arg(1).arg(key).query(conn)
-                }
-                other => other,
-            }
+        // In a transaction, so that the expiry is the value's own. Sent as packed commands:
+        // redis-rs's `Pipeline::query` refuses Cluster connections, whose
+        // `req_packed_commands` routes a one-key transaction to the key's node.
+        let mut transaction = ::redis::pipe();
+        transaction
+            .atomic()
+            .cmd("GET")
+            .arg(key)
+            .cmd("PEXPIRETIME")
+            .arg(key);
+        let packed = transaction.get_packed_pipeline();
+        // The replies to MULTI and the two QUEUED are skipped: only EXEC's is returned.
+        let mut replies = self.run("load", key, Resend::Safe, |conn| {
+            conn.req_packed_commands(&packed, 3, 1)
         })?;
-        match reply {
-            Value::Nil => Ok(None),
-            other => record_from(other)
-                .map(Some)
-                .ok_or_else(|| store_error("load: unexpected reply from the script")),
-        }
+        let exec = replies
+            .pop()
+            .ok_or_else(|| store_error("load: no reply to EXEC"))?;
+        let (data, expiry): (Option<Vec<u8>>, i64) = ::redis::from_redis_value(exec)
+            .map_err(|e| store_error(format!("load: unexpected reply: {e}")))?;
+        Ok(data.map(|data| Record::new(data, expiry_from_millis(expiry))))
     }
 
     fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
@@ -632,7 +647,12 @@ mod tests {
         let options = RedisOptions::from_url(&url, &mut params).unwrap();
         assert_eq!(options.pool_size, 3);
         assert_eq!(options.connect_timeout, Duration::from_millis(500));
+        assert_eq!(options.pool_timeout, None);
+        assert_eq!(options.pool_wait(), Duration::from_millis(500));
         assert_eq!(options.timeout, Duration::from_secs(2));
+        let options = options_from("redis://h:1/0?connect_timeout=0.5&pool_timeout=3").unwrap();
+        assert_eq!(options.pool_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(options.pool_wait(), Duration::from_secs(3));
         // `prefix` is left for the config layer.
         assert_eq!(params.take("prefix").as_deref(), Some("x"));
     }
@@ -648,6 +668,7 @@ mod tests {
         assert_eq!(key_of("redis://h/zero"), "store URL");
         assert_eq!(key_of("redis://h/0?pool_size=0"), "pool_size");
         assert_eq!(key_of("redis://h/0?timeout=0"), "timeout");
+        assert_eq!(key_of("redis://h/0?pool_timeout=0"), "pool_timeout");
         assert_eq!(
             key_of("redis://h/0?connect_timeout=soon"),
             "connect_timeout"

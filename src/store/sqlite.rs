@@ -20,7 +20,8 @@
 //! spliced into SQL; every value is a bound parameter.
 //!
 //! Each pooled connection uses WAL journaling, `synchronous=NORMAL` and a busy timeout (5 s
-//! by default, `busy_timeout` in the URL).
+//! by default, `busy_timeout` in the URL). A call waits at most `pool_timeout` (5 s by
+//! default) for a connection of the pool.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -36,12 +37,14 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
-use super::{CasOutcome, QueryParams, Record, Store, expiry_after, shown_key};
+use super::{
+    CasOutcome, DEFAULT_POOL_TIMEOUT, QueryParams, Record, Store, expiry_after,
+    pool_timeout_message, shown_key,
+};
 use crate::error::{Error, Result};
 
 const BACKEND: &str = "sqlite";
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// Rows deleted per statement by [`Store::purge_expired`], so the write lock is released
 /// between batches.
 const PURGE_BATCH: usize = 10_000;
@@ -65,6 +68,8 @@ pub struct SqliteOptions {
     /// How long a write waits for another connection's write lock before failing with
     /// "database is locked" (SQLite's busy timeout; default 5 s).
     pub busy_timeout: Duration,
+    /// How long a call waits for a connection of the pool when all are in use (default 5 s).
+    pub pool_timeout: Duration,
 }
 
 impl SqliteOptions {
@@ -75,12 +80,13 @@ impl SqliteOptions {
             table: "sessions".to_owned(),
             pool_size: 8,
             busy_timeout: BUSY_TIMEOUT,
+            pool_timeout: DEFAULT_POOL_TIMEOUT,
         }
     }
 
     /// Parses `sqlite:///abs/path.db` (absolute) or `sqlite:relative/path.db` (relative),
-    /// taking the `table`, `pool_size` and `busy_timeout` (seconds) parameters and leaving the
-    /// others.
+    /// taking the `table`, `pool_size`, `busy_timeout` and `pool_timeout` (seconds)
+    /// parameters and leaving the others.
     pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<SqliteOptions> {
         let path = if url.cannot_be_a_base() {
             PathBuf::from(OsString::from_vec(
@@ -109,6 +115,9 @@ impl SqliteOptions {
         if let Some(seconds) = params.take_parsed::<u64>("busy_timeout")? {
             options.busy_timeout = Duration::from_secs(seconds);
         }
+        if let Some(timeout) = params.take_seconds("pool_timeout")? {
+            options.pool_timeout = timeout;
+        }
         options.validate()?;
         Ok(options)
     }
@@ -124,6 +133,9 @@ impl SqliteOptions {
         validate_table_name(&self.table).map_err(|message| Error::config("table", message))?;
         if self.pool_size == 0 {
             return Err(Error::config("pool_size", "must be at least 1"));
+        }
+        if self.pool_timeout.is_zero() {
+            return Err(Error::config("pool_timeout", "must be positive"));
         }
         Ok(())
     }
@@ -187,6 +199,7 @@ impl Statements {
 pub struct SqliteStore {
     pool: Pool<SqliteConnectionManager>,
     sql: Statements,
+    pool_timeout: Duration,
 }
 
 impl SqliteStore {
@@ -220,7 +233,7 @@ impl SqliteStore {
         // dropped (with a pending reaper they would linger up to 30 s, e.g. in a C program).
         let pool = Pool::builder()
             .max_size(options.pool_size)
-            .connection_timeout(CONNECTION_TIMEOUT)
+            .connection_timeout(options.pool_timeout)
             .idle_timeout(None)
             .max_lifetime(None)
             .build(manager)
@@ -228,11 +241,14 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             sql: Statements::new(table),
+            pool_timeout: options.pool_timeout,
         })
     }
 
     fn connection(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
-        self.pool.get().map_err(store_error)
+        self.pool
+            .get()
+            .map_err(|e| store_error(pool_timeout_message(self.pool_timeout, e)))
     }
 
     /// The live record under `key`, read on `conn`.
@@ -718,7 +734,8 @@ mod tests {
     #[test]
     fn from_url_takes_table_pool_size_and_busy_timeout() {
         let url = url::Url::parse(
-            "sqlite:///tmp/s.db?table=web_sessions&pool_size=3&busy_timeout=30&x=1",
+            "sqlite:///tmp/s.db?table=web_sessions&pool_size=3&busy_timeout=30&pool_timeout=0.5\
+             &x=1",
         )
         .unwrap();
         let mut params = QueryParams::from_url(&url).unwrap();
@@ -730,6 +747,7 @@ mod tests {
                 table: "web_sessions".to_owned(),
                 pool_size: 3,
                 busy_timeout: Duration::from_secs(30),
+                pool_timeout: Duration::from_millis(500),
             }
         );
         assert_eq!(params.take("x").as_deref(), Some("1"));
@@ -750,6 +768,11 @@ mod tests {
         );
         assert_eq!(key_of("sqlite:///tmp/s.db?pool_size=0"), "pool_size");
         assert_eq!(key_of("sqlite:///tmp/s.db?pool_size=many"), "pool_size");
+        assert_eq!(key_of("sqlite:///tmp/s.db?pool_timeout=0"), "pool_timeout");
+        assert_eq!(
+            key_of("sqlite:///tmp/s.db?pool_timeout=soon"),
+            "pool_timeout"
+        );
         assert_eq!(key_of("sqlite://db.example.com/s.db"), "store URL");
         assert_eq!(key_of("sqlite:"), "path");
         assert_eq!(key_of("sqlite::memory:"), "path");

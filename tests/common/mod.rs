@@ -237,4 +237,6 @@ pub fn is_removal(outcome: &SaveOutcome) -> bool {
         .as_deref()
         .is_some_and(|h| h.contains("Max-Age=0"))
 }
+pub mod flask;
 pub mod suite;
+pub mod web;

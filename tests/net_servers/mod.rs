@@ -1,11 +1,11 @@
-//! Servers of a test's own, the one place the tests start one: redis-server (without
+//! Store servers of a test's own, the one place the tests start one: redis-server (without
 //! persistence, durable, with TLS, or three nodes forming a Redis Cluster), memcached,
-//! PostgreSQL, MariaDB, SecantusDB (the MongoDB wire-protocol server of the test services)
-//! and the Flask app of the interop tests. Each is a child process on a free loopback port
-//! with its files in a temporary directory, for the tests that stop, restart or pause a
-//! server, count its commands or need settings of their own; the shared test servers are
-//! never touched. A server is stopped (by its own PID) when dropped; its output goes to
-//! `server.log` in its directory and is printed when the test fails.
+//! PostgreSQL, MariaDB and SecantusDB (the MongoDB wire-protocol server of the test
+//! services). Each is a child process on a free loopback port with its files in a temporary
+//! directory, for the tests that stop, restart or pause a server, count its commands or need
+//! settings of their own; the shared test servers are never touched. A server is stopped (by
+//! its own PID) when dropped; its output goes to `server.log` in its directory and is printed
+//! when the test fails. (The web servers of the HTTP tests are in tests/common/web.rs.)
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
@@ -36,6 +36,8 @@ pub struct TempServer {
     account: Option<(u32, u32)>,
     /// The signal `stop` sends (`KILL`, `QUIT`, `TERM`).
     stop_signal: &'static str,
+    /// A command that succeeds once the server serves (when an open port is not enough).
+    ready: Option<Vec<OsString>>,
     child: Option<Child>,
     dir: TempDir,
 }
@@ -52,6 +54,7 @@ impl TempServer {
             env: Vec::new(),
             account: None,
             stop_signal,
+            ready: None,
             child: None,
             dir: tempfile::tempdir().expect("temporary directory"),
         }
@@ -141,7 +144,14 @@ impl TempServer {
             .arg(key)
             .arg("--tls-ca-cert-file")
             .arg(cert)
-            .args(["--tls-auth-clients", "no", "--save", "", "--appendonly", "no"])
+            .args([
+                "--tls-auth-clients",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(dir)
             .with_url(url)
@@ -187,6 +197,15 @@ impl TempServer {
         assert!(status.success(), "initdb failed");
         let (port, dir) = (server.port.to_string(), server.dir.path().to_owned());
         let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let mut server = server;
+        // The port opens before the server accepts sessions ("the database system is
+        // starting up"), and while it recovers after a crash.
+        server.ready = Some(
+            [bin.join("pg_isready").into_os_string()]
+                .into_iter()
+                .chain(["-q", "-h", "127.0.0.1", "-p", &port].map(OsString::from))
+                .collect(),
+        );
         server
             .arg("-D")
             .arg(data)
@@ -265,26 +284,6 @@ impl TempServer {
             .started()
     }
 
-    /// `tests/flask_app.py` under the test virtualenv's Python, configured by `env`.
-    pub fn flask(env: &[(&str, &str)]) -> TempServer {
-        let python = venv().join("bin/python");
-        assert!(
-            python.exists(),
-            "{} is missing: the Flask interop tests need the test virtualenv; \
-             run scripts/services.sh (python_env installs tests/python-requirements.txt)",
-            python.display()
-        );
-        let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/flask_app.py");
-        let mut server = TempServer::new("flask app", python, "KILL").arg(app);
-        server.url = format!("http://127.0.0.1:{}", server.port);
-        server.env = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        server.env.push(("FLASK_PORT".into(), server.port.to_string()));
-        server.started()
-    }
-
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
@@ -318,7 +317,7 @@ impl TempServer {
     }
 
     /// Starts the server again on the same port and files, and waits until it accepts
-    /// connections.
+    /// connections (and, for PostgreSQL, sessions).
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "{} is running", self.name);
         let log = File::options()
@@ -342,6 +341,22 @@ impl TempServer {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.name));
         self.child = Some(child);
         self.wait_for_port(true);
+        if let Some(ready) = &self.ready {
+            let started = Instant::now();
+            while !Command::new(&ready[0])
+                .args(&ready[1..])
+                .status()
+                .is_ok_and(|status| status.success())
+            {
+                assert!(
+                    started.elapsed() < START_TIMEOUT,
+                    "{} not ready within {START_TIMEOUT:?}\n{}",
+                    self.name,
+                    self.log()
+                );
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 
     /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.

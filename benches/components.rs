@@ -1,0 +1,104 @@
+//! Criterion suite of the library's own work in a request, without any store: decoding and
+//! encoding the session payloads, checking the cookie, writing the `Set-Cookie` header, and a
+//! whole request on the memory store split into its parts. It explains the ratios of
+//! docs/BENCHMARKS.md: whatever a request costs beyond the raw driver is in here.
+//!
+//! `cargo bench --all-features --bench components` (no server needed).
+
+mod common;
+
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use sessionstore::codec::{self, Format};
+use sessionstore::store::StoreConfig;
+use sessionstore::{Config, SessionId, SessionManager};
+
+use common::payload::{self, SIZES};
+
+fn codec_benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("codec");
+    for (label, bytes) in SIZES {
+        let data = payload::data(bytes);
+        let encoded = payload::encoded(&data);
+        group.bench_function(BenchmarkId::new("decode", label), |b| {
+            b.iter(|| codec::decode(std::hint::black_box(&encoded)).unwrap())
+        });
+        group.bench_function(BenchmarkId::new("encode", label), |b| {
+            b.iter(|| codec::encode(std::hint::black_box(&data), Format::MessagePack).unwrap())
+        });
+        group.bench_function(BenchmarkId::new("clone", label), |b| {
+            b.iter(|| std::hint::black_box(&data).clone())
+        });
+    }
+    group.finish();
+}
+
+fn cookie_benches(c: &mut Criterion) {
+    let config = Config::builder(StoreConfig::Memory)
+        .secret("benchmark secret")
+        .build()
+        .unwrap();
+    let id = SessionId::generate();
+    let header = format!("session={}", config.cookie.value(&id));
+    let mut group = c.benchmark_group("cookie");
+    group.bench_function("verify", |b| {
+        b.iter(|| config.cookie.read(Some(std::hint::black_box(&header))))
+    });
+    group.bench_function("set_cookie", |b| {
+        b.iter(|| {
+            config
+                .cookie
+                .set_cookie(&id, Some(Duration::from_secs(3600)))
+        })
+    });
+    group.bench_function("new_id", |b| b.iter(SessionId::generate));
+    group.finish();
+}
+
+fn request_benches(c: &mut Criterion) {
+    let manager = SessionManager::new(
+        Config::builder(StoreConfig::Memory)
+            .secret("benchmark secret")
+            .touch_interval(Duration::from_secs(3600))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut group = c.benchmark_group("memory_request");
+    for (label, bytes) in SIZES {
+        let cookie = common::setup::new_session(&manager, bytes);
+        group.bench_function(BenchmarkId::new("load", label), |b| {
+            b.iter(|| manager.load(Some(&cookie)).unwrap())
+        });
+        group.bench_function(BenchmarkId::new("load_modify_save", label), |b| {
+            b.iter(|| {
+                let mut session = manager.load(Some(&cookie)).unwrap();
+                session
+                    .modify(payload::COUNTER, |n: Option<i64>| n.unwrap_or(0) + 1)
+                    .unwrap();
+                manager.save(session).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn config() -> Criterion {
+    let (warm_up, measurement, samples) = if common::setup::quick() {
+        (Duration::from_millis(100), Duration::from_millis(300), 10)
+    } else {
+        (Duration::from_millis(300), Duration::from_secs(1), 30)
+    };
+    Criterion::default()
+        .warm_up_time(warm_up)
+        .measurement_time(measurement)
+        .sample_size(samples)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = codec_benches, cookie_benches, request_benches
+}
+criterion_main!(benches);
