@@ -30,7 +30,7 @@ mod common;
 use std::time::Instant;
 
 use common::flask::FlaskApp;
-use common::web::{self, HttpServer};
+use common::web::{self, HttpServer, answer, browser};
 use serde_json::{Value, json};
 use sessionstore::store::Record;
 use sessionstore::{Config, SessionManager};
@@ -276,24 +276,6 @@ impl Running {
     }
 }
 
-/// A browser: one cookie jar for 127.0.0.1 whatever the port, as browsers keep cookies.
-fn browser() -> Agent {
-    Agent::config_builder()
-        .http_status_as_error(false)
-        .max_idle_connections(64)
-        .max_idle_connections_per_host(16)
-        .build()
-        .into()
-}
-
-fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>, url: &str) -> Value {
-    let mut response = response.unwrap_or_else(|e| panic!("{url}: {e}"));
-    let status = response.status();
-    let text = response.body_mut().read_to_string().expect("a body");
-    assert_eq!(status, 200, "{url}: {text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: {text:?}: {e}"))
-}
-
 fn get(browser: &Agent, server: &Running, path: &str) -> Value {
     let url = server.url(path);
     answer(browser.get(&url).call(), &url)
@@ -320,13 +302,7 @@ fn get_with(server: &Running, path: &str, cookie: &str) -> Value {
 
 /// The session cookie's value in the browser's jar, if it holds one.
 fn cookie(browser: &Agent) -> Option<String> {
-    let jar = browser.cookie_jar_lock();
-    let value = jar
-        .iter()
-        .find(|c| c.name() == COOKIE)
-        .map(|c| c.value().to_owned());
-    jar.release();
-    value.filter(|v| !v.is_empty())
+    web::cookie_value(browser, COOKIE)
 }
 
 fn one_session_across_flask_c_and_rouille(store: Store) {

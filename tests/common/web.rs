@@ -155,3 +155,56 @@ fn start_listening<A: AsRef<OsStr>>(name: &str, binary: &Path, args: &[A]) -> Ht
     all.extend(args.iter().map(AsRef::as_ref));
     HttpServer::start(name, binary, &all, &[] as &[(&str, &str)])
 }
+
+/// A browser: one cookie jar for 127.0.0.1 whatever the port, as browsers keep cookies.
+pub fn browser() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_idle_connections(64)
+        .max_idle_connections_per_host(16)
+        .build()
+        .into()
+}
+
+/// The JSON body of a response that must be `200 OK`.
+pub fn answer(
+    response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    url: &str,
+) -> serde_json::Value {
+    let mut response = response.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = response.status();
+    let text = response.body_mut().read_to_string().expect("a body");
+    assert_eq!(status, 200, "{url}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: {text:?}: {e}"))
+}
+
+/// `GET url` with the browser's cookies; the JSON answer.
+pub fn get(browser: &ureq::Agent, url: &str) -> serde_json::Value {
+    answer(browser.get(url).call(), url)
+}
+
+/// `POST url` with a form, with the browser's cookies; the JSON answer.
+pub fn post(browser: &ureq::Agent, url: &str, form: &[(&str, &str)]) -> serde_json::Value {
+    answer(browser.post(url).send_form(form.iter().copied()), url)
+}
+
+/// `GET url` sending exactly this `Cookie` header (no jar), as a replayed or forged request.
+pub fn get_with_cookie(url: &str, cookie_header: &str) -> serde_json::Value {
+    answer(ureq::get(url).header("Cookie", cookie_header).call(), url)
+}
+
+/// The value of the cookie `name` in the browser's jar, if it holds a non-empty one.
+pub fn cookie_value(browser: &ureq::Agent, name: &str) -> Option<String> {
+    let jar = browser.cookie_jar_lock();
+    let value = jar
+        .iter()
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned());
+    jar.release();
+    value.filter(|v| !v.is_empty())
+}
+
+/// A store URL for an SQLite file `name` in `dir`.
+pub fn sqlite_store(dir: &tempfile::TempDir, name: &str) -> String {
+    format!("sqlite://{}", dir.path().join(name).display())
+}

@@ -1,198 +1,138 @@
-//! The C example server (ffi/examples/server.c, on libmicrohttpd and the C ABI) driven over
-//! real HTTP with a cookie jar: the demo's contract, the same answers as the rouille demo to
-//! the same requests, and one session shared by both servers on one store.
+//! The HTTP contract of the two demo servers, driven over real HTTP with a cookie jar: the
+//! rouille demo (examples/demo.rs) and the C server (ffi/examples/server.c, on libmicrohttpd
+//! and the C ABI) pass the same scenarios, give the same answers to the same requests, and
+//! share one session when they share a store.
 //!
 //! The test command builds both first: `cargo build --all-features --all-targets` (the demo)
 //! and `scripts/test-c.sh` (the C server, in `target/ffi/server`).
 
 #![cfg(all(feature = "capi", feature = "rouille", feature = "sqlite"))]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use std::process::{Command, Stdio};
+
+use common::web::{
+    self, HttpServer, browser, cookie_value, get, get_with_cookie, post, sqlite_store,
+};
 use serde_json::{Value, json};
 use ureq::Agent;
 
-/// A running server, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
+/// Which implementation of the contract.
+#[derive(Clone, Copy)]
+enum Server {
+    Demo,
+    C,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl Server {
+    /// Starts it on a free port with `--store store` and `extra` flags.
+    fn start(self, store: &str, extra: &[&str]) -> HttpServer {
+        let mut args = vec!["--store", store];
+        args.extend_from_slice(extra);
+        match self {
+            Server::Demo => web::demo(&args),
+            Server::C => web::c_server(&args),
+        }
     }
 }
 
-/// `target/<profile>/`, where cargo put this test binary's parent directory.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_owned()
+/// The scenarios, run on each server below.
+macro_rules! contract_suite {
+    ($name:ident, $server:expr) => {
+        mod $name {
+            #[test]
+            fn visits_login_and_logout() {
+                super::visits_login_and_logout($server);
+            }
+
+            #[test]
+            fn tampered_cookies_get_fresh_sessions() {
+                super::tampered_cookies_get_fresh_sessions($server);
+            }
+
+            #[test]
+            fn concurrent_visits_sharing_one_cookie_all_count() {
+                super::concurrent_visits_sharing_one_cookie_all_count($server);
+            }
+        }
+    };
 }
 
-fn c_server_binary() -> PathBuf {
-    let binary = profile_dir()
-        .parent()
-        .expect("target dir")
-        .join("ffi")
-        .join("server");
-    assert!(
-        binary.exists(),
-        "{} is missing: run scripts/test-c.sh first (scripts/test.sh does)",
-        binary.display()
-    );
-    binary
-}
+contract_suite!(demo, super::Server::Demo);
+contract_suite!(c_server, super::Server::C);
 
-fn demo_binary() -> PathBuf {
-    let binary = profile_dir().join("examples").join("demo");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build --examples --all-features` first",
-        binary.display()
-    );
-    binary
-}
-
-/// Starts `binary` on a free port and waits for its `... listening on http://ADDR` line.
-fn start(binary: &Path, args: &[&str]) -> Server {
-    let mut child = Command::new(binary)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("server starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .filter(|address| address.starts_with("http://"))
-        .unwrap_or_else(|| {
-            panic!(
-                "{} did not announce its address: {line:?}",
-                binary.display()
-            )
-        })
-        .to_owned();
-    Server { child, base }
-}
-
-fn sqlite_store(dir: &tempfile::TempDir, name: &str) -> String {
-    format!("sqlite://{}", dir.path().join(name).display())
-}
-
-fn start_c(store: &str, extra: &[&str]) -> Server {
-    let mut args = vec!["--store", store];
-    args.extend_from_slice(extra);
-    start(&c_server_binary(), &args)
-}
-
-fn start_demo(store: &str, extra: &[&str]) -> Server {
-    let mut args = vec!["--store", store];
-    args.extend_from_slice(extra);
-    start(&demo_binary(), &args)
-}
-
-/// A browser: keeps cookies (for 127.0.0.1 whatever the port, as browsers do).
-fn browser() -> Agent {
-    Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-fn get(agent: &Agent, url: &str) -> Value {
-    let mut response = agent.get(url).call().unwrap();
-    assert_eq!(response.status(), 200, "{url}");
-    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
-}
-
-fn post(agent: &Agent, url: &str, form: &[(&str, &str)]) -> Value {
-    let mut response = agent.post(url).send_form(form.iter().copied()).unwrap();
-    assert_eq!(response.status(), 200, "{url}");
-    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
-}
-
-fn cookie_named(agent: &Agent, name: &str) -> Option<String> {
-    let jar = agent.cookie_jar_lock();
-    let value = jar
-        .iter()
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned());
-    jar.release();
-    value.filter(|v| !v.is_empty())
-}
-
-#[test]
-fn visits_login_and_logout_over_http() {
+fn visits_login_and_logout(server: Server) {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_c(&sqlite_store(&dir, "c.db"), &["--secret", "c test secret"]);
+    let server = server.start(&sqlite_store(&dir, "s.db"), &["--secret", "test secret"]);
     let browser = browser();
-    let url = |path: &str| format!("{}{path}", server.base);
+    let url = |path: &str| server.url(path);
 
     assert_eq!(
         get(&browser, &url("/whoami")),
         json!({"user": null, "visits": 0})
     );
-    assert_eq!(cookie_named(&browser, "session"), None);
+    assert_eq!(
+        cookie_value(&browser, "session"),
+        None,
+        "reading an empty session sets no cookie"
+    );
     for n in 1..=3 {
         assert_eq!(
             get(&browser, &url("/visit")),
             json!({"user": null, "visits": n})
         );
     }
-    let before_login = cookie_named(&browser, "session").expect("a session cookie");
+    let before_login = cookie_value(&browser, "session").expect("a session cookie");
     assert!(before_login.contains('.'), "signed cookie: id.signature");
-    assert_eq!(get(&browser, &url("/whoami"))["visits"], 3);
+    assert_eq!(
+        get(&browser, &url("/whoami"))["visits"],
+        3,
+        "whoami changes nothing"
+    );
 
     assert_eq!(
         post(&browser, &url("/login"), &[("user", "ann")]),
         json!({"user": "ann", "visits": 3})
     );
-    let after_login = cookie_named(&browser, "session").unwrap();
-    assert_ne!(after_login, before_login, "login gives a new id");
+    let after_login = cookie_value(&browser, "session").unwrap();
+    assert_ne!(
+        after_login, before_login,
+        "login gives the session a new id"
+    );
     assert_eq!(
         get(&browser, &url("/visit")),
         json!({"user": "ann", "visits": 4})
     );
 
-    // The id from before the login is dead.
-    let mut replay = ureq::get(&url("/whoami"))
-        .header("Cookie", &format!("session={before_login}"))
-        .call()
-        .unwrap();
-    let body: Value = serde_json::from_str(&replay.body_mut().read_to_string().unwrap()).unwrap();
-    assert_eq!(body, json!({"user": null, "visits": 0}));
+    // The id from before the login is dead: replaying it gets a fresh session.
+    assert_eq!(
+        get_with_cookie(&url("/whoami"), &format!("session={before_login}")),
+        json!({"user": null, "visits": 0})
+    );
 
     assert_eq!(
         post(&browser, &url("/logout"), &[]),
         json!({"user": null, "visits": 0})
     );
-    assert_eq!(cookie_named(&browser, "session"), None, "logout clears it");
+    assert_eq!(
+        cookie_value(&browser, "session"),
+        None,
+        "logout clears the cookie"
+    );
     assert_eq!(
         get(&browser, &url("/whoami")),
         json!({"user": null, "visits": 0})
     );
 }
 
-#[test]
-fn tampered_cookies_get_fresh_sessions() {
+fn tampered_cookies_get_fresh_sessions(server: Server) {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_c(&sqlite_store(&dir, "c.db"), &["--secret", "c test secret"]);
+    let server = server.start(&sqlite_store(&dir, "s.db"), &["--secret", "test secret"]);
     let browser = browser();
-    let url = |path: &str| format!("{}{path}", server.base);
+    let url = |path: &str| server.url(path);
     post(&browser, &url("/login"), &[("user", "mallory")]);
-    let cookie = cookie_named(&browser, "session").unwrap();
+    let cookie = cookie_value(&browser, "session").unwrap();
     let (id, signature) = cookie.split_once('.').unwrap();
     let mut flipped: Vec<char> = signature.chars().collect();
     flipped[0] = if flipped[0] == 'A' { 'B' } else { 'A' };
@@ -211,41 +151,46 @@ fn tampered_cookies_get_fresh_sessions() {
             .get("set-cookie")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
-        assert!(removal.contains("Max-Age=0"), "{value}: {removal}");
+        assert!(
+            removal.contains("Max-Age=0"),
+            "{value}: the refused cookie is dropped"
+        );
         let body: Value =
             serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
         assert_eq!(body, json!({"user": null, "visits": 0}), "{value}");
     }
-    assert_eq!(get(&browser, &url("/whoami"))["user"], "mallory");
+    assert_eq!(
+        get(&browser, &url("/whoami"))["user"],
+        "mallory",
+        "the real cookie still works"
+    );
 }
 
-#[test]
-fn concurrent_visits_sharing_one_cookie_all_count() {
+fn concurrent_visits_sharing_one_cookie_all_count(server: Server) {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_c(
-        &sqlite_store(&dir, "c.db"),
+    let server = server.start(
+        &sqlite_store(&dir, "s.db"),
         &[
             "--cookie-mode",
             "plain",
             "--cookie-name",
             "sid",
             "--prefix",
-            "c-demo:",
+            "demo:",
         ],
     );
     let browser = browser();
-    let url = format!("{}/visit", server.base);
+    let url = server.url("/visit");
     get(&browser, &url);
     let cookie = format!(
         "sid={}",
-        cookie_named(&browser, "sid").expect("cookie named by --cookie-name")
+        cookie_value(&browser, "sid").expect("cookie named by --cookie-name")
     );
     std::thread::scope(|scope| {
         for _ in 0..4 {
             scope.spawn(|| {
                 for _ in 0..50 {
-                    let response = ureq::get(&url).header("Cookie", &cookie).call().unwrap();
-                    assert_eq!(response.status(), 200);
+                    get_with_cookie(&url, &cookie);
                 }
             });
         }
@@ -254,7 +199,7 @@ fn concurrent_visits_sharing_one_cookie_all_count() {
 }
 
 #[test]
-fn flags_are_parsed_like_the_demo() {
+fn flags_are_parsed_alike() {
     let cases: &[&[&str]] = &[
         &["--cookie-mode", "rot13"],
         &["--cookie-mode", "signed", "--store", "memory://"],
@@ -264,12 +209,12 @@ fn flags_are_parsed_like_the_demo() {
         &["--store", "nosuchstore://x"],
     ];
     for args in cases {
-        let c = Command::new(c_server_binary())
+        let c = Command::new(web::c_server_binary())
             .args(*args)
             .stderr(Stdio::null())
             .status()
             .unwrap();
-        let demo = Command::new(demo_binary())
+        let demo = Command::new(web::demo_binary())
             .args(*args)
             .stderr(Stdio::null())
             .status()
@@ -362,22 +307,22 @@ fn answers_exactly_like_the_demo() {
     ];
     let dir = tempfile::tempdir().unwrap();
     let flags = ["--secret", "same answers", "--cookie-name", "sid"];
-    let c = start_c(&sqlite_store(&dir, "c.db"), &flags);
-    let demo = start_demo(&sqlite_store(&dir, "demo.db"), &flags);
+    let c = Server::C.start(&sqlite_store(&dir, "c.db"), &flags);
+    let demo = Server::Demo.start(&sqlite_store(&dir, "demo.db"), &flags);
     let (c_browser, demo_browser) = (browser(), browser());
     for step in &script {
-        let from_c = play(&c_browser, &c.base, step);
-        let from_demo = play(&demo_browser, &demo.base, step);
+        let from_c = play(&c_browser, &c.url(""), step);
+        let from_demo = play(&demo_browser, &demo.url(""), step);
         assert_eq!(from_c, from_demo);
     }
 }
 
 /// Both servers on one store with one secret: one browser, one session.
 fn share_one_session(store: &str, extra: &[&str], cookie: &str) {
-    let c = start_c(store, extra);
-    let demo = start_demo(store, extra);
+    let c = Server::C.start(store, extra);
+    let demo = Server::Demo.start(store, extra);
     let browser = browser();
-    let on = |server: &Server, path: &str| format!("{}{path}", server.base);
+    let on = |server: &HttpServer, path: &str| server.url(path);
 
     // A login on the C server is seen by the demo, and the other way round.
     assert_eq!(
@@ -402,7 +347,7 @@ fn share_one_session(store: &str, extra: &[&str], cookie: &str) {
     // Concurrent visits across both servers all count.
     let header = format!(
         "{cookie}={}",
-        cookie_named(&browser, cookie).expect("the shared cookie")
+        cookie_value(&browser, cookie).expect("the shared cookie")
     );
     std::thread::scope(|scope| {
         for server in [&c, &demo, &c, &demo] {
@@ -421,12 +366,10 @@ fn share_one_session(store: &str, extra: &[&str], cookie: &str) {
 
     // A logout on one ends the session on both.
     post(&browser, &on(&c, "/logout"), &[]);
-    let mut stale = ureq::get(&on(&demo, "/whoami"))
-        .header("Cookie", &header)
-        .call()
-        .unwrap();
-    let body: Value = serde_json::from_str(&stale.body_mut().read_to_string().unwrap()).unwrap();
-    assert_eq!(body, json!({"user": null, "visits": 0}));
+    assert_eq!(
+        get_with_cookie(&on(&demo, "/whoami"), &header),
+        json!({"user": null, "visits": 0})
+    );
 }
 
 #[test]
