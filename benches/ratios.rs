@@ -7,6 +7,9 @@
 //! PostgreSQL and MySQL a third column times the baseline on a pool that checks every
 //! connection on check-out (r2d2's and the mysql crate's default), to show that check's cost.
 //!
+//! With the `capi` feature, a second table compares the C ABI with the Rust API on the same
+//! requests (memory and Redis), interleaved the same way.
+//!
 //! `cargo bench --all-features --bench ratios`; `BENCH_STORES=redis,postgres`,
 //! `BENCH_QUICK=1` (fewer, shorter rounds).
 
@@ -77,14 +80,38 @@ fn micros(seconds: f64) -> String {
     }
 }
 
-/// Runs the library, the baseline and (where there is one) the checked baseline of `op`
-/// interleaved; returns the table row.
-fn measure(target: &Target, op: Op, label: &str, bytes: usize, rounds: usize) -> String {
-    let block = if setup::quick() {
+/// Runs `variants` interleaved for `rounds` rounds; returns each one's median time per
+/// request and the median over the rounds of the second one's time over the first one's.
+fn interleave(mut variants: Vec<Variant<'_>>, rounds: usize, block: Duration) -> (Vec<f64>, f64) {
+    let sizes: Vec<u32> = variants.iter_mut().map(|v| v.calibrate(block)).collect();
+    let mut ratios = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let count = variants.len();
+        let mut means = vec![0.0; count];
+        for step in 0..count {
+            let which = (round + step) % count;
+            means[which] = variants[which].block(sizes[which]);
+        }
+        ratios.push(means[1] / means[0]);
+    }
+    let medians = variants
+        .iter_mut()
+        .map(|v| median(&mut v.blocks))
+        .collect();
+    (medians, median(&mut ratios))
+}
+
+fn block() -> Duration {
+    if setup::quick() {
         Duration::from_millis(5)
     } else {
         Duration::from_millis(20)
-    };
+    }
+}
+
+/// Runs the library, the baseline and (where there is one) the checked baseline of `op`
+/// interleaved; returns the table row.
+fn measure(target: &Target, op: Op, label: &str, bytes: usize, rounds: usize) -> String {
     let manager = target.manager(op.mode());
     let mut cookie = if op.sized() {
         setup::new_session(&manager, bytes)
@@ -110,33 +137,49 @@ fn measure(target: &Target, op: Op, label: &str, bytes: usize, rounds: usize) ->
             setup::raw_request(target, raw, op, key)
         }));
     }
-    let sizes: Vec<u32> = variants.iter_mut().map(|v| v.calibrate(block)).collect();
-    let mut ratios = Vec::with_capacity(rounds);
-    for round in 0..rounds {
-        let count = variants.len();
-        let mut means = vec![0.0; count];
-        for step in 0..count {
-            let which = (round + step) % count;
-            means[which] = variants[which].block(sizes[which]);
-        }
-        ratios.push(means[1] / means[0]);
-    }
-    let mut medians: Vec<f64> = variants
-        .iter_mut()
-        .map(|v| median(&mut v.blocks))
-        .collect();
-    let ratio = median(&mut ratios);
-    let checked_column = match medians.get_mut(2) {
-        Some(checked) => micros(*checked),
-        None => "–".to_owned(),
+    let (medians, ratio) = interleave(variants, rounds, block());
+    let checked_columns = match medians.get(2) {
+        Some(checked) => format!("{} | {:.2}×", micros(*checked), medians[1] / checked),
+        None => "– | –".to_owned(),
     };
     format!(
-        "| {} | {} | {label} | {} | {} | **{ratio:.2}×** | {checked_column} |",
+        "| {} | {} | {label} | {} | {} | **{ratio:.2}×** | {checked_columns} |",
         target.name,
         op.name(),
         micros(medians[0]),
         micros(medians[1]),
     )
+}
+
+/// The C ABI against the Rust API, same requests, interleaved; prints the table.
+#[cfg(feature = "capi")]
+fn capi_table(rounds: usize) {
+    use common::capi::{self, CycleOp};
+    println!("\n# C ABI / Rust API, interleaved\n");
+    println!("| store | request | payload | Rust API | C ABI | C / Rust |");
+    println!("|---|---|---|---|---|---|");
+    for (store, url) in capi::urls() {
+        let prefix = capi::prefix();
+        let c_manager = capi::open_c(&url, &prefix);
+        let rust_manager = capi::open_rust(&url, &prefix);
+        for op in CycleOp::ALL {
+            for (label, bytes) in SIZES {
+                let c_cookie = capi::new_c_session(&c_manager, bytes);
+                let rust_cookie = capi::new_rust_session(&rust_manager, bytes);
+                let variants = vec![
+                    Variant::new(|| capi::rust_request(&rust_manager, &rust_cookie, op)),
+                    Variant::new(|| capi::c_request(&c_manager, &c_cookie, op)),
+                ];
+                let (medians, ratio) = interleave(variants, rounds, block());
+                println!(
+                    "| {store} | {} | {label} | {} | {} | **{ratio:.3}×** |",
+                    op.name(),
+                    micros(medians[0]),
+                    micros(medians[1])
+                );
+            }
+        }
+    }
 }
 
 fn main() {
@@ -152,15 +195,20 @@ fn main() {
     println!("# Library / raw driver, interleaved\n");
     println!("Machine at the start:\n{}\n", machine::describe());
     let mut calls = Vec::new();
+    let mut notes = Vec::new();
     println!(
         "| store | request | payload | raw driver | library | library / raw | raw, pool checks \
-         each check-out |"
+         each check-out | library / that |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for name in setup::selected() {
         let target = setup::open(name);
         calls.push((name, target.count_calls(2_000)));
         for op in Op::ALL {
+            if let Some(reason) = op.skipped_on(name) {
+                notes.push(format!("{name} {}: not measured: {reason}.", op.name()));
+                continue;
+            }
             if op.sized() {
                 for (label, bytes) in SIZES {
                     println!("{}", measure(&target, op, label, bytes, rounds));
@@ -170,6 +218,11 @@ fn main() {
             }
         }
     }
+    for note in &notes {
+        println!("\n{note}");
+    }
+    #[cfg(feature = "capi")]
+    capi_table(rounds);
     println!(
         "\nLoad average at the end (1, 5, 15 min): {}\n",
         machine::load_average()

@@ -19,6 +19,10 @@ fn request_cycle(c: &mut Criterion) {
     for name in setup::selected() {
         let target = setup::open(name);
         for op in Op::ALL {
+            if let Some(reason) = op.skipped_on(name) {
+                eprintln!("{name}/{}: not measured: {reason}", op.name());
+                continue;
+            }
             let mut group = c.benchmark_group(format!("{name}/{}", op.name()));
             let sizes: &[(&str, usize)] = if op.sized() { &SIZES } else { &[("none", 0)] };
             for &(label, bytes) in sizes {

@@ -383,8 +383,8 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
     let mut rest = bytes;
     let len = match Marker::from_u8(take(&mut rest, 1)?[0]) {
         Marker::FixMap(len) => usize::from(len),
-        Marker::Map16 => usize::from(u16::from_be_bytes(take_array(&mut rest)?)),
-        Marker::Map32 => u32::from_be_bytes(take_array(&mut rest)?) as usize,
+        Marker::Map16 => length(&mut rest, 2)?,
+        Marker::Map32 => length(&mut rest, 4)?,
         _ => {
             // Not a map: decodable or not, it is refused.
             skip(&mut bytes.as_ref(), MAX_DEPTH)?;
@@ -397,22 +397,14 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
     // entry takes at least two bytes, which bounds the allocation whatever `len` claims.
     let mut entries = Vec::with_capacity(len.min(rest.len() / 2));
     for _ in 0..len {
-        let key = match Marker::from_u8(take(&mut rest, 1)?[0]) {
-            Marker::FixStr(len) => take(&mut rest, usize::from(len))?,
-            Marker::Str8 => {
-                let len = take(&mut rest, 1)?[0];
-                take(&mut rest, usize::from(len))?
-            }
-            Marker::Str16 => {
-                let len = u16::from_be_bytes(take_array(&mut rest)?);
-                take(&mut rest, usize::from(len))?
-            }
-            Marker::Str32 => {
-                let len = u32::from_be_bytes(take_array(&mut rest)?);
-                take(&mut rest, len as usize)?
-            }
+        let len = match Marker::from_u8(take(&mut rest, 1)?[0]) {
+            Marker::FixStr(len) => usize::from(len),
+            Marker::Str8 => length(&mut rest, 1)?,
+            Marker::Str16 => length(&mut rest, 2)?,
+            Marker::Str32 => length(&mut rest, 4)?,
             _ => return Err("MessagePack map key is not a string".into()),
         };
+        let key = take(&mut rest, len)?;
         let key = std::str::from_utf8(key)
             .map_err(|_| "MessagePack map key is not a UTF-8 string".to_owned())?;
         let start = bytes.len() - rest.len();
@@ -440,56 +432,60 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
 /// reads the value with `depth` left of its depth budget (each value takes a level;
 /// strings, binaries, extensions, arrays and maps take the levels rmpv's readers take).
 fn skip(rest: &mut &[u8], depth: u16) -> std::result::Result<(), String> {
-    const TOO_DEEP: &str = "not MessagePack: depth limit exceeded";
-    let depth = depth.checked_sub(1).ok_or(TOO_DEEP)?;
-    let needs = |levels: u16| {
-        if depth >= levels {
-            Ok(())
-        } else {
-            Err(TOO_DEEP.to_owned())
-        }
-    };
-    let u8_len = |rest: &mut &[u8]| take(rest, 1).map(|b| usize::from(b[0]));
-    let u16_len = |rest: &mut &[u8]| take_array(rest).map(|b| usize::from(u16::from_be_bytes(b)));
-    let u32_len = |rest: &mut &[u8]| take_array(rest).map(|b| u32::from_be_bytes(b) as usize);
-    let (body, children) = match Marker::from_u8(take(rest, 1)?[0]) {
-        Marker::Null | Marker::True | Marker::False | Marker::FixPos(_) | Marker::FixNeg(_) => {
-            (0, 0)
-        }
-        Marker::U8 | Marker::I8 => (1, 0),
-        Marker::U16 | Marker::I16 => (2, 0),
-        Marker::U32 | Marker::I32 | Marker::F32 => (4, 0),
-        Marker::U64 | Marker::I64 | Marker::F64 => (8, 0),
-        Marker::FixStr(len) => (needs(2).map(|()| usize::from(len))?, 0),
-        Marker::Str8 => (needs(2).and_then(|()| u8_len(rest))?, 0),
-        Marker::Str16 => (needs(2).and_then(|()| u16_len(rest))?, 0),
-        Marker::Str32 => (needs(2).and_then(|()| u32_len(rest))?, 0),
-        Marker::Bin8 => (needs(1).and_then(|()| u8_len(rest))?, 0),
-        Marker::Bin16 => (needs(1).and_then(|()| u16_len(rest))?, 0),
-        Marker::Bin32 => (needs(1).and_then(|()| u32_len(rest))?, 0),
-        // The type byte, then the data.
-        Marker::FixExt1 => (needs(2).map(|()| 2)?, 0),
-        Marker::FixExt2 => (needs(2).map(|()| 3)?, 0),
-        Marker::FixExt4 => (needs(2).map(|()| 5)?, 0),
-        Marker::FixExt8 => (needs(2).map(|()| 9)?, 0),
-        Marker::FixExt16 => (needs(2).map(|()| 17)?, 0),
-        Marker::Ext8 => (needs(2).and_then(|()| u8_len(rest))? + 1, 0),
-        Marker::Ext16 => (needs(2).and_then(|()| u16_len(rest))? + 1, 0),
-        Marker::Ext32 => (needs(2).and_then(|()| u32_len(rest))? + 1, 0),
-        Marker::FixArray(len) => (0, needs(1).map(|()| usize::from(len))?),
-        Marker::Array16 => (0, needs(1).and_then(|()| u16_len(rest))?),
-        Marker::Array32 => (0, needs(1).and_then(|()| u32_len(rest))?),
-        Marker::FixMap(len) => (0, needs(1).map(|()| 2 * usize::from(len))?),
-        Marker::Map16 => (0, needs(1).and_then(|()| u16_len(rest))? * 2),
-        Marker::Map32 => (0, needs(1).and_then(|()| u32_len(rest))? * 2),
+    let too_deep = || "not MessagePack: depth limit exceeded".to_owned();
+    let depth = depth.checked_sub(1).ok_or_else(too_deep)?;
+    // The bytes after the marker and length, the values nested in it, and the levels of
+    // depth budget rmpv's readers take besides the value's own.
+    let (body, children, levels) = match Marker::from_u8(take(rest, 1)?[0]) {
         // rmpv reads the never-used marker 0xc1 as nil.
-        Marker::Reserved => (0, 0),
+        Marker::Null
+        | Marker::True
+        | Marker::False
+        | Marker::FixPos(_)
+        | Marker::FixNeg(_)
+        | Marker::Reserved => return Ok(()),
+        Marker::U8 | Marker::I8 => (1, 0, 0),
+        Marker::U16 | Marker::I16 => (2, 0, 0),
+        Marker::U32 | Marker::I32 | Marker::F32 => (4, 0, 0),
+        Marker::U64 | Marker::I64 | Marker::F64 => (8, 0, 0),
+        Marker::FixStr(len) => (usize::from(len), 0, 2),
+        Marker::Str8 => (length(rest, 1)?, 0, 2),
+        Marker::Str16 => (length(rest, 2)?, 0, 2),
+        Marker::Str32 => (length(rest, 4)?, 0, 2),
+        Marker::Bin8 => (length(rest, 1)?, 0, 1),
+        Marker::Bin16 => (length(rest, 2)?, 0, 1),
+        Marker::Bin32 => (length(rest, 4)?, 0, 1),
+        // The type byte, then the data.
+        Marker::FixExt1 => (2, 0, 2),
+        Marker::FixExt2 => (3, 0, 2),
+        Marker::FixExt4 => (5, 0, 2),
+        Marker::FixExt8 => (9, 0, 2),
+        Marker::FixExt16 => (17, 0, 2),
+        Marker::Ext8 => (length(rest, 1)? + 1, 0, 2),
+        Marker::Ext16 => (length(rest, 2)? + 1, 0, 2),
+        Marker::Ext32 => (length(rest, 4)? + 1, 0, 2),
+        Marker::FixArray(len) => (0, usize::from(len), 1),
+        Marker::Array16 => (0, length(rest, 2)?, 1),
+        Marker::Array32 => (0, length(rest, 4)?, 1),
+        Marker::FixMap(len) => (0, 2 * usize::from(len), 1),
+        Marker::Map16 => (0, 2 * length(rest, 2)?, 1),
+        Marker::Map32 => (0, 2 * length(rest, 4)?, 1),
     };
+    if depth < levels {
+        return Err(too_deep());
+    }
     take(rest, body)?;
     for _ in 0..children {
         skip(rest, depth - 1)?;
     }
     Ok(())
+}
+
+/// A big-endian length of `width` bytes (1, 2 or 4).
+fn length(rest: &mut &[u8], width: usize) -> std::result::Result<usize, String> {
+    Ok(take(rest, width)?
+        .iter()
+        .fold(0, |len, byte| len << 8 | usize::from(*byte)))
 }
 
 /// The next `n` bytes.
@@ -500,11 +496,6 @@ fn take<'a>(rest: &mut &'a [u8], n: usize) -> std::result::Result<&'a [u8], Stri
     let (head, tail) = rest.split_at(n);
     *rest = tail;
     Ok(head)
-}
-
-fn take_array<const N: usize>(rest: &mut &[u8]) -> std::result::Result<[u8; N], String> {
-    let bytes = take(rest, N)?;
-    Ok(bytes.try_into().expect("N bytes"))
 }
 
 /// Makes a MessagePack timestamp (extension type -1) in its most compact form.

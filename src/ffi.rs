@@ -323,9 +323,18 @@ thread_local! {
 }
 
 fn set_last_error(message: &str) {
-    let text = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
     // During thread teardown the slot may be gone already; the message is then dropped.
-    let _ = LAST_ERROR.try_with(|last| *last.borrow_mut() = text);
+    let _ = LAST_ERROR.try_with(|last| {
+        let mut last = last.borrow_mut();
+        if message.is_empty() {
+            // Every successful call clears the message: no allocation when it is clear.
+            if !last.as_bytes().is_empty() {
+                *last = CString::default();
+            }
+        } else {
+            *last = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+        }
+    });
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -2156,7 +2165,8 @@ pub unsafe extern "C" fn sessionstore_session_incr(
         let result = unsafe { optional_out(out_value, 0) };
         let session = unsafe { session_mut(session) }?;
         let key = unsafe { key_arg(key) }?;
-        let current: Option<i64> = session.get(key)?;
+        // Anything but an integer is refused by `modify` below, which then records nothing.
+        let current = session.get_value(key).and_then(Value::as_i64);
         if current.unwrap_or(0).checked_add(delta).is_none() {
             return Err(Failure::invalid(format!(
                 "adding {delta} to session value {key:?} overflows"

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each benchmark target uses its own part of this module
 
+#[cfg(feature = "capi")]
+pub mod capi;
 pub mod machine;
 pub mod payload;
 pub mod raw;

@@ -1,10 +1,14 @@
 //! The session payloads the benchmarks store: a signed-in user with a shopping cart.
 //!
-//! A few small keys (`_permanent`, `user_id`, `csrf_token`, the counter `n` that the modified
-//! requests increment) and as many cart lines as it takes to reach the target size, each a
-//! small map of four fields (`sku`, `name`, `qty`, `price`, about 90 bytes encoded). The
-//! codec's work grows with the number of values, so this shape (many small values rather
-//! than one large string) is the demanding one.
+//! [`data`]: a few small keys (`_permanent`, `user_id`, `csrf_token`, `locale`, the counter
+//! `n` that the modified requests increment) and a `cart` list of as many lines as it takes
+//! to reach the target size, each line a small map of four fields (`sku`, `name`, `qty`,
+//! `price`, about 90 bytes encoded): the shape a web application's session usually has,
+//! a handful of keys, one of them holding most of the bytes.
+//!
+//! [`flat_data`]: the same lines, each under a key of its own (hundreds of top-level keys
+//! at 20 KB), the demanding shape for the library, which indexes a session's top-level keys
+//! on every load; the component benchmarks measure both.
 
 use sessionstore::codec::{self, Data, Format};
 
@@ -14,9 +18,7 @@ pub const SIZES: [(&str, usize); 3] = [("200B", 200), ("2KB", 2_000), ("20KB", 2
 /// The counter key the modified requests increment.
 pub const COUNTER: &str = "n";
 
-/// Session data of at least `target` bytes once encoded (exceeding it by less than one
-/// cart line).
-pub fn data(target: usize) -> Data {
+fn base() -> Data {
     let mut data = Data::new();
     data.insert("_permanent".into(), true.into());
     data.insert("user_id".into(), 424_242.into());
@@ -24,7 +26,27 @@ pub fn data(target: usize) -> Data {
         "csrf_token".into(),
         "Jx9vQ2m8Lr4tYp0ZkW7cNf3bHs6dAe1gUo5iXq2Vy8E".into(),
     );
+    data.insert("locale".into(), "en-GB".into());
     data.insert(COUNTER.into(), 0.into());
+    data
+}
+
+/// Session data of at least `target` bytes once encoded (exceeding it by less than one
+/// cart line): the cart lines in one `cart` list.
+pub fn data(target: usize) -> Data {
+    let mut data = base();
+    let mut lines = Vec::new();
+    while encoded(&data).len() < target {
+        lines.push(cart_line(lines.len() as u32));
+        data.insert("cart".into(), rmpv::Value::Array(lines.clone()));
+    }
+    data
+}
+
+/// Session data of at least `target` bytes once encoded: each cart line under a top-level
+/// key of its own.
+pub fn flat_data(target: usize) -> Data {
+    let mut data = base();
     let mut line = 0u32;
     while encoded(&data).len() < target {
         data.insert(format!("cart_{line:04}"), cart_line(line));

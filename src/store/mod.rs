@@ -330,6 +330,17 @@ impl QueryParams {
     }
 
     /// Removes and parses a positive number of seconds (`2`, `0.25`).
+    #[cfg_attr(
+        not(any(
+            feature = "sqlite",
+            feature = "postgres",
+            feature = "mysql",
+            feature = "mongodb",
+            feature = "redis",
+            feature = "memcached"
+        )),
+        allow(dead_code)
+    )]
     pub(crate) fn take_seconds(&mut self, name: &str) -> Result<Option<Duration>> {
         let Some(seconds) = self.take_parsed::<f64>(name)? else {
             return Ok(None);
@@ -404,19 +415,9 @@ pub(crate) fn expiry_after(ttl: Duration) -> OffsetDateTime {
     OffsetDateTime::now_utc() + ttl
 }
 
-/// How long a call of a pooled store waits for a connection (`pool_timeout`) unless the
-/// store's options say otherwise.
-#[cfg_attr(
-    not(any(
-        feature = "sqlite",
-        feature = "postgres",
-        feature = "mysql",
-        feature = "mongodb",
-        feature = "redis",
-        feature = "memcached"
-    )),
-    allow(dead_code)
-)]
+/// How long a call of the SQLite or MongoDB store waits for a pooled connection unless
+/// `pool_timeout` says otherwise (the other pooled stores wait their connect timeout).
+#[cfg_attr(not(any(feature = "sqlite", feature = "mongodb")), allow(dead_code))]
 pub(crate) const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The message of a call that got no connection from its pool within `timeout` (all in

@@ -31,7 +31,6 @@ pub struct TempServer {
     url: String,
     program: PathBuf,
     args: Vec<OsString>,
-    env: Vec<(String, String)>,
     /// The server's account (uid, gid), when the test runs as root and the server refuses to.
     account: Option<(u32, u32)>,
     /// The signal `stop` sends (`KILL`, `QUIT`, `TERM`).
@@ -51,7 +50,6 @@ impl TempServer {
             url: String::new(),
             program,
             args: Vec::new(),
-            env: Vec::new(),
             account: None,
             stop_signal,
             ready: None,
@@ -328,7 +326,6 @@ impl TempServer {
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("server log"))
@@ -575,7 +572,7 @@ fn postgres_bindir() -> PathBuf {
     if let Some((_, bin)) = versions.pop() {
         return bin;
     }
-    PathBuf::from(installed("initdb"))
+    installed("initdb")
         .parent()
         .expect("initdb's directory")
         .to_owned()
