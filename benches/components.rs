@@ -56,6 +56,9 @@ fn cookie_benches(c: &mut Criterion) {
     group.finish();
 }
 
+/// Makes a payload of at least the given size.
+type Payload = fn(usize) -> sessionstore::codec::Data;
+
 fn request_benches(c: &mut Criterion) {
     let manager = SessionManager::new(
         Config::builder(StoreConfig::Memory)
@@ -66,8 +69,7 @@ fn request_benches(c: &mut Criterion) {
     )
     .unwrap();
     let mut group = c.benchmark_group("memory_request");
-    let shapes: [(&str, fn(usize) -> sessionstore::codec::Data); 2] =
-        [("", payload::data), ("flat_", payload::flat_data)];
+    let shapes: [(&str, Payload); 2] = [("", payload::data), ("flat_", payload::flat_data)];
     for (shape, make) in shapes {
         for (label, bytes) in SIZES {
             let cookie = common::setup::store_session(&manager, make(bytes));

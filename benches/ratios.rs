@@ -7,11 +7,17 @@
 //! PostgreSQL and MySQL a third column times the baseline on a pool that checks every
 //! connection on check-out (r2d2's and the mysql crate's default), to show that check's cost.
 //!
+//! The whole measurement is repeated in several passes (3 by default), each with the stores
+//! opened afresh, and each figure is the median over the passes: on a small VM a round trip
+//! takes several times longer when the server's worker (a PostgreSQL backend, a MariaDB
+//! thread: one per connection) runs on the other vCPU, and where a connection's worker
+//! lands sticks for seconds, so one pass can favour either side.
+//!
 //! With the `capi` feature, a second table compares the C ABI with the Rust API on the same
 //! requests (memory and Redis), interleaved the same way.
 //!
 //! `cargo bench --all-features --bench ratios`; `BENCH_STORES=redis,postgres`,
-//! `BENCH_QUICK=1` (fewer, shorter rounds).
+//! `BENCH_QUICK=1` (one pass of fewer, shorter rounds), `BENCH_PASSES=N`.
 
 mod common;
 
@@ -94,10 +100,7 @@ fn interleave(mut variants: Vec<Variant<'_>>, rounds: usize, block: Duration) ->
         }
         ratios.push(means[1] / means[0]);
     }
-    let medians = variants
-        .iter_mut()
-        .map(|v| median(&mut v.blocks))
-        .collect();
+    let medians = variants.iter_mut().map(|v| median(&mut v.blocks)).collect();
     (medians, median(&mut ratios))
 }
 
@@ -109,9 +112,41 @@ fn block() -> Duration {
     }
 }
 
+/// The figures of one table row: the baseline's, the library's and the checked baseline's
+/// time per request, and the library / baseline ratio.
+#[derive(Default)]
+struct Row {
+    raw: Vec<f64>,
+    library: Vec<f64>,
+    ratio: Vec<f64>,
+    checked: Vec<f64>,
+    checked_ratio: Vec<f64>,
+}
+
+impl Row {
+    fn format(&mut self, store: &str, op: Op, label: &str) -> String {
+        let checked = if self.checked.is_empty() {
+            "– | –".to_owned()
+        } else {
+            format!(
+                "{} | {:.2}×",
+                micros(median(&mut self.checked)),
+                median(&mut self.checked_ratio)
+            )
+        };
+        format!(
+            "| {store} | {} | {label} | {} | {} | **{:.2}×** | {checked} |",
+            op.name(),
+            micros(median(&mut self.raw)),
+            micros(median(&mut self.library)),
+            median(&mut self.ratio),
+        )
+    }
+}
+
 /// Runs the library, the baseline and (where there is one) the checked baseline of `op`
-/// interleaved; returns the table row.
-fn measure(target: &Target, op: Op, label: &str, bytes: usize, rounds: usize) -> String {
+/// interleaved; adds the figures to `row`.
+fn measure(target: &Target, op: Op, bytes: usize, rounds: usize, row: &mut Row) {
     let manager = target.manager(op.mode());
     let mut cookie = if op.sized() {
         setup::new_session(&manager, bytes)
@@ -138,17 +173,29 @@ fn measure(target: &Target, op: Op, label: &str, bytes: usize, rounds: usize) ->
         }));
     }
     let (medians, ratio) = interleave(variants, rounds, block());
-    let checked_columns = match medians.get(2) {
-        Some(checked) => format!("{} | {:.2}×", micros(*checked), medians[1] / checked),
-        None => "– | –".to_owned(),
-    };
-    format!(
-        "| {} | {} | {label} | {} | {} | **{ratio:.2}×** | {checked_columns} |",
-        target.name,
-        op.name(),
-        micros(medians[0]),
-        micros(medians[1]),
-    )
+    row.raw.push(medians[0]);
+    row.library.push(medians[1]);
+    row.ratio.push(ratio);
+    if let Some(checked) = medians.get(2) {
+        row.checked.push(*checked);
+        row.checked_ratio.push(medians[1] / checked);
+    }
+}
+
+/// The rows of one store: each cycle with each payload (a miss has none).
+fn rows_of(name: &str) -> Vec<(Op, &'static str, usize)> {
+    let mut rows = Vec::new();
+    for op in Op::ALL {
+        if op.skipped_on(name).is_some() {
+            continue;
+        }
+        if op.sized() {
+            rows.extend(SIZES.iter().map(|&(label, bytes)| (op, label, bytes)));
+        } else {
+            rows.push((op, "–", 0));
+        }
+    }
+    rows
 }
 
 /// The C ABI against the Rust API, same requests, interleaved; prints the table.
@@ -185,15 +232,19 @@ fn capi_table(rounds: usize) {
 fn main() {
     // `cargo test --benches` runs bench targets without `--bench`: one quick round then.
     let smoke = !std::env::args().any(|arg| arg == "--bench");
-    let rounds = if smoke {
-        1
+    let (rounds, passes) = if smoke {
+        (1, 1)
     } else if setup::quick() {
-        5
+        (5, 1)
     } else {
-        21
+        let passes = std::env::var("BENCH_PASSES")
+            .map(|text| text.parse().expect("BENCH_PASSES: a number"))
+            .unwrap_or(3);
+        (21, passes)
     };
     println!("# Library / raw driver, interleaved\n");
     println!("Machine at the start:\n{}\n", machine::describe());
+    println!("Passes: {passes}, rounds per pass: {rounds}.\n");
     let mut calls = Vec::new();
     let mut notes = Vec::new();
     println!(
@@ -202,19 +253,21 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|");
     for name in setup::selected() {
-        let target = setup::open(name);
-        calls.push((name, target.count_calls(2_000)));
+        let rows = rows_of(name);
+        let mut figures: Vec<Row> = rows.iter().map(|_| Row::default()).collect();
+        for _ in 0..passes {
+            let target = setup::open(name);
+            for (&(op, _, bytes), row) in rows.iter().zip(&mut figures) {
+                measure(&target, op, bytes, rounds, row);
+            }
+        }
+        for (&(op, label, _), row) in rows.iter().zip(&mut figures) {
+            println!("{}", row.format(name, op, label));
+        }
+        calls.push((name, setup::open(name).count_calls(2_000)));
         for op in Op::ALL {
             if let Some(reason) = op.skipped_on(name) {
                 notes.push(format!("{name} {}: not measured: {reason}.", op.name()));
-                continue;
-            }
-            if op.sized() {
-                for (label, bytes) in SIZES {
-                    println!("{}", measure(&target, op, label, bytes, rounds));
-                }
-            } else {
-                println!("{}", measure(&target, op, "–", 0, rounds));
             }
         }
     }

@@ -32,12 +32,30 @@ enum Side {
     Raw,
 }
 
+/// Slices each run is cut into, raw and library alternating.
+const SLICES: usize = 4;
+
+#[derive(Default)]
 struct Run {
     requests: u64,
     errors: u64,
     elapsed: Duration,
     latencies: Vec<u32>,
     lost: Option<i64>,
+}
+
+impl Run {
+    /// Adds the figures of another slice.
+    fn add(&mut self, other: Run) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.latencies.extend(other.latencies);
+        self.lost = match (self.lost, other.lost) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
+    }
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -126,10 +144,9 @@ fn run(
     let elapsed = started.elapsed();
     let requests = results.iter().map(|r| r.0).sum();
     let errors = results.iter().map(|r| r.1).sum();
-    let mut latencies: Vec<u32> = results.into_iter().flat_map(|r| r.2).collect();
-    latencies.sort_unstable();
-    let lost = (sessions == Sessions::Shared)
-        .then(|| before + requests as i64 - counter(&handles[0]));
+    let latencies: Vec<u32> = results.into_iter().flat_map(|r| r.2).collect();
+    let lost =
+        (sessions == Sessions::Shared).then(|| before + requests as i64 - counter(&handles[0]));
     Run {
         requests,
         errors,
@@ -160,8 +177,21 @@ fn main() {
         for mode in [Mode::Cas, Mode::Lww] {
             for sessions in [Sessions::Distinct, Sessions::Shared] {
                 for &count in threads {
-                    for side in [Side::Raw, Side::Library] {
-                        let result = run(&target, mode, sessions, side, count, duration);
+                    // Raw and library alternate in short slices, so that both meet the
+                    // same machine (on a small VM, where a thread lands changes a round
+                    // trip's time severalfold).
+                    let mut results = [Run::default(), Run::default()];
+                    for slice in 0..SLICES {
+                        for step in 0..2 {
+                            let which = (slice + step) % 2;
+                            let side = [Side::Raw, Side::Library][which];
+                            let slice_time = duration / SLICES as u32;
+                            results[which]
+                                .add(run(&target, mode, sessions, side, count, slice_time));
+                        }
+                    }
+                    for (side, mut result) in [Side::Raw, Side::Library].into_iter().zip(results) {
+                        result.latencies.sort_unstable();
                         println!(
                             "| {} | {} | {count} | {} | {:.0} | {:.0} µs | {:.0} µs | {} | {} |",
                             if mode == Mode::Lww { "lww" } else { "cas" },

@@ -2,7 +2,8 @@
 # Runs every test of sessionstore: starts (installing when missing) the servers the tests
 # need (scripts/services.sh), then formatting and lint checks, the unit, integration and doc
 # tests against real servers, files and HTTP, the C API's tests (scripts/test-c.sh), the
-# feature-subset builds, and a bounded run of every fuzz target (scripts/fuzz.sh).
+# feature-subset builds, one run of each benchmark (no measurement), and a bounded run of
+# every fuzz target (scripts/fuzz.sh).
 # Usage: scripts/test.sh   (from anywhere; CI calls it via .ci/run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +46,10 @@ cargo nextest run --all-features --no-fail-fast
 
 step "doc tests"
 cargo test --all-features --doc
+
+step "benchmarks: each one once, against every store (docs/BENCHMARKS.md)"
+cargo test --all-features --bench request_cycle --bench ratios --bench throughput \
+    --bench components --bench capi
 
 step "fuzzing: every target for 60 s (scripts/fuzz.sh)"
 scripts/fuzz.sh 60

@@ -387,7 +387,8 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
         Marker::Map32 => length(&mut rest, 4)?,
         _ => {
             // Not a map: decodable or not, it is refused.
-            skip(&mut bytes.as_ref(), MAX_DEPTH)?;
+            let mut whole = bytes;
+            skip(&mut whole, MAX_DEPTH)?;
             return Err("MessagePack value is not a map".into());
         }
     };
@@ -476,9 +477,33 @@ fn skip(rest: &mut &[u8], depth: u16) -> std::result::Result<(), String> {
     }
     take(rest, body)?;
     for _ in 0..children {
+        // Far from the depth limit, a scalar (most of a session's values) needs no check
+        // but its length: stepped over here, without a call.
+        if depth > 8
+            && let Some(len) = rest.first().and_then(|marker| scalar_len(*marker))
+        {
+            take(rest, 1 + len)?;
+            continue;
+        }
         skip(rest, depth - 1)?;
     }
     Ok(())
+}
+
+/// The bytes after the marker of a fixed-size scalar or a fixstr; `None` for other values.
+fn scalar_len(marker: u8) -> Option<usize> {
+    match marker {
+        // fixint, nil, the reserved 0xc1 (read as nil), booleans
+        0x00..=0x7f | 0xc0..=0xc3 | 0xe0..=0xff => Some(0),
+        // fixstr
+        0xa0..=0xbf => Some(usize::from(marker & 0x1f)),
+        // uint8, int8 / uint16, int16 / float32, uint32, int32 / float64, uint64, int64
+        0xcc | 0xd0 => Some(1),
+        0xcd | 0xd1 => Some(2),
+        0xca | 0xce | 0xd2 => Some(4),
+        0xcb | 0xcf | 0xd3 => Some(8),
+        _ => None,
+    }
 }
 
 /// A big-endian length of `width` bytes (1, 2 or 4).

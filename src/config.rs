@@ -44,7 +44,7 @@ pub struct Config {
     pub touch_interval: Duration,
     /// Compare-and-set (default) or last writer wins.
     pub concurrency: Concurrency,
-    /// How many times a conflicting save is retried before giving up (default 64).
+    /// How many times a conflicting save is tried before giving up (default 1000).
     pub max_attempts: u32,
     /// Purge expired records every N loads (`SESSION_CLEANUP_N_REQUESTS`; default never).
     pub cleanup_every: Option<u64>,
@@ -85,7 +85,7 @@ impl Config {
                 refresh_each_request: true,
                 touch_interval: Duration::from_secs(60),
                 concurrency: Concurrency::NoLostUpdates,
-                max_attempts: 64,
+                max_attempts: 1000,
                 cleanup_every: None,
                 max_size: 4 << 20,
                 max_key_length: 256,
@@ -309,7 +309,7 @@ impl ConfigBuilder {
         self
     }
 
-    /// Attempts of a conflicting save before [`Error::Contention`] (default 64).
+    /// Attempts of a conflicting save before [`Error::Contention`] (default 1000).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.config.max_attempts = attempts;
         self

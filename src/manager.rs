@@ -440,10 +440,11 @@ impl SessionManager {
 /// Conflicting saves retried at once before [`back_off`] starts.
 const IMMEDIATE_RETRIES: u32 = 2;
 
-/// Waits a random moment of up to 50 µs × 2^`attempt` (at most about 50 ms) before the retry
-/// that follows conflict number `attempt`.
+/// Waits a random moment of up to 50 µs × 2^`attempt` (at most about 13 ms) before the retry
+/// that follows conflict number `attempt`. Short enough that a request of a busy session
+/// retries often; random, so that the contenders stop colliding in lockstep.
 fn back_off(attempt: u32) {
-    let most = 50u64 << attempt.min(10);
+    let most = 50u64 << attempt.min(8);
     let wait = u64::from(getrandom::u32().unwrap_or(0)) % most;
     std::thread::sleep(Duration::from_micros(wait));
 }

@@ -117,12 +117,9 @@ fn round_trips_as_the_server_counts_them() {
         assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("ann"));
     });
     let unmodified = calls_since(&mut info, &before);
-    // One round trip reached the server: GET and PEXPIRETIME in a MULTI/EXEC transaction.
-    // Nothing that writes.
-    assert_eq!(
-        unmodified,
-        expected(&[("exec", 1), ("get", 1), ("multi", 1), ("pexpiretime", 1)])
-    );
+    // One round trip reached the server: GET and PEXPIRETIME, pipelined. Nothing that
+    // writes.
+    assert_eq!(unmodified, expected(&[("get", 1), ("pexpiretime", 1)]));
     assert_eq!(write_calls(&mut info, &unmodified), 0);
 
     let before = command_calls(&mut info);
@@ -130,18 +127,11 @@ fn round_trips_as_the_server_counts_them() {
         s.insert("theme", "dark").unwrap()
     });
     let modified = calls_since(&mut info, &before);
-    // Two round trips: the read (the transaction) and the compare-and-set (EVALSHA, which
+    // Two round trips: the read (the pipeline) and the compare-and-set (EVALSHA, which
     // runs GET to compare, then one SET).
     assert_eq!(
         modified,
-        expected(&[
-            ("evalsha", 1),
-            ("exec", 1),
-            ("get", 2),
-            ("multi", 1),
-            ("pexpiretime", 1),
-            ("set", 1)
-        ])
+        expected(&[("evalsha", 1), ("get", 2), ("pexpiretime", 1), ("set", 1)])
     );
     assert_eq!(write_calls(&mut info, &modified), 1, "one write: the SET");
 }

@@ -87,7 +87,10 @@ mod memory {
             if live(&map, key).is_some() {
                 return false;
             }
-            map.insert(key.to_owned(), (data.to_vec(), OffsetDateTime::now_utc() + ttl));
+            map.insert(
+                key.to_owned(),
+                (data.to_vec(), OffsetDateTime::now_utc() + ttl),
+            );
             true
         }
 
@@ -114,10 +117,10 @@ mod memory {
         }
 
         fn set(&self, key: &str, data: &[u8], ttl: Duration) {
-            self.map
-                .lock()
-                .unwrap()
-                .insert(key.to_owned(), (data.to_vec(), OffsetDateTime::now_utc() + ttl));
+            self.map.lock().unwrap().insert(
+                key.to_owned(),
+                (data.to_vec(), OffsetDateTime::now_utc() + ttl),
+            );
         }
 
         fn touch(&self, key: &str, ttl: Duration) -> bool {
@@ -216,7 +219,8 @@ mod file {
 
         fn locked<T>(&self, f: impl FnOnce() -> T) -> T {
             let file = self.lock.lock().unwrap();
-            file.lock().unwrap_or_else(|e| fail("filesystem", "lock", e));
+            file.lock()
+                .unwrap_or_else(|e| fail("filesystem", "lock", e));
             let result = f();
             file.unlock()
                 .unwrap_or_else(|e| fail("filesystem", "unlock", e));
@@ -314,7 +318,8 @@ mod sqlite {
         WHERE sessions.expiry <= ?4 OR sessions.expiry IS NULL";
     const CAS: &str = "UPDATE sessions SET data = ?1, expiry = ?2 \
         WHERE session_id = ?3 AND data = ?4 AND expiry > ?5";
-    const CAS_DELETE: &str = "DELETE FROM sessions WHERE session_id = ?1 AND data = ?2 AND expiry > ?3";
+    const CAS_DELETE: &str =
+        "DELETE FROM sessions WHERE session_id = ?1 AND data = ?2 AND expiry > ?3";
     const SET: &str = "INSERT INTO sessions (session_id, data, expiry) VALUES (?1, ?2, ?3) \
         ON CONFLICT(session_id) DO UPDATE SET data = excluded.data, expiry = excluded.expiry";
     const TOUCH: &str = "UPDATE sessions SET expiry = ?1 WHERE session_id = ?2 AND expiry > ?3";
@@ -399,7 +404,13 @@ mod sqlite {
             let changed = conn
                 .prepare_cached(CAS)
                 .and_then(|mut statement| {
-                    statement.execute(params![data, text(now + ttl), key, expected.data, text(now)])
+                    statement.execute(params![
+                        data,
+                        text(now + ttl),
+                        key,
+                        expected.data,
+                        text(now)
+                    ])
                 })
                 .unwrap_or_else(|e| fail("sqlite", "compare-and-set", e));
             if changed == 1 {
@@ -427,7 +438,10 @@ mod sqlite {
         }
 
         fn set(&self, key: &str, data: &[u8], ttl: Duration) {
-            self.execute(SET, params![key, data, text(OffsetDateTime::now_utc() + ttl)]);
+            self.execute(
+                SET,
+                params![key, data, text(OffsetDateTime::now_utc() + ttl)],
+            );
         }
 
         fn touch(&self, key: &str, ttl: Duration) -> bool {
@@ -672,8 +686,8 @@ mod mysql {
                         .with_reset_connection(false)
                         .with_check_health(check_health),
                 );
-            let pool =
-                Pool::new(builder).unwrap_or_else(|e| fail("mysql", &format!("connecting to {url}"), e));
+            let pool = Pool::new(builder)
+                .unwrap_or_else(|e| fail("mysql", &format!("connecting to {url}"), e));
             pool.get_conn()
                 .and_then(|mut conn| {
                     conn.query_drop(format!(
@@ -722,7 +736,12 @@ mod mysql {
             })
         }
 
-        fn affected(&self, conn: &mut PooledConn, sql: &str, params: impl Into<mysql::Params>) -> u64 {
+        fn affected(
+            &self,
+            conn: &mut PooledConn,
+            sql: &str,
+            params: impl Into<mysql::Params>,
+        ) -> u64 {
             conn.exec_drop(sql, params)
                 .unwrap_or_else(|e| fail("mysql", "statement", e));
             conn.affected_rows()
@@ -785,7 +804,11 @@ mod mysql {
 
         fn touch(&self, key: &str, ttl: Duration) -> bool {
             let now = OffsetDateTime::now_utc();
-            self.affected(&mut self.conn(), &self.touch, (utc(now + ttl), key, utc(now))) == 1
+            self.affected(
+                &mut self.conn(),
+                &self.touch,
+                (utc(now + ttl), key, utc(now)),
+            ) == 1
         }
     }
 }
@@ -796,12 +819,12 @@ pub use mongo::MongoRaw;
 mod mongo {
     use std::time::Duration;
 
+    use mongodb::IndexModel;
     use mongodb::bson::spec::BinarySubtype;
     use mongodb::bson::{Binary, Bson, DateTime, Document, doc};
     use mongodb::error::{ErrorKind, WriteFailure};
     use mongodb::options::{ClientOptions, IndexOptions};
     use mongodb::sync::{Client, Collection};
-    use mongodb::IndexModel;
 
     use super::{Raw, RawCas, RawRecord, fail};
 
@@ -835,7 +858,8 @@ mod mongo {
             let options = ClientOptions::parse(uri)
                 .run()
                 .unwrap_or_else(|e| fail("mongodb", "URI", e));
-            let client = Client::with_options(options).unwrap_or_else(|e| fail("mongodb", "client", e));
+            let client =
+                Client::with_options(options).unwrap_or_else(|e| fail("mongodb", "client", e));
             let collection = client.database(database).collection::<Document>(collection);
             collection
                 .create_indexes([
@@ -1025,8 +1049,12 @@ return {current, redis.call('PEXPIRETIME', KEYS[1])}
 
         fn with<T>(&self, f: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<T>) -> T {
             let result = match &self.pools {
-                Pools::Server(pool) => f(&mut *pool.get().unwrap_or_else(|e| fail("redis", "check-out", e))),
-                Pools::Cluster(pool) => f(&mut *pool.get().unwrap_or_else(|e| fail("redis", "check-out", e))),
+                Pools::Server(pool) => {
+                    f(&mut *pool.get().unwrap_or_else(|e| fail("redis", "check-out", e)))
+                }
+                Pools::Cluster(pool) => {
+                    f(&mut *pool.get().unwrap_or_else(|e| fail("redis", "check-out", e)))
+                }
             };
             result.unwrap_or_else(|e| fail("redis", "command", e))
         }
@@ -1182,7 +1210,13 @@ mod memcached {
             })
         }
 
-        fn cas_item(&self, key: &str, expected: &RawRecord, item: Item<'_>, exptime: u32) -> RawCas {
+        fn cas_item(
+            &self,
+            key: &str,
+            expected: &RawRecord,
+            item: Item<'_>,
+            exptime: u32,
+        ) -> RawCas {
             if self
                 .client
                 .cas(key, item, exptime, expected.token)
@@ -1215,7 +1249,15 @@ mod memcached {
         }
 
         fn cas_delete(&self, key: &str, expected: &RawRecord) -> RawCas {
-            self.cas_item(key, expected, Item { data: b"", flags: 0 }, EXPIRED)
+            self.cas_item(
+                key,
+                expected,
+                Item {
+                    data: b"",
+                    flags: 0,
+                },
+                EXPIRED,
+            )
         }
 
         fn set(&self, key: &str, data: &[u8], ttl: Duration) {

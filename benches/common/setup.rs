@@ -30,7 +30,10 @@ pub fn compiled() -> Vec<&'static str> {
         ("redis_cluster", cfg!(feature = "redis")),
         ("memcached", cfg!(feature = "memcached")),
     ];
-    all.iter().filter(|(_, on)| *on).map(|(name, _)| *name).collect()
+    all.iter()
+        .filter(|(_, on)| *on)
+        .map(|(name, _)| *name)
+        .collect()
 }
 
 /// The stores to run: `BENCH_STORES` (comma-separated names) or every compiled one.
@@ -42,7 +45,9 @@ pub fn selected() -> Vec<&'static str> {
             .map(str::trim)
             .map(|name| {
                 *compiled.iter().find(|c| **c == name).unwrap_or_else(|| {
-                    panic!("BENCH_STORES: unknown or not compiled store {name:?} (have {compiled:?})")
+                    panic!(
+                        "BENCH_STORES: unknown or not compiled store {name:?} (have {compiled:?})"
+                    )
                 })
             })
             .collect(),
@@ -169,8 +174,7 @@ pub fn open(name: &'static str) -> Target {
                     "SESSIONSTORE_MONGODB_URL",
                     "mongodb://127.0.0.1:27017/?retryWrites=false",
                 );
-                let library =
-                    url_store(&url, "db=sessionstore_bench&collection=sessions", name);
+                let library = url_store(&url, "db=sessionstore_bench&collection=sessions", name);
                 (
                     library,
                     Arc::new(super::raw::MongoRaw::open(
@@ -508,7 +512,11 @@ pub fn raw_request(target: &Target, raw: &dyn Raw, op: Op, key: &mut String) {
         }
         Op::Touch => {
             loaded.expect("a stored baseline record");
-            assert!(raw.touch(key, TTL), "{}: baseline touch missed", target.name);
+            assert!(
+                raw.touch(key, TTL),
+                "{}: baseline touch missed",
+                target.name
+            );
         }
         Op::Regenerate => {
             let current: RawRecord = loaded.expect("a stored baseline record");

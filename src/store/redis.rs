@@ -6,7 +6,7 @@
 //!
 //! | operation | Redis | round trips |
 //! |---|---|---|
-//! | load | `GET` + `PEXPIRETIME` in one `MULTI`/`EXEC` pipeline | 1 |
+//! | load | `GET` + `PEXPIRETIME`, pipelined | 1 |
 //! | compare-and-set | `EVALSHA` of a script: `GET`, compare with the bytes the load saw, `SET … PX` when equal, else return the current value and expiry | 1, even on a conflict |
 //! | compare-and-delete | the same script with `DEL` | 1 |
 //! | create | `SET key value NX PX ttl` | 1 |
@@ -511,26 +511,21 @@ impl Store for RedisStore {
     }
 
     fn load(&self, key: &str) -> Result<Option<Record>> {
-        // In a transaction, so that the expiry is the value's own. Sent as packed commands:
-        // redis-rs's `Pipeline::query` refuses Cluster connections, whose
-        // `req_packed_commands` routes a one-key transaction to the key's node.
-        let mut transaction = ::redis::pipe();
-        transaction
-            .atomic()
-            .cmd("GET")
-            .arg(key)
-            .cmd("PEXPIRETIME")
-            .arg(key);
-        let packed = transaction.get_packed_pipeline();
-        // The replies to MULTI and the two QUEUED are skipped: only EXEC's is returned.
-        let mut replies = self.run("load", key, Resend::Safe, |conn| {
-            conn.req_packed_commands(&packed, 3, 1)
+        // Two commands in one round trip, not a transaction: a write between them only makes
+        // the expiry newer than the value (a touch is then skipped that the write made
+        // needless), and a delete makes it -2, "due for renewal", whose touch or
+        // compare-and-set then finds the session gone. Sent as packed commands: redis-rs's
+        // `Pipeline::query` refuses Cluster connections, whose `req_packed_commands` routes
+        // a one-key batch to the key's node.
+        let mut pipeline = ::redis::pipe();
+        pipeline.cmd("GET").arg(key).cmd("PEXPIRETIME").arg(key);
+        let packed = pipeline.get_packed_pipeline();
+        let replies = self.run("load", key, Resend::Safe, |conn| {
+            conn.req_packed_commands(&packed, 0, 2)
         })?;
-        let exec = replies
-            .pop()
-            .ok_or_else(|| store_error("load: no reply to EXEC"))?;
-        let (data, expiry): (Option<Vec<u8>>, i64) = ::redis::from_redis_value(exec)
-            .map_err(|e| store_error(format!("load: unexpected reply: {e}")))?;
+        let (data, expiry): (Option<Vec<u8>>, i64) =
+            ::redis::from_redis_value(Value::Array(replies))
+                .map_err(|e| store_error(format!("load: unexpected reply: {e}")))?;
         Ok(data.map(|data| Record::new(data, expiry_from_millis(expiry))))
     }
 

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the benchmarks of docs/BENCHMARKS.md (release build, every store feature) against the
+# servers of scripts/services.sh, which it starts first when they are not running. The
+# report suites' output (Markdown) is also written to target/bench-report/<suite>.md.
+#
+# Usage: scripts/bench.sh [SUITE] [-- CRITERION ARGS]
+#   SUITE: ratios (default: the interleaved ratio table, library / raw driver, and the C ABI
+#          / Rust API table), throughput (1-8 threads, distinct and shared sessions),
+#          request_cycle (criterion: every store and request), components (criterion: the
+#          library's own work, no server), capi (criterion: C ABI vs Rust API), or all.
+# Environment: BENCH_STORES=redis,postgres (default: every store), BENCH_QUICK=1 (short
+#   runs), BENCH_SECONDS=N (throughput: seconds per configuration, default 1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+suite=${1:-ratios}
+shift || true
+[[ ${1:-} == -- ]] && shift
+case $suite in
+    all) suites=(ratios throughput request_cycle components capi) ;;
+    ratios | throughput | request_cycle | components | capi) suites=("$suite") ;;
+    *)
+        echo "unknown suite $suite (ratios, throughput, request_cycle, components, capi, all)" >&2
+        exit 2
+        ;;
+esac
+
+scripts/services.sh
+out=target/bench-report
+mkdir -p "$out"
+for name in "${suites[@]}"; do
+    say "benchmark $name (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+    case $name in
+        ratios | throughput)
+            cargo bench --all-features --bench "$name" -- "$@" | tee "$out/$name.md"
+            ;;
+        *) cargo bench --all-features --bench "$name" -- "$@" ;;
+    esac
+done
