@@ -128,6 +128,9 @@ fn decode_msgpack(bytes: &[u8]) -> std::result::Result<Data, String> {
     let Value::Map(entries) = value else {
         return Err("MessagePack value is not a map".into());
     };
+    if entries.iter().any(|(_, value)| holds_invalid_utf8(value)) {
+        return Err(INVALID_UTF8.into());
+    }
     let mut data = Data::new();
     for (key, value) in entries {
         match key {
@@ -138,6 +141,21 @@ fn decode_msgpack(bytes: &[u8]) -> std::result::Result<Data, String> {
         }
     }
     Ok(data)
+}
+
+/// Why a value with a string that is not UTF-8 is refused (msgspec refuses it too).
+const INVALID_UTF8: &str = "MessagePack string is not UTF-8";
+
+/// Whether `value` is, or holds, a string whose bytes are not UTF-8.
+fn holds_invalid_utf8(value: &Value) -> bool {
+    match value {
+        Value::String(s) => !s.is_str(),
+        Value::Array(items) => items.iter().any(holds_invalid_utf8),
+        Value::Map(entries) => entries
+            .iter()
+            .any(|(k, v)| holds_invalid_utf8(k) || holds_invalid_utf8(v)),
+        _ => false,
+    }
 }
 
 fn decode_json(bytes: &[u8]) -> std::result::Result<Data, String> {
@@ -437,7 +455,8 @@ fn skip(rest: &mut &[u8], depth: u16) -> std::result::Result<(), String> {
     let depth = depth.checked_sub(1).ok_or_else(too_deep)?;
     // The bytes after the marker and length, the values nested in it, and the levels of
     // depth budget rmpv's readers take besides the value's own.
-    let (body, children, levels) = match Marker::from_u8(take(rest, 1)?[0]) {
+    let marker = Marker::from_u8(take(rest, 1)?[0]);
+    let (body, children, levels) = match marker {
         // rmpv reads the never-used marker 0xc1 as nil.
         Marker::Null
         | Marker::True
@@ -475,7 +494,14 @@ fn skip(rest: &mut &[u8], depth: u16) -> std::result::Result<(), String> {
     if depth < levels {
         return Err(too_deep());
     }
-    take(rest, body)?;
+    let is_string = matches!(
+        marker,
+        Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32
+    );
+    let body = take(rest, body)?;
+    if is_string && std::str::from_utf8(body).is_err() {
+        return Err(INVALID_UTF8.into());
+    }
     for _ in 0..children {
         // Far from the depth limit, a scalar (most of a session's values) needs no check
         // but its length: stepped over here, without a call.
@@ -490,13 +516,12 @@ fn skip(rest: &mut &[u8], depth: u16) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// The bytes after the marker of a fixed-size scalar or a fixstr; `None` for other values.
+/// The bytes after the marker of a fixed-size scalar; `None` for other values (strings
+/// included: their bytes must be checked for UTF-8).
 fn scalar_len(marker: u8) -> Option<usize> {
     match marker {
         // fixint, nil, the reserved 0xc1 (read as nil), booleans
         0x00..=0x7f | 0xc0..=0xc3 | 0xe0..=0xff => Some(0),
-        // fixstr
-        0xa0..=0xbf => Some(usize::from(marker & 0x1f)),
         // uint8, int8 / uint16, int16 / float32, uint32, int32 / float64, uint64, int64
         0xcc | 0xd0 => Some(1),
         0xcd | 0xd1 => Some(2),
@@ -594,6 +619,17 @@ mod tests {
         assert_eq!(data["l"], Value::Array(vec![1.into(), Value::Nil]));
         let again = decode(&encode(&data, Format::Json).unwrap()).unwrap();
         assert_eq!(again, data);
+    }
+
+    #[test]
+    fn strings_that_are_not_utf8_are_refused() {
+        // {"n": ["\xcf\xff", 0]}: found by the codec_decode fuzz target, which saw such a
+        // string come back as binary after a save.
+        let bytes = b"\x81\xa1n\x92\xa2\xcf\xff\x00";
+        assert!(matches!(decode(bytes), Err(Error::Codec(_))));
+        assert!(Entries::decode(bytes).is_err());
+        let top_level = b"\x81\xa1n\xa2\xcf\xff";
+        assert!(decode(top_level).is_err() && Entries::decode(top_level).is_err());
     }
 
     #[test]
