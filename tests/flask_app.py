@@ -115,9 +115,15 @@ def settings_from(environ):
         from pymemcache.client.hash import HashClient
 
         servers = environ.get("SESSION_MEMCACHED", "127.0.0.1:11211").split(",")
-        # No serializer: values are bytes, flags are not interpreted.
+        # No serializer: values are bytes, flags are not interpreted. pymemcache sends
+        # writes with noreply by default: Flask would answer before memcached has stored
+        # the session, and the tests' next read, on another connection, could overtake the
+        # write. Waiting for the reply makes a response mean "stored".
+        client_options = {"default_noreply": False}
         config["SESSION_MEMCACHED"] = (
-            HashClient(servers) if len(servers) > 1 else Client(servers[0])
+            HashClient(servers, **client_options)
+            if len(servers) > 1
+            else Client(servers[0], **client_options)
         )
     elif session_type == "mongodb":
         from pymongo import MongoClient
