@@ -499,21 +499,43 @@ fn skip(rest: &mut &[u8], depth: u16) -> std::result::Result<(), String> {
         Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32
     );
     let body = take(rest, body)?;
-    if is_string && std::str::from_utf8(body).is_err() {
-        return Err(INVALID_UTF8.into());
+    if is_string {
+        check_utf8(body)?;
     }
     for _ in 0..children {
-        // Far from the depth limit, a scalar (most of a session's values) needs no check
-        // but its length: stepped over here, without a call.
+        // Far from the depth limit, a scalar or a string (most of a session's values)
+        // needs no check but its length and its text: stepped over here, without a call.
         if depth > 8
-            && let Some(len) = rest.first().and_then(|marker| scalar_len(*marker))
+            && let Some(&marker) = rest.first()
         {
-            take(rest, 1 + len)?;
-            continue;
+            if let Some(len) = scalar_len(marker) {
+                take(rest, 1 + len)?;
+                continue;
+            }
+            if let 0xa0..=0xbf | 0xd9 = marker {
+                take(rest, 1)?;
+                let len = if marker == 0xd9 {
+                    length(rest, 1)?
+                } else {
+                    usize::from(marker & 0x1f)
+                };
+                check_utf8(take(rest, len)?)?;
+                continue;
+            }
         }
         skip(rest, depth - 1)?;
     }
     Ok(())
+}
+
+/// Refuses a string's bytes that are not UTF-8. ASCII, what a session's strings mostly
+/// are, is checked first: for short strings much cheaper than the full UTF-8 check.
+fn check_utf8(bytes: &[u8]) -> std::result::Result<(), String> {
+    if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
+        Ok(())
+    } else {
+        Err(INVALID_UTF8.into())
+    }
 }
 
 /// The bytes after the marker of a fixed-size scalar; `None` for other values (strings
@@ -630,6 +652,14 @@ mod tests {
         assert!(Entries::decode(bytes).is_err());
         let top_level = b"\x81\xa1n\xa2\xcf\xff";
         assert!(decode(top_level).is_err() && Entries::decode(top_level).is_err());
+        // The same in a str 8 inside a map inside a list, and valid multi-byte UTF-8
+        // ("é") accepted in both places.
+        let nested_str8 = b"\x81\xa1n\x91\x81\xa1k\xd9\x02\xcf\xff";
+        assert!(decode(nested_str8).is_err() && Entries::decode(nested_str8).is_err());
+        let accented = b"\x81\xa1n\x92\xa2\xc3\xa9\x91\x81\xa1k\xd9\x02\xc3\xa9";
+        let entries = Entries::decode(accented).unwrap();
+        assert_eq!(entries.get("n"), decode(accented).unwrap().get("n"));
+        assert_eq!(entries.get("n").unwrap()[0], Value::from("é"));
     }
 
     #[test]

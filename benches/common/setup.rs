@@ -300,7 +300,7 @@ impl Target {
     fn manager_on(&self, store: Arc<dyn Store>, mode: Mode) -> SessionManager {
         let config = Config::builder(self.store_config.clone())
             .secret("benchmark secret")
-            .key_prefix(format!("bench:{}:", self.tag))
+            .key_prefix(format!("bench:{}:", self.key_tag()))
             .idle_lifetime(TTL)
             .touch_interval(if mode == Mode::Touching {
                 Duration::ZERO
@@ -317,11 +317,23 @@ impl Target {
         SessionManager::with_store(config, store)
     }
 
+    /// This run's tag in keys. On a Redis Cluster it is a hash tag (`{tag}`), so that the
+    /// library's keys and the baseline's live on the same node: nodes are separate
+    /// processes, and on a small VM where a process runs relative to the benchmark changes
+    /// a round trip's time severalfold.
+    fn key_tag(&self) -> String {
+        if self.name == "redis_cluster" {
+            format!("{{{}}}", self.tag)
+        } else {
+            self.tag.clone()
+        }
+    }
+
     /// A new baseline key (this run's prefix and a fresh id).
     pub fn raw_key(&self) -> String {
         format!(
             "bench-raw:{}:{}",
-            self.tag,
+            self.key_tag(),
             sessionstore::SessionId::generate().as_str()
         )
     }
