@@ -26,11 +26,17 @@
 //! touch that rewrites identical values still counts as done. A create is a plain `INSERT`;
 //! when the unique key refuses it, an expired row under that key is deleted and the insert
 //! tried once more, so a live row is never replaced. Statements are prepared once per
-//! connection (the pool keeps them across checkouts), and the pool pings a connection before
-//! handing it out, so a restarted server costs no failed request.
+//! connection (the pool keeps them across checkouts). A connection that went back to the
+//! pool in working order within the last half second is handed out again as it is; one idle
+//! longer is pinged first (a dead one is dropped), so a restarted server costs no failed
+//! request, and a busy store does not pay a ping's round trip on every call (the `mysql`
+//! crate's own health check, off here, pings on every check-out).
 
+use std::collections::HashMap;
 use std::fmt;
-use std::time::Duration;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use mysql::consts::CapabilityFlags;
 use mysql::prelude::Queryable;
@@ -50,6 +56,9 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const PURGE_BATCH: u64 = 10_000;
 /// The server's error for a duplicate unique key.
 const ER_DUP_ENTRY: u16 = 1062;
+/// A connection that went back to the pool in working order this recently is handed out
+/// again without a ping (the PostgreSQL store's window, HikariCP's length).
+const ALIVE_BYPASS: Duration = Duration::from_millis(500);
 
 /// Options of the MySQL / MariaDB store.
 #[derive(Clone, PartialEq, Eq)]
@@ -187,7 +196,8 @@ impl MysqlOptions {
             .pool_opts(
                 PoolOpts::new()
                     .with_constraints(constraints)
-                    .with_reset_connection(false),
+                    .with_reset_connection(false)
+                    .with_check_health(false),
             )
     }
 }
@@ -245,6 +255,64 @@ pub struct MysqlStore {
     pool: Pool,
     sql: Statements,
     pool_timeout: Duration,
+    /// When each pooled connection (by its server connection id) last went back to the pool
+    /// in working order.
+    returned: Mutex<HashMap<u32, Instant>>,
+}
+
+/// A pooled connection checked out for one call. Back in the pool it records the time, or,
+/// when a statement failed at the connection level, is dropped by the pool.
+struct Checkout<'a> {
+    conn: PooledConn,
+    returned: &'a Mutex<HashMap<u32, Instant>>,
+    broken: bool,
+}
+
+impl Checkout<'_> {
+    /// Runs `statement` on the connection, noting a connection-level failure.
+    fn run<T>(
+        &mut self,
+        statement: impl FnOnce(&mut PooledConn) -> std::result::Result<T, mysql::Error>,
+    ) -> std::result::Result<T, mysql::Error> {
+        let result = statement(&mut self.conn);
+        if let Err(error) = &result
+            && error.is_connectivity_error()
+        {
+            self.broken = true;
+            // On its return the pool resets it, which fails, and so drops it.
+            self.conn.reset_connection(true);
+        }
+        result
+    }
+}
+
+impl Deref for Checkout<'_> {
+    type Target = PooledConn;
+    fn deref(&self) -> &PooledConn {
+        &self.conn
+    }
+}
+
+impl DerefMut for Checkout<'_> {
+    fn deref_mut(&mut self) -> &mut PooledConn {
+        &mut self.conn
+    }
+}
+
+impl Drop for Checkout<'_> {
+    fn drop(&mut self) {
+        let id = self.conn.connection_id();
+        let mut returned = lock(self.returned);
+        if self.broken {
+            returned.remove(&id);
+        } else {
+            returned.insert(id, Instant::now());
+        }
+    }
+}
+
+fn lock(returned: &Mutex<HashMap<u32, Instant>>) -> MutexGuard<'_, HashMap<u32, Instant>> {
+    returned.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl fmt::Debug for MysqlStore {
@@ -265,27 +333,56 @@ impl MysqlStore {
             pool,
             sql: Statements::new(&options.table),
             pool_timeout: options.pool_timeout.unwrap_or(options.connect_timeout),
+            returned: Mutex::default(),
         };
-        let mut conn = store.connection()?;
-        prepare_schema(&mut conn, &options.table).map_err(store_error)?;
+        {
+            let mut conn = store.connection()?;
+            prepare_schema(&mut conn, &options.table).map_err(store_error)?;
+        }
         Ok(store)
     }
 
-    fn connection(&self) -> Result<PooledConn> {
-        self.pool
-            .try_get_conn(self.pool_timeout)
-            .map_err(|e| match e {
+    /// A working connection: one back from a call within [`ALIVE_BYPASS`] as it is, any
+    /// other after a ping; connections that fail the ping are dropped and the next one tried,
+    /// until the pool has none to give within the pool timeout.
+    fn connection(&self) -> Result<Checkout<'_>> {
+        let deadline = Instant::now() + self.pool_timeout;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let mut conn = self.pool.try_get_conn(wait).map_err(|e| match e {
                 mysql::Error::DriverError(mysql::DriverError::Timeout) => {
                     store_error(pool_timeout_message(self.pool_timeout, e))
                 }
                 other => store_error(other),
-            })
+            })?;
+            let id = conn.connection_id();
+            let recent = {
+                let mut returned = lock(&self.returned);
+                // Forget connections the pool no longer holds, now and then.
+                if returned.len() > 64 {
+                    returned.retain(|_, at| at.elapsed() < ALIVE_BYPASS);
+                }
+                returned
+                    .get(&id)
+                    .is_some_and(|at| at.elapsed() < ALIVE_BYPASS)
+            };
+            if recent || conn.as_mut().ping().is_ok() {
+                return Ok(Checkout {
+                    conn,
+                    returned: &self.returned,
+                    broken: false,
+                });
+            }
+            log::debug!("mysql store: a pooled connection failed its ping; dropped");
+            lock(&self.returned).remove(&id);
+            conn.reset_connection(true);
+        }
     }
 
     /// The live record under `key`, read on `conn`.
-    fn read(&self, conn: &mut PooledConn, key: &str) -> Result<Option<Record>> {
+    fn read(&self, conn: &mut Checkout<'_>, key: &str) -> Result<Option<Record>> {
         let row: Option<(Option<Vec<u8>>, Option<PrimitiveDateTime>)> = conn
-            .exec_first(&self.sql.load, (key, now()))
+            .run(|conn| conn.exec_first(&self.sql.load, (key, now())))
             .map_err(store_error)?;
         match row {
             None => Ok(None),
@@ -302,11 +399,11 @@ impl MysqlStore {
 
     /// Runs the statement `sql` with `params` on `conn`, returning how many rows it matched.
     fn execute_on(
-        conn: &mut PooledConn,
+        conn: &mut Checkout<'_>,
         sql: &str,
         params: impl Into<mysql::Params>,
     ) -> std::result::Result<u64, mysql::Error> {
-        conn.exec_drop(sql, params)?;
+        conn.run(|conn| conn.exec_drop(sql, params))?;
         Ok(conn.affected_rows())
     }
 
@@ -316,9 +413,15 @@ impl MysqlStore {
     }
 
     /// Inserts a new row; `Ok(false)` if the unique key refused it.
-    fn insert(&self, conn: &mut PooledConn, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
+    fn insert(
+        &self,
+        conn: &mut Checkout<'_>,
+        key: &str,
+        data: &[u8],
+        ttl: Duration,
+    ) -> Result<bool> {
         let expiry = timestamp(expiry_after(ttl));
-        match conn.exec_drop(&self.sql.insert, (key, data, expiry)) {
+        match conn.run(|conn| conn.exec_drop(&self.sql.insert, (key, data, expiry))) {
             Ok(()) => Ok(true),
             Err(mysql::Error::MySqlError(error)) if error.code == ER_DUP_ENTRY => Ok(false),
             Err(error) => Err(store_error(error)),
