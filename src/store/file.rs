@@ -516,10 +516,12 @@ fn write_contents(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::thread;
 
     use super::*;
+    use crate::store::test_support::contract::{
+        InTempDir, Purge, concurrent_increments_lose_nothing, store_contract_tests,
+    };
 
     const MINUTE: Duration = Duration::from_secs(60);
     const SHORT: Duration = Duration::from_millis(50);
@@ -536,141 +538,37 @@ mod tests {
         store.session_files(None).unwrap().len()
     }
 
-    #[test]
-    fn load_missing_is_none() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(open(dir.path()).load("session:nope").unwrap(), None);
+    store_contract_tests! {
+        mod contract;
+        open: InTempDir::open(open),
+        short_ttl: SHORT,
+        precision: Duration::ZERO,
+        purge: Purge::Counts,
     }
 
+    /// Deleting removes the session's file; a purge leaves the lock and files that are not
+    /// sessions.
     #[test]
-    fn create_then_load() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        let before = OffsetDateTime::now_utc();
-        assert!(store.create("session:a", b"\x81\xa1x\x01", MINUTE).unwrap());
-        let record = store.load("session:a").unwrap().unwrap();
-        assert_eq!(record.data, b"\x81\xa1x\x01");
-        assert!(record.expires_at >= before + MINUTE);
-        assert!(record.expires_at <= OffsetDateTime::now_utc() + MINUTE);
-    }
-
-    #[test]
-    fn create_on_live_record_returns_false() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        assert!(store.create("session:a", b"first", MINUTE).unwrap());
-        assert!(!store.create("session:a", b"second", MINUTE).unwrap());
-        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"first");
-    }
-
-    #[test]
-    fn create_over_expired_record_succeeds() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        assert!(store.create("session:a", b"old", SHORT).unwrap());
-        expire();
-        assert_eq!(store.load("session:a").unwrap(), None);
-        assert!(store.create("session:a", b"new", MINUTE).unwrap());
-        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"new");
-    }
-
-    #[test]
-    fn cas_with_stale_expected_conflicts_with_current() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        store.create("session:a", b"v1", MINUTE).unwrap();
-        let stale = store.load("session:a").unwrap().unwrap();
-        assert_eq!(
-            store
-                .compare_and_set("session:a", &stale, b"v2", MINUTE)
-                .unwrap(),
-            CasOutcome::Stored
-        );
-        let current = store.load("session:a").unwrap().unwrap();
-        assert_eq!(
-            store
-                .compare_and_set("session:a", &stale, b"v3", MINUTE)
-                .unwrap(),
-            CasOutcome::Conflict(Some(current))
-        );
-        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"v2");
-    }
-
-    #[test]
-    fn cas_on_deleted_record_conflicts_with_none() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        store.create("session:a", b"v1", MINUTE).unwrap();
-        let loaded = store.load("session:a").unwrap().unwrap();
-        store.delete("session:a").unwrap();
-        assert_eq!(
-            store
-                .compare_and_set("session:a", &loaded, b"v2", MINUTE)
-                .unwrap(),
-            CasOutcome::Conflict(None)
-        );
-        assert_eq!(store.load("session:a").unwrap(), None);
-    }
-
-    #[test]
-    fn touch_extends_expiry_and_keeps_data() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        store.create("session:a", b"data", SHORT).unwrap();
-        let before = store.load("session:a").unwrap().unwrap();
-        assert!(store.touch("session:a", MINUTE).unwrap());
-        expire();
-        let after = store.load("session:a").unwrap().unwrap();
-        assert_eq!(after.data, b"data");
-        assert!(after.expires_at > before.expires_at + SHORT);
-    }
-
-    #[test]
-    fn touch_missing_or_expired_is_false() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        assert!(!store.touch("session:nope", MINUTE).unwrap());
-        store.create("session:a", b"data", SHORT).unwrap();
-        expire();
-        assert!(!store.touch("session:a", MINUTE).unwrap());
-        assert_eq!(store.load("session:a").unwrap(), None);
-    }
-
-    #[test]
-    fn set_overwrites_unconditionally() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        store.set("session:a", b"one", MINUTE).unwrap();
-        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"one");
-        store.set("session:a", b"two", MINUTE).unwrap();
-        assert_eq!(store.load("session:a").unwrap().unwrap().data, b"two");
-    }
-
-    #[test]
-    fn delete_removes_and_tolerates_missing() {
+    fn delete_and_purge_remove_only_session_files() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
         store.create("session:a", b"data", MINUTE).unwrap();
-        store.delete("session:a").unwrap();
-        assert_eq!(store.load("session:a").unwrap(), None);
-        store.delete("session:a").unwrap();
-        assert_eq!(file_count(&store), 0);
-    }
-
-    #[test]
-    fn purge_counts_only_expired() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        store.create("session:old1", b"x", SHORT).unwrap();
-        store.create("session:old2", b"x", SHORT).unwrap();
-        store.create("session:live", b"x", MINUTE).unwrap();
+        store.create("session:old", b"x", SHORT).unwrap();
         fs::write(store.dir.join("not a key"), b"ignored").unwrap();
+        store.delete("session:a").unwrap();
         expire();
-        assert_eq!(store.purge_expired().unwrap(), 2);
-        assert_eq!(store.purge_expired().unwrap(), 0);
-        assert!(store.load("session:live").unwrap().is_some());
+        assert_eq!(store.purge_expired().unwrap(), 1);
+        assert_eq!(file_count(&store), 0);
         assert!(store.dir.join("not a key").exists());
         assert!(store.dir.join(LOCK_FILE).exists());
+    }
+
+    /// A second store on the same directory stands in for another process.
+    #[test]
+    fn stores_on_one_directory_lose_no_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (open(dir.path()), open(dir.path()));
+        concurrent_increments_lose_nothing(&[&first, &second]);
     }
 
     #[test]
@@ -799,43 +697,6 @@ mod tests {
         let record = store.load("session:v").unwrap().unwrap();
         assert_eq!(record.data, b"\xc1 not msgpack");
         assert_eq!(record.expires_at, expires_at);
-    }
-
-    #[test]
-    fn concurrent_cas_increments_lose_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = Arc::new(open(dir.path()));
-        // A second store on the same directory stands in for another process.
-        let second = Arc::new(open(dir.path()));
-        first.create("session:n", b"0", MINUTE).unwrap();
-        let workers: Vec<_> = [first.clone(), second]
-            .into_iter()
-            .map(|store| thread::spawn(move || increment(&*store, "session:n", 200)))
-            .collect();
-        for worker in workers {
-            worker.join().unwrap();
-        }
-        assert_eq!(first.load("session:n").unwrap().unwrap().data, b"400");
-    }
-
-    fn increment(store: &dyn Store, key: &str, times: usize) {
-        let mut current = store.load(key).unwrap().unwrap();
-        for _ in 0..times {
-            loop {
-                let n: u64 = std::str::from_utf8(&current.data).unwrap().parse().unwrap();
-                let next = (n + 1).to_string();
-                match store
-                    .compare_and_set(key, &current, next.as_bytes(), MINUTE)
-                    .unwrap()
-                {
-                    CasOutcome::Stored => {
-                        current = Record::new(next.into_bytes(), current.expires_at);
-                        break;
-                    }
-                    CasOutcome::Conflict(fresher) => current = fresher.unwrap(),
-                }
-            }
-        }
     }
 
     #[test]

@@ -547,12 +547,32 @@ impl Store for MemcachedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_support::contract::{Purge, store_contract_tests};
 
     fn options_from(text: &str) -> Result<MemcachedOptions> {
         let (url, mut params) = crate::store::parse_store_url(text)?;
         let options = MemcachedOptions::from_url(&url, &mut params)?;
         params.finish()?;
         Ok(options)
+    }
+
+    /// The store on the shared test server (`SESSIONSTORE_MEMCACHED_URL`, else the test
+    /// services' one).
+    fn test_server() -> MemcachedStore {
+        let url = std::env::var("SESSIONSTORE_MEMCACHED_URL")
+            .unwrap_or_else(|_| "memcache://127.0.0.1:11211".to_owned());
+        let options = options_from(&url).expect("SESSIONSTORE_MEMCACHED_URL");
+        MemcachedStore::open(&options).expect("the test memcached server")
+    }
+
+    store_contract_tests! {
+        mod contract;
+        open: test_server(),
+        // Memcached expires items in whole seconds.
+        short_ttl: Duration::from_secs(1),
+        // The expiry in the flags is whole seconds, rounded up.
+        precision: Duration::from_secs(1),
+        purge: Purge::ServerExpires,
     }
 
     #[test]

@@ -127,3 +127,17 @@ impl Store for MemoryStore {
         Ok((before - entries.len()) as u64)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::contract::{Purge, store_contract_tests};
+
+    store_contract_tests! {
+        mod contract;
+        open: MemoryStore::new(),
+        short_ttl: Duration::from_millis(50),
+        precision: Duration::ZERO,
+        purge: Purge::Counts,
+    }
+}

@@ -32,7 +32,16 @@ pub mod redis;
 pub mod sqlite;
 #[cfg(all(
     test,
-    any(feature = "postgres", feature = "mysql", feature = "mongodb")
+    any(
+        feature = "memory",
+        feature = "filesystem",
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql",
+        feature = "mongodb",
+        feature = "redis",
+        feature = "memcached"
+    )
 ))]
 mod test_support;
 

@@ -516,6 +516,7 @@ mod tests {
     use std::thread;
 
     use super::*;
+    use crate::store::test_support::contract::{Fixture, Purge, store_contract_tests};
     use crate::store::test_support::unique_name;
 
     const MINUTE: Duration = Duration::from_secs(60);
@@ -541,12 +542,33 @@ mod tests {
             let raw = store.collection.clone();
             TestCollection { store, raw }
         }
+
+        /// How many documents the collection holds for `key`, expired or not.
+        fn count(&self, key: &str) -> u64 {
+            self.raw.count_documents(doc! { "id": key }).run().unwrap()
+        }
     }
 
     impl Drop for TestCollection {
         fn drop(&mut self) {
             let _ = self.raw.drop().run();
         }
+    }
+
+    impl Fixture for TestCollection {
+        fn store(&self) -> &dyn Store {
+            &self.store
+        }
+    }
+
+    store_contract_tests! {
+        mod contract;
+        open: TestCollection::new(),
+        short_ttl: SHORT,
+        // BSON dates have millisecond precision.
+        precision: Duration::from_millis(1),
+        // The server's TTL monitor may sweep expired documents before the purge does.
+        purge: Purge::CountsWhatTheServerLeft,
     }
 
     fn expire() {
@@ -561,35 +583,28 @@ mod tests {
         Ok(options)
     }
 
+    /// A create over an expired document replaces it: one document per key.
     #[test]
-    fn create_load_and_conflicting_create() {
-        let t = TestCollection::new();
-        let before = OffsetDateTime::now_utc();
-        assert!(t.store.create("session:a", b"first", MINUTE).unwrap());
-        assert!(!t.store.create("session:a", b"second", MINUTE).unwrap());
-        let record = t.store.load("session:a").unwrap().unwrap();
-        assert_eq!(record.data, b"first");
-        // BSON dates have millisecond precision.
-        assert!(record.expires_at > before + MINUTE - Duration::from_millis(1));
-        assert!(record.expires_at <= OffsetDateTime::now_utc() + MINUTE);
-        assert_eq!(t.store.load("session:missing").unwrap(), None);
-    }
-
-    #[test]
-    fn create_over_expired_document_succeeds() {
+    fn create_over_expired_document_replaces_it() {
         let t = TestCollection::new();
         assert!(t.store.create("session:a", b"old", SHORT).unwrap());
         expire();
-        assert_eq!(t.store.load("session:a").unwrap(), None);
-        assert!(!t.store.touch("session:a", MINUTE).unwrap());
         assert!(t.store.create("session:a", b"new", MINUTE).unwrap());
         assert_eq!(t.store.load("session:a").unwrap().unwrap().data, b"new");
-        let count = t
-            .raw
-            .count_documents(doc! { "id": "session:a" })
-            .run()
-            .unwrap();
-        assert_eq!(count, 1, "replaced, not duplicated");
+        assert_eq!(t.count("session:a"), 1, "replaced, not duplicated");
+    }
+
+    /// The purge deletes the expired documents the server's TTL monitor has not swept yet,
+    /// and only those.
+    #[test]
+    fn purge_deletes_expired_documents() {
+        let t = TestCollection::new();
+        t.store.set("session:old", b"x", SHORT).unwrap();
+        t.store.set("session:live", b"x", MINUTE).unwrap();
+        expire();
+        t.store.purge_expired().unwrap();
+        assert_eq!(t.count("session:old"), 0, "the expired document is gone");
+        assert_eq!(t.count("session:live"), 1, "the live one stays");
     }
 
     #[test]
@@ -605,68 +620,6 @@ mod tests {
             workers.into_iter().map(|w| w.join().unwrap()).collect()
         });
         assert_eq!(created.iter().filter(|c| **c).count(), 1, "{created:?}");
-    }
-
-    #[test]
-    fn compare_and_set_and_delete_check_the_data() {
-        let t = TestCollection::new();
-        t.store.create("session:a", b"v1", MINUTE).unwrap();
-        let stale = t.store.load("session:a").unwrap().unwrap();
-        assert_eq!(
-            t.store
-                .compare_and_set("session:a", &stale, b"v2", MINUTE)
-                .unwrap(),
-            CasOutcome::Stored
-        );
-        let current = t.store.load("session:a").unwrap().unwrap();
-        assert_eq!(
-            t.store
-                .compare_and_set("session:a", &stale, b"v3", MINUTE)
-                .unwrap(),
-            CasOutcome::Conflict(Some(current.clone()))
-        );
-        assert_eq!(
-            t.store.compare_and_delete("session:a", &stale).unwrap(),
-            CasOutcome::Conflict(Some(current.clone()))
-        );
-        assert_eq!(
-            t.store.compare_and_delete("session:a", &current).unwrap(),
-            CasOutcome::Stored
-        );
-        assert_eq!(
-            t.store
-                .compare_and_set("session:a", &current, b"v4", MINUTE)
-                .unwrap(),
-            CasOutcome::Conflict(None)
-        );
-    }
-
-    #[test]
-    fn touch_set_delete_and_purge() {
-        let t = TestCollection::new();
-        t.store.create("session:a", b"data", SHORT).unwrap();
-        assert!(t.store.touch("session:a", MINUTE).unwrap());
-        t.store.set("session:b", b"one", SHORT).unwrap();
-        t.store.set("session:c", b"x", SHORT).unwrap();
-        t.store.set("session:c", b"two", MINUTE).unwrap();
-        expire();
-        assert_eq!(t.store.load("session:a").unwrap().unwrap().data, b"data");
-        assert_eq!(t.store.load("session:b").unwrap(), None);
-        assert_eq!(t.store.load("session:c").unwrap().unwrap().data, b"two");
-        // The server's TTL monitor may have swept the expired document first.
-        let purged = t.store.purge_expired().unwrap();
-        assert!(purged <= 1, "{purged}");
-        let count = |id: &str| t.raw.count_documents(doc! { "id": id }).run().unwrap();
-        assert_eq!(count("session:b"), 0, "the expired document is gone");
-        assert_eq!(
-            (count("session:a"), count("session:c")),
-            (1, 1),
-            "live ones stay"
-        );
-        assert_eq!(t.store.purge_expired().unwrap(), 0);
-        t.store.delete("session:a").unwrap();
-        t.store.delete("session:a").unwrap();
-        assert_eq!(t.store.load("session:a").unwrap(), None);
     }
 
     #[test]
@@ -731,38 +684,6 @@ mod tests {
             "expired, not yet swept"
         );
         assert_eq!(t.store.load("session:str").unwrap(), None);
-    }
-
-    #[test]
-    fn concurrent_compare_and_set_loses_nothing() {
-        let t = TestCollection::new();
-        t.store.create("session:n", b"0", MINUTE).unwrap();
-        thread::scope(|scope| {
-            for _ in 0..4 {
-                scope.spawn(|| {
-                    let mut current = t.store.load("session:n").unwrap().unwrap();
-                    for _ in 0..50 {
-                        loop {
-                            let n: u64 =
-                                std::str::from_utf8(&current.data).unwrap().parse().unwrap();
-                            let next = (n + 1).to_string();
-                            match t
-                                .store
-                                .compare_and_set("session:n", &current, next.as_bytes(), MINUTE)
-                                .unwrap()
-                            {
-                                CasOutcome::Stored => {
-                                    current = Record::new(next.into_bytes(), current.expires_at);
-                                    break;
-                                }
-                                CasOutcome::Conflict(fresher) => current = fresher.unwrap(),
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        assert_eq!(t.store.load("session:n").unwrap().unwrap().data, b"200");
     }
 
     #[test]

@@ -598,14 +598,13 @@ fn now() -> PrimitiveDateTime {
 
 #[cfg(test)]
 mod tests {
-    use std::thread;
     use std::time::Instant;
 
     use super::*;
+    use crate::store::test_support::contract::{Fixture, Purge, store_contract_tests};
     use crate::store::test_support::unique_name;
 
     const MINUTE: Duration = Duration::from_secs(60);
-    const SHORT: Duration = Duration::from_millis(50);
 
     /// The shared test server, as the test services start it.
     fn server_options() -> MysqlOptions {
@@ -656,21 +655,19 @@ mod tests {
         }
     }
 
-    fn expire() {
-        thread::sleep(SHORT * 2);
+    impl Fixture for TestTable {
+        fn store(&self) -> &dyn Store {
+            &self.store
+        }
     }
 
-    #[test]
-    fn create_load_and_conflicting_create() {
-        let t = TestTable::new();
-        let before = OffsetDateTime::now_utc();
-        assert!(t.store.create("session:a", b"first", MINUTE).unwrap());
-        assert!(!t.store.create("session:a", b"second", MINUTE).unwrap());
-        let record = t.store.load("session:a").unwrap().unwrap();
-        assert_eq!(record.data, b"first");
-        assert!(record.expires_at > before + MINUTE - Duration::from_micros(1));
-        assert!(record.expires_at <= OffsetDateTime::now_utc() + MINUTE);
-        assert_eq!(t.store.load("session:missing").unwrap(), None);
+    store_contract_tests! {
+        mod contract;
+        open: TestTable::new(),
+        short_ttl: Duration::from_millis(50),
+        // Expiries are stored with microsecond precision (DATETIME(6)).
+        precision: Duration::from_micros(1),
+        purge: Purge::Counts,
     }
 
     #[test]
@@ -680,51 +677,6 @@ mod tests {
         assert!(t.store.create("session:ABC", b"upper", MINUTE).unwrap());
         assert_eq!(t.store.load("session:abc").unwrap().unwrap().data, b"lower");
         assert_eq!(t.store.load("session:ABC").unwrap().unwrap().data, b"upper");
-    }
-
-    #[test]
-    fn create_over_expired_record_succeeds() {
-        let t = TestTable::new();
-        assert!(t.store.create("session:a", b"old", SHORT).unwrap());
-        expire();
-        assert_eq!(t.store.load("session:a").unwrap(), None);
-        assert!(!t.store.touch("session:a", MINUTE).unwrap());
-        assert!(t.store.create("session:a", b"new", MINUTE).unwrap());
-        assert_eq!(t.store.load("session:a").unwrap().unwrap().data, b"new");
-    }
-
-    #[test]
-    fn compare_and_set_and_delete_check_the_data() {
-        let t = TestTable::new();
-        t.store.create("session:a", b"v1", MINUTE).unwrap();
-        let stale = t.store.load("session:a").unwrap().unwrap();
-        assert_eq!(
-            t.store
-                .compare_and_set("session:a", &stale, b"v2", MINUTE)
-                .unwrap(),
-            CasOutcome::Stored
-        );
-        let current = t.store.load("session:a").unwrap().unwrap();
-        assert_eq!(
-            t.store
-                .compare_and_set("session:a", &stale, b"v3", MINUTE)
-                .unwrap(),
-            CasOutcome::Conflict(Some(current.clone()))
-        );
-        assert_eq!(
-            t.store.compare_and_delete("session:a", &stale).unwrap(),
-            CasOutcome::Conflict(Some(current.clone()))
-        );
-        assert_eq!(
-            t.store.compare_and_delete("session:a", &current).unwrap(),
-            CasOutcome::Stored
-        );
-        assert_eq!(
-            t.store
-                .compare_and_set("session:a", &current, b"v4", MINUTE)
-                .unwrap(),
-            CasOutcome::Conflict(None)
-        );
     }
 
     /// With `CLIENT_FOUND_ROWS`, rewriting identical values still counts as a match.
@@ -755,25 +707,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(matched, 1);
-    }
-
-    #[test]
-    fn touch_set_delete_and_purge() {
-        let t = TestTable::new();
-        t.store.create("session:a", b"data", SHORT).unwrap();
-        assert!(t.store.touch("session:a", MINUTE).unwrap());
-        t.store.set("session:b", b"one", SHORT).unwrap();
-        t.store.set("session:c", b"x", SHORT).unwrap();
-        t.store.set("session:c", b"two", MINUTE).unwrap();
-        expire();
-        assert_eq!(t.store.load("session:a").unwrap().unwrap().data, b"data");
-        assert_eq!(t.store.load("session:b").unwrap(), None);
-        assert_eq!(t.store.load("session:c").unwrap().unwrap().data, b"two");
-        assert_eq!(t.store.purge_expired().unwrap(), 1);
-        assert_eq!(t.store.purge_expired().unwrap(), 0);
-        t.store.delete("session:a").unwrap();
-        t.store.delete("session:a").unwrap();
-        assert_eq!(t.store.load("session:a").unwrap(), None);
     }
 
     #[test]
@@ -864,38 +797,6 @@ mod tests {
         assert!(columns.contains(&("data".to_owned(), "longblob".to_owned())));
         assert!(columns.contains(&("expiry".to_owned(), "datetime(6)".to_owned())));
         assert_eq!(indexed, Some(1));
-    }
-
-    #[test]
-    fn concurrent_compare_and_set_loses_nothing() {
-        let t = TestTable::new();
-        t.store.create("session:n", b"0", MINUTE).unwrap();
-        thread::scope(|scope| {
-            for _ in 0..4 {
-                scope.spawn(|| {
-                    let mut current = t.store.load("session:n").unwrap().unwrap();
-                    for _ in 0..100 {
-                        loop {
-                            let n: u64 =
-                                std::str::from_utf8(&current.data).unwrap().parse().unwrap();
-                            let next = (n + 1).to_string();
-                            match t
-                                .store
-                                .compare_and_set("session:n", &current, next.as_bytes(), MINUTE)
-                                .unwrap()
-                            {
-                                CasOutcome::Stored => {
-                                    current = Record::new(next.into_bytes(), current.expires_at);
-                                    break;
-                                }
-                                CasOutcome::Conflict(fresher) => current = fresher.unwrap(),
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        assert_eq!(t.store.load("session:n").unwrap().unwrap().data, b"400");
     }
 
     /// Fills the table with `live` rows expiring tomorrow and `expired` rows from yesterday,

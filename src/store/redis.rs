@@ -594,12 +594,39 @@ impl Store for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_support::contract::{Purge, store_contract_tests};
 
     fn options_from(text: &str) -> Result<RedisOptions> {
         let (url, mut params) = crate::store::parse_store_url(text)?;
         let options = RedisOptions::from_url(&url, &mut params)?;
         params.finish()?;
         Ok(options)
+    }
+
+    /// The store on the shared test server at `var`, else at `default` (the test services).
+    fn test_server(var: &str, default: &str) -> RedisStore {
+        let url = std::env::var(var).unwrap_or_else(|_| default.to_owned());
+        RedisStore::open(&options_from(&url).expect(var)).expect("the test Redis server")
+    }
+
+    store_contract_tests! {
+        mod server_contract;
+        open: test_server("SESSIONSTORE_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        short_ttl: Duration::from_millis(50),
+        // Expiries are whole milliseconds (PX, PEXPIRETIME).
+        precision: Duration::from_millis(1),
+        purge: Purge::ServerExpires,
+    }
+
+    store_contract_tests! {
+        mod cluster_contract;
+        open: test_server(
+            "SESSIONSTORE_REDIS_CLUSTER_URL",
+            "redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003",
+        ),
+        short_ttl: Duration::from_millis(50),
+        precision: Duration::from_millis(1),
+        purge: Purge::ServerExpires,
     }
 
     #[test]
