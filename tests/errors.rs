@@ -15,20 +15,23 @@ fn backend_of(error: &Error) -> &'static str {
     }
 }
 
-#[test]
-fn filesystem_failure_is_an_error_and_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let sessions = dir.path().join("sessions");
-    let manager = SessionManager::new(
-        Config::builder(StoreConfig::Filesystem(FileOptions::new(&sessions)))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+/// A manager on `store` holding one saved session (`user` = "ann"), and its cookie's
+/// `name=value` pair.
+fn manager_with_a_session(store: StoreConfig) -> (SessionManager, String) {
+    let manager = SessionManager::new(Config::builder(store).build().unwrap()).unwrap();
     let mut session = manager.load(None).unwrap();
     session.insert("user", "ann").unwrap();
     let cookie = manager.save(session).unwrap().set_cookie.unwrap();
     let cookie = cookie.split(';').next().unwrap().to_owned();
+    (manager, cookie)
+}
+
+#[test]
+fn filesystem_failure_is_an_error_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let sessions = dir.path().join("sessions");
+    let (manager, cookie) =
+        manager_with_a_session(StoreConfig::Filesystem(FileOptions::new(&sessions)));
 
     // The directory disappears and a plain file takes its place.
     std::fs::remove_dir_all(&sessions).unwrap();
@@ -54,16 +57,7 @@ fn filesystem_failure_is_an_error_and_recovers() {
 fn sqlite_failure_is_an_error_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sessions.db");
-    let manager = SessionManager::new(
-        Config::builder(StoreConfig::Sqlite(SqliteOptions::new(&path)))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    let mut session = manager.load(None).unwrap();
-    session.insert("user", "ann").unwrap();
-    let cookie = manager.save(session).unwrap().set_cookie.unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let (manager, cookie) = manager_with_a_session(StoreConfig::Sqlite(SqliteOptions::new(&path)));
 
     // Another program drops the table under our feet.
     let other = rusqlite::Connection::open(&path).unwrap();

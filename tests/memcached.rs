@@ -15,10 +15,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{cookie_pair, unique_prefix};
+use common::{cookie_pair, request, unique_prefix};
 use net_servers::TempServer;
 use sessionstore::store::StoreConfig;
-use sessionstore::{Config, Error, SaveOutcome, Session, SessionManager};
+use sessionstore::{Config, Error, SessionManager};
 use time::OffsetDateTime;
 
 const DAY: u64 = 86400;
@@ -46,16 +46,6 @@ fn manager(
         .secret("test secret")
         .key_prefix(unique_prefix());
     SessionManager::new(configure(builder).build().expect("valid config")).expect("store opens")
-}
-
-fn request(
-    manager: &SessionManager,
-    cookie: Option<&str>,
-    handler: impl FnOnce(&mut Session),
-) -> SaveOutcome {
-    let mut session = manager.load(cookie).expect("load");
-    handler(&mut session);
-    manager.save(session).expect("save")
 }
 
 fn key_of(manager: &SessionManager, cookie: &str) -> String {
@@ -203,80 +193,14 @@ fn sessions_spread_over_several_servers() {
     }
 }
 
-fn assert_store_error<T: std::fmt::Debug>(result: sessionstore::Result<T>, what: &str) {
-    match result {
-        Err(Error::Store { backend, message }) => {
-            assert_eq!(backend, "memcached", "{what}: {message}");
-            assert!(!message.is_empty(), "{what}");
-        }
-        other => panic!("{what}: expected a memcached store error, got {other:?}"),
-    }
-}
-
 #[test]
 fn server_down_is_an_error_and_the_pool_recovers() {
-    let mut server = TempServer::memcached();
-    let url = format!(
-        "memcache://127.0.0.1:{}?connect_timeout=0.5&timeout=1",
-        server.port()
-    );
-    let manager = manager(&url, |b| b);
-    let cookie = cookie_pair(&request(&manager, None, |s| {
-        s.insert("user", "ann").unwrap()
-    }));
-    let mut in_flight = manager.load(Some(&cookie)).unwrap();
-
-    server.stop();
-    assert_store_error(manager.load(Some(&cookie)), "load");
-    in_flight.insert("cart", 1).unwrap();
-    assert_store_error(manager.save(in_flight), "compare-and-set");
-    let mut fresh = manager.load(None).unwrap();
-    fresh.insert("user", "bob").unwrap();
-    assert_store_error(manager.save(fresh), "create");
-    let message = manager.load(Some(&cookie)).unwrap_err().to_string();
-    assert!(message.starts_with("memcached store: load"), "{message}");
-
-    server.start_again();
-    let session = manager.load(Some(&cookie)).expect("load after the restart");
-    assert!(session.is_new(), "memcached forgot everything");
-    let cookie = cookie_pair(&request(&manager, None, |s| {
-        s.insert("user", "cy").unwrap()
-    }));
-    let session = manager.load(Some(&cookie)).unwrap();
-    assert_eq!(
-        session.get::<String>("user").unwrap().as_deref(),
-        Some("cy")
-    );
+    net_servers::down_is_an_error_and_the_pool_recovers(TempServer::memcached(), "memcached");
 }
 
 #[test]
 fn a_restart_while_idle_costs_no_failed_request() {
-    let mut server = TempServer::memcached();
-    let url = format!(
-        "memcache://127.0.0.1:{}?connect_timeout=0.5&timeout=1",
-        server.port()
-    );
-    let manager = manager(&url, |b| b);
-    std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| {
-                for _ in 0..20 {
-                    request(&manager, None, |s| s.insert("n", 1).unwrap());
-                }
-            });
-        }
-    });
-    server.stop();
-    server.start_again();
-    for n in 0..10 {
-        let cookie = cookie_pair(&request(&manager, None, |s| s.insert("n", n).unwrap()));
-        let mut session = manager.load(Some(&cookie)).expect("load after the restart");
-        assert_eq!(session.get::<i64>("n").unwrap(), Some(n));
-        session.insert("m", n).unwrap();
-        manager
-            .save(session)
-            .expect("compare-and-set after the restart");
-    }
+    net_servers::a_restart_while_idle_costs_no_failed_request(TempServer::memcached());
 }
 
 #[test]

@@ -12,10 +12,10 @@ mod net_servers;
 
 use std::collections::BTreeMap;
 
-use common::{cookie_pair, harness};
+use common::{cookie_pair, harness, request};
 use net_servers::TempServer;
 use redis::{Connection, Value};
-use sessionstore::{Config, Error, SaveOutcome, Session, SessionManager};
+use sessionstore::{Config, Error, SessionManager};
 
 fn manager(url: &str) -> SessionManager {
     SessionManager::new(
@@ -24,16 +24,6 @@ fn manager(url: &str) -> SessionManager {
             .expect("valid config"),
     )
     .expect("store opens")
-}
-
-fn request(
-    manager: &SessionManager,
-    cookie: Option<&str>,
-    handler: impl FnOnce(&mut Session),
-) -> SaveOutcome {
-    let mut session = manager.load(cookie).expect("load");
-    handler(&mut session);
-    manager.save(session).expect("save")
 }
 
 fn connect(url: &str) -> Connection {
@@ -228,83 +218,14 @@ fn cluster_spreads_sessions_over_every_node() {
     }
 }
 
-fn assert_store_error<T: std::fmt::Debug>(result: sessionstore::Result<T>, what: &str) {
-    match result {
-        Err(Error::Store { backend, message }) => {
-            assert_eq!(backend, "redis", "{what}: {message}");
-            assert!(!message.is_empty(), "{what}");
-        }
-        other => panic!("{what}: expected a redis store error, got {other:?}"),
-    }
-}
-
 #[test]
 fn server_down_is_an_error_and_the_pool_recovers() {
-    let mut server = TempServer::redis();
-    let url = format!(
-        "redis://127.0.0.1:{}/0?connect_timeout=0.5&timeout=1",
-        server.port()
-    );
-    let manager = manager(&url);
-    let cookie = cookie_pair(&request(&manager, None, |s| {
-        s.insert("user", "ann").unwrap()
-    }));
-    let mut in_flight = manager.load(Some(&cookie)).unwrap();
-
-    server.stop();
-    assert_store_error(manager.load(Some(&cookie)), "load");
-    in_flight.insert("cart", 1).unwrap();
-    assert_store_error(manager.save(in_flight), "compare-and-set");
-    let mut fresh = manager.load(None).unwrap();
-    fresh.insert("user", "bob").unwrap();
-    assert_store_error(manager.save(fresh), "create");
-    let message = manager.load(Some(&cookie)).unwrap_err().to_string();
-    assert!(message.starts_with("redis store: load"), "{message}");
-
-    server.start_again();
-    // Nothing was persisted: the old session is gone, and the store works again at once.
-    let session = manager.load(Some(&cookie)).expect("load after the restart");
-    assert!(session.is_new());
-    let cookie = cookie_pair(&request(&manager, None, |s| {
-        s.insert("user", "cy").unwrap()
-    }));
-    let session = manager.load(Some(&cookie)).unwrap();
-    assert_eq!(
-        session.get::<String>("user").unwrap().as_deref(),
-        Some("cy")
-    );
+    net_servers::down_is_an_error_and_the_pool_recovers(TempServer::redis(), "redis");
 }
 
 #[test]
 fn a_restart_while_idle_costs_no_failed_request() {
-    let mut server = TempServer::redis();
-    let url = format!(
-        "redis://127.0.0.1:{}/0?connect_timeout=0.5&timeout=1",
-        server.port()
-    );
-    let manager = manager(&url);
-    // Several pooled connections, all idle when the server restarts.
-    std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| {
-                for _ in 0..20 {
-                    request(&manager, None, |s| s.insert("n", 1).unwrap());
-                }
-            });
-        }
-    });
-    server.stop();
-    server.start_again();
-    // The first load finds a dead connection, renews the pool and reads again.
-    for n in 0..10 {
-        let cookie = cookie_pair(&request(&manager, None, |s| s.insert("n", n).unwrap()));
-        let mut session = manager.load(Some(&cookie)).expect("load after the restart");
-        assert_eq!(session.get::<i64>("n").unwrap(), Some(n));
-        session.insert("m", n).unwrap();
-        manager
-            .save(session)
-            .expect("compare-and-set after the restart");
-    }
+    net_servers::a_restart_while_idle_costs_no_failed_request(TempServer::redis());
 }
 
 fn config_error_key(result: sessionstore::Result<Config>) -> String {

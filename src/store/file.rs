@@ -522,6 +522,7 @@ mod tests {
     use crate::store::test_support::contract::{
         InTempDir, Purge, concurrent_increments_lose_nothing, store_contract_tests,
     };
+    use crate::store::test_support::store_urls::{options_and_rest, options_from, rejected_key};
 
     const MINUTE: Duration = Duration::from_secs(60);
     const SHORT: Duration = Duration::from_millis(50);
@@ -701,10 +702,10 @@ mod tests {
 
     #[test]
     fn from_url_reads_dir_threshold_and_mode() {
-        let url =
-            url::Url::parse("file:///var/lib/app/sessions?threshold=7&mode=0640&other=1").unwrap();
-        let mut params = QueryParams::from_url(&url).unwrap();
-        let options = FileOptions::from_url(&url, &mut params).unwrap();
+        let (options, mut params) = options_and_rest(
+            "file:///var/lib/app/sessions?threshold=7&mode=0640&other=1",
+            FileOptions::from_url,
+        );
         assert_eq!(
             options,
             FileOptions {
@@ -720,24 +721,14 @@ mod tests {
         let options = FileOptions::from_url(&url, &mut QueryParams::default()).unwrap();
         assert_eq!(options, FileOptions::new("/tmp/s"));
 
-        let url = url::Url::parse("file:///tmp/s?mode=0o644").unwrap();
-        let mut params = QueryParams::from_url(&url).unwrap();
-        assert_eq!(
-            FileOptions::from_url(&url, &mut params).unwrap().mode,
-            0o644
-        );
+        let (options, _) = options_and_rest("file:///tmp/s?mode=0o644", FileOptions::from_url);
+        assert_eq!(options.mode, 0o644);
     }
 
     #[test]
     fn from_url_rejects_bad_values() {
-        let key_of = |text: &str| {
-            let url = url::Url::parse(text).unwrap();
-            let mut params = QueryParams::from_url(&url).unwrap();
-            match FileOptions::from_url(&url, &mut params) {
-                Err(Error::Config { key, .. }) => key,
-                other => panic!("{text} accepted: {other:?}"),
-            }
-        };
+        let options_from = |text: &str| options_from(text, FileOptions::from_url);
+        let key_of = |text: &str| rejected_key(text, options_from);
         assert_eq!(key_of("file://example.com/tmp/s"), "store URL");
         assert_eq!(key_of("file:///tmp/s?mode=1777"), "mode");
         assert_eq!(key_of("file:///tmp/s?mode=0800"), "mode");

@@ -548,12 +548,10 @@ impl Store for MemcachedStore {
 mod tests {
     use super::*;
     use crate::store::test_support::contract::{Purge, store_contract_tests};
+    use crate::store::test_support::store_urls::{self, rejected_key};
 
     fn options_from(text: &str) -> Result<MemcachedOptions> {
-        let (url, mut params) = crate::store::parse_store_url(text)?;
-        let options = MemcachedOptions::from_url(&url, &mut params)?;
-        params.finish()?;
-        Ok(options)
+        store_urls::options_from(text, MemcachedOptions::from_url)
     }
 
     /// The store on the shared test server (`SESSIONSTORE_MEMCACHED_URL`, else the test
@@ -601,10 +599,7 @@ mod tests {
 
     #[test]
     fn bad_urls_name_the_setting() {
-        let key_of = |text: &str| match options_from(text) {
-            Err(Error::Config { key, .. }) => key,
-            other => panic!("{text} accepted: {other:?}"),
-        };
+        let key_of = |text: &str| rejected_key(text, options_from);
         assert_eq!(key_of("memcache://u:p@h:11211"), "store URL");
         assert_eq!(key_of("memcache://h:11211/db"), "store URL");
         assert_eq!(key_of("memcache://h1:1,h2:x"), "servers");

@@ -517,7 +517,8 @@ mod tests {
 
     use super::*;
     use crate::store::test_support::contract::{Fixture, Purge, store_contract_tests};
-    use crate::store::test_support::unique_name;
+    use crate::store::test_support::store_urls::{self, rejected_key};
+    use crate::store::test_support::{free_port, store_error_message, unique_name};
 
     const MINUTE: Duration = Duration::from_secs(60);
     const SHORT: Duration = Duration::from_millis(50);
@@ -576,11 +577,7 @@ mod tests {
     }
 
     fn options_from(text: &str) -> Result<MongoOptions> {
-        let url = url::Url::parse(text).unwrap();
-        let mut params = QueryParams::from_url(&url).unwrap();
-        let options = MongoOptions::from_url(&url, &mut params)?;
-        params.finish()?;
-        Ok(options)
+        store_urls::options_from(text, MongoOptions::from_url)
     }
 
     /// A create over an expired document replaces it: one document per key.
@@ -688,28 +685,21 @@ mod tests {
 
     #[test]
     fn unreachable_server_at_open_is_a_store_error() {
-        let port = crate::store::test_support::free_port();
+        let port = free_port();
         let options = MongoOptions::new(format!(
             "mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=500"
         ));
-        match MongoStore::open(&options) {
-            Err(Error::Store { backend, message }) => {
-                assert_eq!(backend, "mongodb");
-                assert!(message.contains("indexes"), "{message}");
-            }
-            other => panic!("opened: {other:?}"),
-        }
+        let message = store_error_message(MongoStore::open(&options), "mongodb");
+        assert!(message.contains("indexes"), "{message}");
     }
 
     #[test]
     fn from_url_separates_driver_options() {
-        let url = url::Url::parse(
+        let (options, mut params) = store_urls::options_and_rest(
             "mongodb://app:s3cret@db.example:27018/admin?db=web&collection=web_sessions\
              &replicaSet=rs0&serverSelectionTimeoutMS=2000&pool_timeout=0.5&prefix=x",
-        )
-        .unwrap();
-        let mut params = QueryParams::from_url(&url).unwrap();
-        let options = MongoOptions::from_url(&url, &mut params).unwrap();
+            MongoOptions::from_url,
+        );
         assert_eq!(
             options,
             MongoOptions {
@@ -746,14 +736,9 @@ mod tests {
         let checkout = Checkout::new(1, Duration::from_millis(200));
         let first = checkout.take().unwrap();
         let started = std::time::Instant::now();
-        match checkout.take().map(drop) {
-            Err(Error::Store { backend, message }) => {
-                assert_eq!(backend, "mongodb");
-                assert!(message.contains("pool_timeout 200ms"), "{message}");
-                assert!(message.contains("all 1 connections"), "{message}");
-            }
-            other => panic!("a second turn: {other:?}"),
-        }
+        let message = store_error_message(checkout.take().map(drop), "mongodb");
+        assert!(message.contains("pool_timeout 200ms"), "{message}");
+        assert!(message.contains("all 1 connections"), "{message}");
         let waited = started.elapsed();
         assert!(
             waited >= Duration::from_millis(200) && waited < Duration::from_secs(2),
@@ -770,10 +755,7 @@ mod tests {
 
     #[test]
     fn from_url_rejects_bad_values() {
-        let key_of = |text: &str| match options_from(text) {
-            Err(Error::Config { key, .. }) => key,
-            other => panic!("{text} accepted: {other:?}"),
-        };
+        let key_of = |text: &str| rejected_key(text, options_from);
         assert_eq!(key_of("mongodb://h/?db=a.b"), "db");
         assert_eq!(key_of("mongodb://h/?db="), "db");
         assert_eq!(key_of("mongodb://h/?collection=system.x"), "collection");

@@ -602,7 +602,8 @@ mod tests {
 
     use super::*;
     use crate::store::test_support::contract::{Fixture, Purge, store_contract_tests};
-    use crate::store::test_support::unique_name;
+    use crate::store::test_support::store_urls::{self, rejected_key};
+    use crate::store::test_support::{free_port, store_error_message, unique_name};
 
     const MINUTE: Duration = Duration::from_secs(60);
 
@@ -614,11 +615,7 @@ mod tests {
     }
 
     fn options_from(text: &str) -> Result<MysqlOptions> {
-        let url = url::Url::parse(text).unwrap();
-        let mut params = QueryParams::from_url(&url).unwrap();
-        let options = MysqlOptions::from_url(&url, &mut params)?;
-        params.finish()?;
-        Ok(options)
+        store_urls::options_from(text, MysqlOptions::from_url)
     }
 
     /// A direct connection for checks behind the store's back.
@@ -894,13 +891,11 @@ mod tests {
 
     #[test]
     fn from_url_takes_its_parameters() {
-        let url = url::Url::parse(
+        let (options, mut params) = store_urls::options_and_rest(
             "mariadb://app:s%40cret@db.example:3307/web?table=web_sessions&pool_size=3\
              &connect_timeout=7&pool_timeout=0.5&prefix=x",
-        )
-        .unwrap();
-        let mut params = QueryParams::from_url(&url).unwrap();
-        let options = MysqlOptions::from_url(&url, &mut params).unwrap();
+            MysqlOptions::from_url,
+        );
         assert_eq!(
             options,
             MysqlOptions {
@@ -927,10 +922,7 @@ mod tests {
 
     #[test]
     fn from_url_rejects_bad_values() {
-        let key_of = |text: &str| match options_from(text) {
-            Err(Error::Config { key, .. }) => key,
-            other => panic!("{text} accepted: {other:?}"),
-        };
+        let key_of = |text: &str| rejected_key(text, options_from);
         assert_eq!(key_of("mysql://h/db?table=x;drop"), "table");
         assert_eq!(key_of("mysql://h/db?pool_size=0"), "pool_size");
         assert_eq!(key_of("mysql://h/db?connect_timeout=0"), "connect_timeout");
@@ -943,14 +935,9 @@ mod tests {
 
     #[test]
     fn unreachable_server_at_open_is_a_store_error() {
-        let port = crate::store::test_support::free_port();
+        let port = free_port();
         let options = options_from(&format!("mysql://root@127.0.0.1:{port}/test")).unwrap();
-        match MysqlStore::open(&options) {
-            Err(Error::Store { backend, message }) => {
-                assert_eq!(backend, "mysql");
-                assert!(!message.is_empty());
-            }
-            other => panic!("opened: {other:?}"),
-        }
+        let message = store_error_message(MysqlStore::open(&options), "mysql");
+        assert!(!message.is_empty());
     }
 }

@@ -575,7 +575,8 @@ mod tests {
 
     use super::*;
     use crate::store::test_support::contract::{Fixture, Purge, store_contract_tests};
-    use crate::store::test_support::unique_name;
+    use crate::store::test_support::store_urls::{self, rejected_key};
+    use crate::store::test_support::{free_port, store_error_message, unique_name};
 
     const MINUTE: Duration = Duration::from_secs(60);
 
@@ -633,11 +634,7 @@ mod tests {
     }
 
     fn options_from(text: &str) -> Result<PostgresOptions> {
-        let url = url::Url::parse(text).unwrap();
-        let mut params = QueryParams::from_url(&url).unwrap();
-        let options = PostgresOptions::from_url(&url, &mut params)?;
-        params.finish()?;
-        Ok(options)
+        store_urls::options_from(text, PostgresOptions::from_url)
     }
 
     #[test]
@@ -831,28 +828,21 @@ mod tests {
 
     #[test]
     fn unreachable_server_at_open_is_a_store_error() {
-        let port = crate::store::test_support::free_port();
+        let port = free_port();
         let options = PostgresOptions::new(format!(
             "postgres://postgres@127.0.0.1:{port}/test?connect_timeout=1"
         ));
-        match PostgresStore::open(&options) {
-            Err(Error::Store { backend, message }) => {
-                assert_eq!(backend, "postgres");
-                assert!(message.contains("connect"), "{message}");
-            }
-            other => panic!("opened: {other:?}"),
-        }
+        let message = store_error_message(PostgresStore::open(&options), "postgres");
+        assert!(message.contains("connect"), "{message}");
     }
 
     #[test]
     fn from_url_takes_its_parameters() {
-        let url = url::Url::parse(
+        let (options, mut params) = store_urls::options_and_rest(
             "postgresql://app:s3cret@db.example:6543/web?table=web_sessions&pool_size=3\
              &sslmode=disable&connect_timeout=7&application_name=shop&pool_timeout=0.5&prefix=x",
-        )
-        .unwrap();
-        let mut params = QueryParams::from_url(&url).unwrap();
-        let options = PostgresOptions::from_url(&url, &mut params).unwrap();
+            PostgresOptions::from_url,
+        );
         assert_eq!(
             options,
             PostgresOptions {
@@ -879,10 +869,7 @@ mod tests {
 
     #[test]
     fn from_url_rejects_bad_values() {
-        let key_of = |text: &str| match options_from(text) {
-            Err(Error::Config { key, .. }) => key,
-            other => panic!("{text} accepted: {other:?}"),
-        };
+        let key_of = |text: &str| rejected_key(text, options_from);
         assert_eq!(key_of("postgres://h/db?table=x;drop"), "table");
         assert_eq!(key_of("postgres://h/db?pool_size=0"), "pool_size");
         assert_eq!(key_of("postgres://h/db?sslmode=require"), "sslmode");

@@ -595,12 +595,10 @@ impl Store for RedisStore {
 mod tests {
     use super::*;
     use crate::store::test_support::contract::{Purge, store_contract_tests};
+    use crate::store::test_support::store_urls::{self, rejected_key};
 
     fn options_from(text: &str) -> Result<RedisOptions> {
-        let (url, mut params) = crate::store::parse_store_url(text)?;
-        let options = RedisOptions::from_url(&url, &mut params)?;
-        params.finish()?;
-        Ok(options)
+        store_urls::options_from(text, RedisOptions::from_url)
     }
 
     /// The store on the shared test server at `var`, else at `default` (the test services).
@@ -662,11 +660,10 @@ mod tests {
 
     #[test]
     fn pool_and_timeouts_are_url_parameters() {
-        let (url, mut params) = crate::store::parse_store_url(
+        let (options, mut params) = store_urls::options_and_rest(
             "redis://h:1/0?pool_size=3&connect_timeout=0.5&timeout=2&prefix=x",
-        )
-        .unwrap();
-        let options = RedisOptions::from_url(&url, &mut params).unwrap();
+            RedisOptions::from_url,
+        );
         assert_eq!(options.pool_size, 3);
         assert_eq!(options.connect_timeout, Duration::from_millis(500));
         assert_eq!(options.pool_timeout, None);
@@ -681,10 +678,7 @@ mod tests {
 
     #[test]
     fn bad_urls_name_the_setting() {
-        let key_of = |text: &str| match options_from(text) {
-            Err(Error::Config { key, .. }) => key,
-            other => panic!("{text} accepted: {other:?}"),
-        };
+        let key_of = |text: &str| rejected_key(text, options_from);
         assert_eq!(key_of("redis://h1:1,h2:2/0"), "store URL");
         assert_eq!(key_of("redis+cluster://h1:1,h2:2/3"), "store URL");
         assert_eq!(key_of("redis://h/zero"), "store URL");

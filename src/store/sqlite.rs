@@ -415,6 +415,8 @@ mod tests {
     use crate::store::test_support::contract::{
         InTempDir, Purge, concurrent_increments_lose_nothing, store_contract_tests,
     };
+    use crate::store::test_support::store_error_message;
+    use crate::store::test_support::store_urls::{self, rejected_key};
 
     const MINUTE: Duration = Duration::from_secs(60);
 
@@ -451,11 +453,7 @@ mod tests {
     }
 
     fn options_from(text: &str) -> Result<SqliteOptions> {
-        let url = url::Url::parse(text).unwrap();
-        let mut params = QueryParams::from_url(&url).unwrap();
-        let options = SqliteOptions::from_url(&url, &mut params)?;
-        params.finish()?;
-        Ok(options)
+        store_urls::options_from(text, SqliteOptions::from_url)
     }
 
     #[test]
@@ -565,13 +563,11 @@ mod tests {
 
     #[test]
     fn from_url_takes_table_pool_size_and_busy_timeout() {
-        let url = url::Url::parse(
+        let (options, mut params) = store_urls::options_and_rest(
             "sqlite:///tmp/s.db?table=web_sessions&pool_size=3&busy_timeout=30&pool_timeout=0.5\
              &x=1",
-        )
-        .unwrap();
-        let mut params = QueryParams::from_url(&url).unwrap();
-        let options = SqliteOptions::from_url(&url, &mut params).unwrap();
+            SqliteOptions::from_url,
+        );
         assert_eq!(
             options,
             SqliteOptions {
@@ -587,10 +583,7 @@ mod tests {
 
     #[test]
     fn from_url_rejects_bad_values() {
-        let key_of = |text: &str| match options_from(text) {
-            Err(Error::Config { key, .. }) => key,
-            other => panic!("{text} accepted: {other:?}"),
-        };
+        let key_of = |text: &str| rejected_key(text, options_from);
         assert_eq!(key_of("sqlite:///tmp/s.db?table=x;drop"), "table");
         assert_eq!(key_of("sqlite:///tmp/s.db?table=1abc"), "table");
         assert_eq!(key_of("sqlite:///tmp/s.db?table="), "table");
@@ -624,12 +617,7 @@ mod tests {
     fn unreachable_database_is_a_store_error() {
         let dir = tempfile::tempdir().unwrap();
         let options = SqliteOptions::new(dir.path().join("missing/dir/sessions.db"));
-        match SqliteStore::open(&options) {
-            Err(Error::Store { backend, message }) => {
-                assert_eq!(backend, "sqlite");
-                assert!(message.contains("sessions.db"), "{message}");
-            }
-            other => panic!("opened: {other:?}"),
-        }
+        let message = store_error_message(SqliteStore::open(&options), "sqlite");
+        assert!(message.contains("sessions.db"), "{message}");
     }
 }

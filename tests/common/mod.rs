@@ -203,9 +203,7 @@ pub fn harness(backend: &str, configure: impl FnOnce(ConfigBuilder) -> ConfigBui
 impl Harness {
     /// One request: load with `cookie`, run `handler`, save.
     pub fn request(&self, cookie: Option<&str>, handler: impl FnOnce(&mut Session)) -> SaveOutcome {
-        let mut session = self.manager.load(cookie).expect("load");
-        handler(&mut session);
-        self.manager.save(session).expect("save")
+        request(&self.manager, cookie, handler)
     }
 
     /// The store key of the session a cookie names.
@@ -222,6 +220,17 @@ impl Harness {
             .load(&self.key_of(cookie))
             .expect("store load")
     }
+}
+
+/// One request on `manager`: load with `cookie`, run `handler`, save.
+pub fn request(
+    manager: &SessionManager,
+    cookie: Option<&str>,
+    handler: impl FnOnce(&mut Session),
+) -> SaveOutcome {
+    let mut session = manager.load(cookie).expect("load");
+    handler(&mut session);
+    manager.save(session).expect("save")
 }
 
 /// The `name=value` pair of a `Set-Cookie` header, as the browser sends it back.

@@ -6,6 +6,8 @@
 //! settings of their own; the shared test servers are never touched. A server is stopped (by
 //! its own PID) when dropped; its output goes to `server.log` in its directory and is printed
 //! when the test fails. (The web servers of the HTTP tests are in tests/common/web.rs.)
+//! Also the checks that stop and restart a redis-server or memcached under a manager, which
+//! both stores' tests make.
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
@@ -19,6 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use sessionstore::{Config, Error, SessionManager};
 use tempfile::TempDir;
 
 /// How long a server may take to open its port, or to close it when stopped.
@@ -503,6 +506,104 @@ impl TempCluster {
             );
             thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// A manager on `server` whose calls fail within about a second while it is down.
+fn quick_failing_manager(server: &TempServer) -> SessionManager {
+    let url = format!("{}?connect_timeout=0.5&timeout=1", server.url());
+    SessionManager::new(
+        Config::builder_from_url(&url)
+            .and_then(|builder| builder.secret("test secret").build())
+            .expect("valid config"),
+    )
+    .expect("store opens")
+}
+
+/// Saves a new session holding `name` = `value`; its cookie's `name=value` pair.
+fn save_new(manager: &SessionManager, name: &str, value: impl serde::Serialize) -> String {
+    let mut session = manager.load(None).expect("load");
+    session.insert(name, value).unwrap();
+    let outcome = manager.save(session).expect("save");
+    let header = outcome.set_cookie.expect("a Set-Cookie header");
+    header.split(';').next().expect("name=value").to_owned()
+}
+
+fn assert_store_error<T: std::fmt::Debug>(
+    result: sessionstore::Result<T>,
+    backend: &str,
+    what: &str,
+) {
+    match result {
+        Err(Error::Store {
+            backend: named,
+            message,
+        }) => {
+            assert_eq!(named, backend, "{what}: {message}");
+            assert!(!message.is_empty(), "{what}");
+        }
+        other => panic!("{what}: expected a {backend} store error, got {other:?}"),
+    }
+}
+
+/// Stops `server` (one that keeps nothing over a restart: redis-server without persistence,
+/// memcached) under a manager on it: loads, compare-and-sets and creates are store errors
+/// naming `backend`. Started again, it has forgotten every session and the pool serves new
+/// ones at once.
+pub fn down_is_an_error_and_the_pool_recovers(mut server: TempServer, backend: &str) {
+    let manager = quick_failing_manager(&server);
+    let cookie = save_new(&manager, "user", "ann");
+    let mut in_flight = manager.load(Some(&cookie)).unwrap();
+
+    server.stop();
+    assert_store_error(manager.load(Some(&cookie)), backend, "load");
+    in_flight.insert("cart", 1).unwrap();
+    assert_store_error(manager.save(in_flight), backend, "compare-and-set");
+    let mut fresh = manager.load(None).unwrap();
+    fresh.insert("user", "bob").unwrap();
+    assert_store_error(manager.save(fresh), backend, "create");
+    let message = manager.load(Some(&cookie)).unwrap_err().to_string();
+    assert!(
+        message.starts_with(&format!("{backend} store: load")),
+        "{message}"
+    );
+
+    server.start_again();
+    // Nothing was persisted: the old session is gone, and the store works again at once.
+    let session = manager.load(Some(&cookie)).expect("load after the restart");
+    assert!(session.is_new(), "{backend} forgot everything");
+    let cookie = save_new(&manager, "user", "cy");
+    let session = manager.load(Some(&cookie)).unwrap();
+    assert_eq!(
+        session.get::<String>("user").unwrap().as_deref(),
+        Some("cy")
+    );
+}
+
+/// Restarts `server` while the connections pooled to it are idle: the first call on each
+/// finds it dead, renews the pool and goes on, so no request fails.
+pub fn a_restart_while_idle_costs_no_failed_request(mut server: TempServer) {
+    let manager = quick_failing_manager(&server);
+    // Several pooled connections, all idle when the server restarts.
+    thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..20 {
+                    save_new(&manager, "n", 1);
+                }
+            });
+        }
+    });
+    server.stop();
+    server.start_again();
+    for n in 0..10 {
+        let cookie = save_new(&manager, "n", n);
+        let mut session = manager.load(Some(&cookie)).expect("load after the restart");
+        assert_eq!(session.get::<i64>("n").unwrap(), Some(n));
+        session.insert("m", n).unwrap();
+        manager
+            .save(session)
+            .expect("compare-and-set after the restart");
     }
 }
 
