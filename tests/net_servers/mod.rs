@@ -359,9 +359,22 @@ impl TempServer {
         }
     }
 
-    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered. Returns once
+    /// every thread of the server is stopped: a signal is delivered when a thread next runs,
+    /// and on a loaded machine a thread woken by a request can still answer it before that.
     pub fn pause(&self) {
-        signal(self.child.as_ref().expect("running"), "STOP");
+        let child = self.child.as_ref().expect("running");
+        signal(child, "STOP");
+        let tasks = PathBuf::from(format!("/proc/{}/task", child.id()));
+        let started = Instant::now();
+        while !all_stopped(&tasks) {
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "{} did not stop on SIGSTOP",
+                self.name
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Lets a paused server run on (SIGCONT).
@@ -628,6 +641,20 @@ fn flag(name: &str, path: &Path) -> OsString {
 }
 
 /// Sends `name` (`STOP`, `QUIT`, …) to our own child `child`, by PID.
+/// Whether every thread listed under `tasks` (a `/proc/PID/task` directory) is stopped:
+/// state `T` in its `stat` line, the field after the parenthesised command name.
+fn all_stopped(tasks: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(tasks) else {
+        return false;
+    };
+    entries.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+        })
+    })
+}
+
 fn signal(child: &Child, name: &str) {
     let _ = Command::new("kill")
         .args(["-s", name, &child.id().to_string()])
