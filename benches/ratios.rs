@@ -75,15 +75,9 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
+/// Seconds as microseconds, with the digits that matter.
 fn micros(seconds: f64) -> String {
-    let us = seconds * 1e6;
-    if us >= 100.0 {
-        format!("{us:.0} µs")
-    } else if us >= 10.0 {
-        format!("{us:.1} µs")
-    } else {
-        format!("{us:.2} µs")
-    }
+    common::micros(seconds * 1e6)
 }
 
 /// Runs `variants` interleaved for `rounds` rounds; returns each one's median time per

@@ -58,17 +58,6 @@ impl Run {
     }
 }
 
-/// Microseconds with the digits that matter.
-fn micros(us: f64) -> String {
-    if us >= 100.0 {
-        format!("{us:.0} µs")
-    } else if us >= 10.0 {
-        format!("{us:.1} µs")
-    } else {
-        format!("{us:.2} µs")
-    }
-}
-
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -213,8 +202,8 @@ fn main() {
                             },
                             if side == Side::Raw { "raw" } else { "library" },
                             result.requests as f64 / result.elapsed.as_secs_f64(),
-                            micros(percentile(&result.latencies, 0.50)),
-                            micros(percentile(&result.latencies, 0.99)),
+                            common::micros(percentile(&result.latencies, 0.50)),
+                            common::micros(percentile(&result.latencies, 0.99)),
                             result.errors,
                             result.lost.map_or("–".to_owned(), |n| n.to_string()),
                         );

@@ -10,3 +10,14 @@ pub mod machine;
 pub mod payload;
 pub mod raw;
 pub mod setup;
+
+/// Microseconds with the digits that matter.
+pub fn micros(us: f64) -> String {
+    if us >= 100.0 {
+        format!("{us:.0} µs")
+    } else if us >= 10.0 {
+        format!("{us:.1} µs")
+    } else {
+        format!("{us:.2} µs")
+    }
+}
