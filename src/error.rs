@@ -242,13 +242,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use std::error::Error as _;
-    use std::io;
 
     use super::*;
 
     #[cfg(external_store)]
     #[test]
     fn store_errors_keep_their_cause_as_source() {
+        use std::io;
+
         let cause = io::Error::new(io::ErrorKind::PermissionDenied, "no access");
         let error = Error::store_caused_by("filesystem", "cannot write /x", cause);
         assert_eq!(
@@ -262,6 +263,12 @@ mod tests {
         }
         let bare = Error::store_caused_by("sqlite", "", io::Error::other("disk full"));
         assert_eq!(bare.to_string(), "sqlite store: disk full");
+    }
+
+    #[test]
+    fn errors_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Error>();
     }
 
     #[test]
