@@ -7,8 +7,72 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    store_group_cfgs();
     #[cfg(feature = "capi")]
     header::generate();
+}
+
+/// Store feature groups, each a `cfg` set when any of its features is on: the code names
+/// the group (`#[cfg(sql_store)]`) instead of repeating its list of features.
+const STORE_GROUPS: &[(&str, &[&str])] = &[
+    (
+        "any_store",
+        &[
+            "memory",
+            "filesystem",
+            "sqlite",
+            "postgres",
+            "mysql",
+            "mongodb",
+            "redis",
+            "memcached",
+        ],
+    ),
+    // Every store but the in-memory one: they keep sessions outside the process, take
+    // options in their URL and show keys in their errors.
+    (
+        "external_store",
+        &[
+            "filesystem",
+            "sqlite",
+            "postgres",
+            "mysql",
+            "mongodb",
+            "redis",
+            "memcached",
+        ],
+    ),
+    // Stores with a connection pool (and a `pool_timeout`).
+    (
+        "pooled_store",
+        &[
+            "sqlite",
+            "postgres",
+            "mysql",
+            "mongodb",
+            "redis",
+            "memcached",
+        ],
+    ),
+    // Stores that connect to a server.
+    (
+        "server_store",
+        &["postgres", "mysql", "mongodb", "redis", "memcached"],
+    ),
+    ("sql_store", &["sqlite", "postgres", "mysql"]),
+];
+
+/// Declares the [`STORE_GROUPS`] cfgs and sets those with an enabled feature.
+fn store_group_cfgs() {
+    for (group, features) in STORE_GROUPS {
+        println!("cargo:rustc-check-cfg=cfg({group})");
+        let enabled = features.iter().any(|feature| {
+            std::env::var_os(format!("CARGO_FEATURE_{}", feature.to_uppercase())).is_some()
+        });
+        if enabled {
+            println!("cargo:rustc-cfg={group}");
+        }
+    }
 }
 
 #[cfg(feature = "capi")]

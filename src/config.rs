@@ -1,11 +1,12 @@
 //! Configuration, three ways that produce the same [`Config`]: a builder, a store URL, and
-//! Flask-Session's own setting names.
+//! Flask-Session's own setting names (read by `Config::from_flask`, in the flask module).
 
 use std::time::Duration;
 
 use crate::codec::Format;
 use crate::cookies::{CookieConfig, CookieMode, SameSite, Secret};
 use crate::error::{Error, Result};
+use crate::parse::{parse_bool, parse_store_url};
 use crate::store::StoreConfig;
 
 /// Flask's `PERMANENT_SESSION_LIFETIME` default: 31 days.
@@ -115,7 +116,7 @@ impl Config {
 
     /// A builder preset from a store URL, to add secrets and cookie settings.
     pub fn builder_from_url(url: &str) -> Result<ConfigBuilder> {
-        let (parsed, mut params) = crate::store::parse_store_url(url)?;
+        let (parsed, mut params) = parse_store_url(url)?;
         let store = StoreConfig::from_url(&parsed, &mut params)?;
         let mut builder = Config::builder(store);
         if let Some(prefix) = params.take("prefix") {
@@ -168,29 +169,6 @@ impl Config {
         }
         params.finish()?;
         Ok(builder)
-    }
-
-    /// Builds a configuration from Flask-Session settings, so a Flask app's settings carry
-    /// over unchanged. Keys not starting with `SESSION_` and not used by sessions (any other
-    /// Flask setting) are ignored; unknown `SESSION_*` keys are errors.
-    ///
-    /// ```
-    /// use sessionstore::{Config, CookieMode};
-    /// let config = Config::from_flask([
-    ///     ("SESSION_TYPE", "filesystem"),
-    ///     ("SESSION_FILE_DIR", "/tmp/flask_session"),
-    ///     ("SESSION_USE_SIGNER", "True"),
-    ///     ("SECRET_KEY", "dev-secret"),
-    /// ]).unwrap();
-    /// assert_eq!(config.cookie.mode, CookieMode::Flask);
-    /// ```
-    pub fn from_flask<I, K, V>(settings: I) -> Result<Config>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
-        crate::flask::config_from_pairs(settings)
     }
 }
 
@@ -399,14 +377,5 @@ impl ConfigBuilder {
             return Err(Error::config("cleanup_every", "must be at least 1"));
         }
         Ok(self.config)
-    }
-}
-
-/// Parses the boolean spellings Flask settings and URLs use.
-pub(crate) fn parse_bool(key: &str, value: &str) -> Result<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(Error::config(key, format!("{value:?} is not a boolean"))),
     }
 }

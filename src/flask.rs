@@ -4,9 +4,21 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::codec::Format;
-use crate::config::{Config, parse_bool};
+use crate::config::Config;
 use crate::cookies::{CookieMode, SameSite};
 use crate::error::{Error, Result};
+#[cfg(any(
+    feature = "redis",
+    feature = "memcached",
+    feature = "postgres",
+    feature = "mysql"
+))]
+use crate::parse::QueryParams;
+use crate::parse::parse_bool;
+#[cfg(any(feature = "redis", feature = "memcached"))]
+use crate::parse::parse_store_url;
+#[cfg(sql_store)]
+use crate::parse::validate_table_name;
 use crate::store::StoreConfig;
 
 /// Every `SESSION_*` key this crate understands; any other is refused as a likely typo.
@@ -44,6 +56,31 @@ const FLASK_KEYS: &[&str] = &[
     "SQLALCHEMY_DATABASE_URI",
 ];
 
+impl Config {
+    /// Builds a configuration from Flask-Session settings, so a Flask app's settings carry
+    /// over unchanged. Keys not starting with `SESSION_` and not used by sessions (any other
+    /// Flask setting) are ignored; unknown `SESSION_*` keys are errors.
+    ///
+    /// ```
+    /// use sessionstore::{Config, CookieMode};
+    /// let config = Config::from_flask([
+    ///     ("SESSION_TYPE", "filesystem"),
+    ///     ("SESSION_FILE_DIR", "/tmp/flask_session"),
+    ///     ("SESSION_USE_SIGNER", "True"),
+    ///     ("SECRET_KEY", "dev-secret"),
+    /// ]).unwrap();
+    /// assert_eq!(config.cookie.mode, CookieMode::Flask);
+    /// ```
+    pub fn from_flask<I, K, V>(settings: I) -> Result<Config>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        config_from_pairs(settings)
+    }
+}
+
 struct Settings(BTreeMap<String, String>);
 
 impl Settings {
@@ -66,7 +103,7 @@ impl Settings {
     }
 }
 
-pub(crate) fn config_from_pairs<I, K, V>(pairs: I) -> Result<Config>
+fn config_from_pairs<I, K, V>(pairs: I) -> Result<Config>
 where
     I: IntoIterator<Item = (K, V)>,
     K: AsRef<str>,
@@ -209,7 +246,7 @@ fn store_from_settings(settings: &Settings) -> Result<StoreConfig> {
             }
             Ok(StoreConfig::Filesystem(options))
         }
-        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+        #[cfg(sql_store)]
         "sqlalchemy" => sqlalchemy_store(settings),
         #[cfg(feature = "mongodb")]
         "mongodb" => {
@@ -280,8 +317,8 @@ fn store_from_settings(settings: &Settings) -> Result<StoreConfig> {
 
 /// Parses the server URL given in the Flask setting `key`.
 #[cfg(any(feature = "redis", feature = "memcached"))]
-fn store_url(key: &str, url: &str) -> Result<(url::Url, crate::store::QueryParams)> {
-    crate::store::parse_store_url(url).map_err(|error| renamed(key, error))
+fn store_url(key: &str, url: &str) -> Result<(url::Url, QueryParams)> {
+    parse_store_url(url).map_err(|error| renamed(key, error))
 }
 
 /// A store URL error named by the Flask setting `key` that gave the URL (the URL parameter
@@ -304,7 +341,7 @@ fn renamed(key: &str, error: Error) -> Error {
 /// The store `SQLALCHEMY_DATABASE_URI` names: `sqlite:///relative.db` or
 /// `sqlite:////absolute.db`, `postgresql[+driver]://user@host/db`,
 /// `mysql[+driver]://user:pass@host/db` (`mariadb` too), with `SESSION_SQLALCHEMY_TABLE`.
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[cfg(sql_store)]
 fn sqlalchemy_store(settings: &Settings) -> Result<StoreConfig> {
     const URI: &str = "SQLALCHEMY_DATABASE_URI";
     let uri = settings
@@ -312,7 +349,7 @@ fn sqlalchemy_store(settings: &Settings) -> Result<StoreConfig> {
         .ok_or_else(|| Error::config(URI, "missing"))?;
     let table = settings.get("SESSION_SQLALCHEMY_TABLE");
     if let Some(table) = table {
-        crate::store::validate_table_name(table)
+        validate_table_name(table)
             .map_err(|message| Error::config("SESSION_SQLALCHEMY_TABLE", message))?;
     }
     let (scheme, rest) = uri
@@ -326,10 +363,10 @@ fn sqlalchemy_store(settings: &Settings) -> Result<StoreConfig> {
         other => other,
     };
     #[cfg(any(feature = "postgres", feature = "mysql"))]
-    let parse = |scheme: &str| -> Result<(url::Url, crate::store::QueryParams)> {
+    let parse = |scheme: &str| -> Result<(url::Url, QueryParams)> {
         let url = url::Url::parse(&format!("{scheme}://{rest}"))
             .map_err(|e| Error::config(URI, format!("not a URL: {e}")))?;
-        let params = crate::store::QueryParams::from_url(&url)?;
+        let params = QueryParams::from_url(&url)?;
         Ok((url, params))
     };
     match dialect {

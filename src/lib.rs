@@ -28,6 +28,7 @@ pub mod ffi;
 mod flask;
 mod id;
 mod manager;
+mod parse;
 #[cfg(feature = "rouille")]
 pub mod rouille;
 mod session;
@@ -35,7 +36,7 @@ pub mod store;
 
 pub use config::{Concurrency, Config, ConfigBuilder, DEFAULT_LIFETIME};
 pub use cookies::{CookieConfig, CookieMode, SameSite};
-pub use error::{Error, Result};
+pub use error::{Error, Result, StoreMessage};
 pub use id::SessionId;
 pub use manager::{SaveOutcome, SessionManager};
 pub use session::{CREATED_KEY, PERMANENT_KEY, Session};

@@ -12,14 +12,8 @@
 //! on a private server; memcached and MongoDB (SecantusDB), which have no such command, a
 //! private server frozen with SIGSTOP until the test lets it go on.
 
-#![cfg(any(
-    feature = "sqlite",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "mongodb",
-    feature = "redis",
-    feature = "memcached"
-))]
+// `pooled_store`: any store feature with a connection pool (set by build.rs).
+#![cfg(pooled_store)]
 
 mod common;
 mod net_servers;

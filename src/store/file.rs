@@ -47,8 +47,10 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::{CasOutcome, QueryParams, Record, Store, expiry_after, shown_key};
+use super::shared::{expiry_after, shown_key};
+use super::{CasOutcome, Record, Store};
 use crate::error::{Error, Result};
+use crate::parse::QueryParams;
 
 const BACKEND: &str = "filesystem";
 const MAGIC: [u8; 4] = *b"SSF1";
@@ -462,14 +464,15 @@ fn is_key(name: &str) -> bool {
 }
 
 fn key_error(action: &str, key: &str, e: io::Error) -> Error {
-    Error::store(
+    Error::store_caused_by(
         BACKEND,
-        format!("cannot {action} session file {}: {e}", shown_key(key)),
+        format!("cannot {action} session file {}", shown_key(key)),
+        e,
     )
 }
 
 fn path_error(action: &str, path: &Path, e: io::Error) -> Error {
-    Error::store(BACKEND, format!("cannot {action} {}: {e}", path.display()))
+    Error::store_caused_by(BACKEND, format!("cannot {action} {}", path.display()), e)
 }
 
 fn encode_header(expires_at: OffsetDateTime) -> [u8; HEADER_LEN] {

@@ -57,12 +57,11 @@ use std::time::Duration;
 use memcache::{Client, CommandError, MemcacheError, Stream, ToMemcacheValue};
 use time::OffsetDateTime;
 
-use super::net::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT, Renewable, renewal_due, take_pool_size,
-    take_seconds, with_default_port,
-};
-use super::{CasOutcome, QueryParams, Record, Store, Version, pool_timeout_message, shown_key};
+use super::net::{DEFAULT_IO_TIMEOUT, Renewable, renewal_due, with_default_port};
+use super::shared::{DEFAULT_CONNECT_TIMEOUT, pool_timeout_message, shown_key};
+use super::{CasOutcome, Record, Store, Version};
 use crate::error::{Error, Result};
+use crate::parse::{QueryParams, parse_bool};
 
 const BACKEND: &str = "memcached";
 /// Memcached's default port.
@@ -140,18 +139,18 @@ impl MemcachedOptions {
             servers.push(format!("{host}:{}", url.port().unwrap_or(DEFAULT_PORT)));
         }
         let mut options = MemcachedOptions::new(servers);
-        if let Some(size) = take_pool_size(params)? {
+        if let Some(size) = params.take_pool_size()? {
             options.pool_size = size;
         }
-        if let Some(timeout) = take_seconds(params, "connect_timeout")? {
+        if let Some(timeout) = params.take_seconds("connect_timeout")? {
             options.connect_timeout = timeout;
         }
-        options.pool_timeout = take_seconds(params, "pool_timeout")?;
-        if let Some(timeout) = take_seconds(params, "timeout")? {
+        options.pool_timeout = params.take_seconds("pool_timeout")?;
+        if let Some(timeout) = params.take_seconds("timeout")? {
             options.timeout = timeout;
         }
         if let Some(flags) = params.take("expiry_flags") {
-            options.expiry_flags = crate::config::parse_bool("expiry_flags", &flags)?;
+            options.expiry_flags = parse_bool("expiry_flags", &flags)?;
         }
         options.validate()?;
         Ok(options)
@@ -296,7 +295,7 @@ impl MemcachedStore {
                 .get()
                 .1
                 .version()
-                .map_err(|e| store_error(format!("cannot open {server}: {e}")))?;
+                .map_err(|e| Error::store_caused_by(BACKEND, format!("cannot open {server}"), e))?;
             servers.push(Server {
                 name: server.replace(['[', ']'], ""),
                 client,
@@ -354,15 +353,14 @@ impl MemcachedStore {
             other => other,
         };
         result.map_err(|(_, e)| {
-            let message = match e {
-                MemcacheError::PoolError(cause) => pool_timeout_message(self.pool_timeout, cause),
-                other => other.to_string(),
-            };
-            store_error(format!(
-                "{operation} {} on {}: {message}",
-                shown_key(key),
-                server.name
-            ))
+            let what = format!("{operation} {} on {}", shown_key(key), server.name);
+            match &e {
+                MemcacheError::PoolError(cause) => {
+                    let message = pool_timeout_message(self.pool_timeout, cause);
+                    Error::store_described(BACKEND, format!("{what}: {message}"), e)
+                }
+                _ => Error::store_caused_by(BACKEND, what, e),
+            }
         })
     }
 
@@ -389,11 +387,14 @@ impl MemcachedStore {
     fn record(&self, key: &str, (data, flags, cas): Fetched) -> Result<Option<Record>> {
         let token = match cas {
             Some(0) | None => {
-                return Err(store_error(format!(
-                    "load {}: the server gave no cas token (is it running with -C?); \
+                return Err(Error::store(
+                    BACKEND,
+                    format!(
+                        "load {}: the server gave no cas token (is it running with -C?); \
                      compare-and-set needs them",
-                    shown_key(key)
-                )));
+                        shown_key(key)
+                    ),
+                ));
             }
             Some(token) => token,
         };
@@ -451,10 +452,6 @@ impl MemcachedStore {
             Ok(CasOutcome::Conflict(self.load(key)?))
         }
     }
-}
-
-fn store_error(cause: impl fmt::Display) -> Error {
-    Error::store(BACKEND, cause)
 }
 
 impl Store for MemcachedStore {
@@ -537,10 +534,6 @@ impl Store for MemcachedStore {
             // Written meanwhile, with a fresh expiry, or gone.
             CasOutcome::Conflict(current) => Ok(current.is_some()),
         }
-    }
-
-    fn purge_expired(&self) -> Result<u64> {
-        Ok(0)
     }
 }
 

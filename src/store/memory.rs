@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::{CasOutcome, Record, Store, expiry_after};
+use super::shared::expiry_after;
+use super::{CasOutcome, Record, Store};
 use crate::error::Result;
 
 /// Sessions in a process-local map. Expired entries are dropped when read and by

@@ -34,18 +34,17 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::sync::{Client, Collection};
 use time::OffsetDateTime;
 
-use super::{
-    CasOutcome, DEFAULT_POOL_TIMEOUT, QueryParams, Record, Store, expiry_after,
-    pool_timeout_message, shown_key,
+use super::shared::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_TIMEOUT, expiry_after, pool_timeout_message, shown_key,
 };
+use super::{CasOutcome, Record, Store};
 use crate::error::{Error, Result};
+use crate::parse::{QueryParams, redacted};
 
 const BACKEND: &str = "mongodb";
 /// How long an operation waits for a reachable server, unless the URL's
 /// `serverSelectionTimeoutMS` says otherwise (the driver's own default is 30 s).
 const DEFAULT_SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long opening a connection may take, unless the URL's `connectTimeoutMS` says otherwise.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The server's error code for a duplicate unique key.
 const DUPLICATE_KEY: i32 = 11000;
 /// The driver's pool size unless the URL's `maxPoolSize` says otherwise.
@@ -111,17 +110,8 @@ pub struct MongoOptions {
 
 impl fmt::Debug for MongoOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let uri = match url::Url::parse(&self.uri) {
-            Ok(mut parsed) if parsed.password().is_some() => {
-                // Cannot fail: a URL with a password has a host.
-                let _ = parsed.set_password(Some("***"));
-                parsed.to_string()
-            }
-            Ok(_) => self.uri.clone(),
-            Err(_) => "<unparsable URI>".to_owned(),
-        };
         f.debug_struct("MongoOptions")
-            .field("uri", &uri)
+            .field("uri", &redacted(&self.uri))
             .field("database", &self.database)
             .field("collection", &self.collection)
             .field("pool_timeout", &self.pool_timeout)
@@ -258,10 +248,13 @@ impl Checkout {
         let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
         while *free == 0 {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                return Err(store_error(pool_timeout_message(
-                    self.timeout,
-                    format!("all {} connections (maxPoolSize) in use", self.size),
-                )));
+                return Err(Error::store(
+                    BACKEND,
+                    pool_timeout_message(
+                        self.timeout,
+                        format!("all {} connections (maxPoolSize) in use", self.size),
+                    ),
+                ));
             };
             free = self
                 .returned
@@ -299,7 +292,7 @@ impl MongoStore {
             .max_pool_size
             .unwrap_or(DRIVER_POOL_SIZE)
             .max(1);
-        let client = Client::with_options(client_options).map_err(store_error)?;
+        let client = Client::with_options(client_options).map_err(Error::in_store(BACKEND))?;
         let collection = client
             .database(&options.database)
             .collection::<Document>(&options.collection);
@@ -316,7 +309,7 @@ impl MongoStore {
         collection
             .create_indexes(indexes)
             .run()
-            .map_err(|e| store_error(format!("cannot create the indexes: {e}")))?;
+            .map_err(|e| Error::store_caused_by(BACKEND, "cannot create the indexes", e))?;
         Ok(MongoStore {
             collection,
             checkout: Checkout::new(pool_size, options.pool_timeout),
@@ -366,7 +359,7 @@ impl Store for MongoStore {
                     .projection(doc! { "_id": 0, "val": 1, "expiration": 1 })
                     .run()
             })?
-            .map_err(store_error)?;
+            .map_err(Error::in_store(BACKEND))?;
         let Some(document) = found else {
             return Ok(None);
         };
@@ -380,9 +373,9 @@ impl Store for MongoStore {
                 return Ok(None);
             }
         };
-        let expiration = document
-            .get_datetime("expiration")
-            .map_err(|e| store_error(format!("the expiration of {}: {e}", shown_key(key))))?;
+        let expiration = document.get_datetime("expiration").map_err(|e| {
+            Error::store_caused_by(BACKEND, format!("the expiration of {}", shown_key(key)), e)
+        })?;
         Ok(Some(Record::new(data, offset_date_time(*expiration)?)))
     }
 
@@ -392,7 +385,7 @@ impl Store for MongoStore {
             Ok(written) => Ok(written),
             // A live document holds the key: the upsert's insert hit the unique index.
             Err(error) if is_duplicate_key(&error) => Ok(false),
-            Err(error) => Err(store_error(error)),
+            Err(error) => Err(Error::store_caused_by(BACKEND, "", error)),
         }
     }
 
@@ -410,7 +403,7 @@ impl Store for MongoStore {
         };
         if self
             .call(|| self.write(filter, data, ttl, false))?
-            .map_err(store_error)?
+            .map_err(Error::in_store(BACKEND))?
         {
             Ok(CasOutcome::Stored)
         } else {
@@ -426,7 +419,7 @@ impl Store for MongoStore {
         };
         let deleted = self
             .call(|| self.collection.delete_one(filter).run())?
-            .map_err(store_error)?
+            .map_err(Error::in_store(BACKEND))?
             .deleted_count;
         if deleted == 1 {
             Ok(CasOutcome::Stored)
@@ -441,16 +434,16 @@ impl Store for MongoStore {
         match self.call(|| self.write(doc! { "id": key }, data, ttl, true))? {
             Err(error) if is_duplicate_key(&error) => {
                 self.call(|| self.write(doc! { "id": key }, data, ttl, true))?
-                    .map_err(store_error)?;
+                    .map_err(Error::in_store(BACKEND))?;
                 Ok(())
             }
-            other => other.map(drop).map_err(store_error),
+            other => other.map(drop).map_err(Error::in_store(BACKEND)),
         }
     }
 
     fn delete(&self, key: &str) -> Result<()> {
         self.call(|| self.collection.delete_one(doc! { "id": key }).run())?
-            .map_err(store_error)?;
+            .map_err(Error::in_store(BACKEND))?;
         Ok(())
     }
 
@@ -464,7 +457,7 @@ impl Store for MongoStore {
                     )
                     .run()
             })?
-            .map_err(store_error)?;
+            .map_err(Error::in_store(BACKEND))?;
         Ok(result.matched_count == 1)
     }
 
@@ -475,7 +468,7 @@ impl Store for MongoStore {
                     .delete_many(doc! { "expiration": { "$lte": DateTime::now() } })
                     .run()
             })?
-            .map_err(store_error)?;
+            .map_err(Error::in_store(BACKEND))?;
         Ok(result.deleted_count)
     }
 }
@@ -486,10 +479,6 @@ fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
         ErrorKind::Command(failure) => failure.code == DUPLICATE_KEY,
         _ => false,
     }
-}
-
-fn store_error(cause: impl fmt::Display) -> Error {
-    Error::store(BACKEND, cause)
 }
 
 /// Bytes as Flask-Session's pymongo writes them: BSON binary, generic subtype.
@@ -508,7 +497,7 @@ fn date(at: OffsetDateTime) -> DateTime {
 
 fn offset_date_time(at: DateTime) -> Result<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.timestamp_millis()) * 1_000_000)
-        .map_err(|e| store_error(format!("expiration out of range: {e}")))
+        .map_err(|e| Error::store_caused_by(BACKEND, "expiration out of range", e))
 }
 
 #[cfg(test)]

@@ -41,24 +41,21 @@ use std::time::{Duration, Instant};
 use mysql::consts::CapabilityFlags;
 use mysql::prelude::Queryable;
 use mysql::{OptsBuilder, Pool, PoolConstraints, PoolOpts, PooledConn};
-use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use time::PrimitiveDateTime;
 
-use super::{
-    CasOutcome, QueryParams, Record, Store, expiry_after, pool_timeout_message, shown_key,
+use super::shared::{DEFAULT_CONNECT_TIMEOUT, expiry_after, pool_timeout_message};
+use super::sql::{
+    ALIVE_BYPASS, PURGE_BATCH, RowStatements, now, purge_in_batches, row_record, timestamp,
 };
+use super::{CasOutcome, Record, Store};
 use crate::error::{Error, Result};
+use crate::parse::{QueryParams, validate_table_name};
+
+mod schema;
 
 const BACKEND: &str = "mysql";
-/// How long connecting, and waiting for a pooled connection, may take unless the options
-/// say otherwise.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Rows deleted per statement by [`Store::purge_expired`].
-const PURGE_BATCH: u64 = 10_000;
 /// The server's error for a duplicate unique key.
 const ER_DUP_ENTRY: u16 = 1062;
-/// A connection that went back to the pool in working order this recently is handed out
-/// again without a ping (the PostgreSQL store's window, HikariCP's length).
-const ALIVE_BYPASS: Duration = Duration::from_millis(500);
 
 /// Options of the MySQL / MariaDB store.
 #[derive(Clone, PartialEq, Eq)]
@@ -159,8 +156,7 @@ impl MysqlOptions {
     }
 
     fn validate(&self) -> Result<()> {
-        super::validate_table_name(&self.table)
-            .map_err(|message| Error::config("table", message))?;
+        validate_table_name(&self.table).map_err(|message| Error::config("table", message))?;
         if self.database.is_empty() || self.database.contains('/') {
             return Err(Error::config(
                 "store URL",
@@ -221,22 +217,18 @@ impl Statements {
     fn new(table: &str) -> Statements {
         let t = format!("`{table}`");
         let insert = format!("INSERT INTO {t} (session_id, data, expiry) VALUES (?, ?, ?)");
+        let row = RowStatements::new(&t, |_| "?".to_owned());
         Statements {
-            load: format!("SELECT data, expiry FROM {t} WHERE session_id = ? AND expiry > ?"),
+            load: row.load,
             delete_expired: format!("DELETE FROM {t} WHERE session_id = ? AND expiry <= ?"),
-            compare_and_set: format!(
-                "UPDATE {t} SET data = ?, expiry = ? \
-                 WHERE session_id = ? AND data = ? AND expiry > ?"
-            ),
-            compare_and_delete: format!(
-                "DELETE FROM {t} WHERE session_id = ? AND data = ? AND expiry > ?"
-            ),
+            compare_and_set: row.compare_and_set,
+            compare_and_delete: row.compare_and_delete,
             set: format!(
                 "{insert} ON DUPLICATE KEY UPDATE data = VALUES(data), expiry = VALUES(expiry)"
             ),
             insert,
-            delete: format!("DELETE FROM {t} WHERE session_id = ?"),
-            touch: format!("UPDATE {t} SET expiry = ? WHERE session_id = ? AND expiry > ?"),
+            delete: row.delete,
+            touch: row.touch,
             purge: format!("DELETE FROM {t} WHERE expiry <= ? LIMIT {PURGE_BATCH}"),
         }
     }
@@ -328,7 +320,7 @@ impl MysqlStore {
     /// creates or adapts the table and its index.
     pub fn open(options: &MysqlOptions) -> Result<MysqlStore> {
         options.validate()?;
-        let pool = Pool::new(options.driver_options()).map_err(store_error)?;
+        let pool = Pool::new(options.driver_options()).map_err(Error::in_store(BACKEND))?;
         let store = MysqlStore {
             pool,
             sql: Statements::new(&options.table),
@@ -337,7 +329,7 @@ impl MysqlStore {
         };
         {
             let mut conn = store.connection()?;
-            prepare_schema(&mut conn, &options.table).map_err(store_error)?;
+            schema::prepare(&mut conn, &options.table).map_err(Error::in_store(BACKEND))?;
         }
         Ok(store)
     }
@@ -351,9 +343,9 @@ impl MysqlStore {
             let wait = deadline.saturating_duration_since(Instant::now());
             let mut conn = self.pool.try_get_conn(wait).map_err(|e| match e {
                 mysql::Error::DriverError(mysql::DriverError::Timeout) => {
-                    store_error(pool_timeout_message(self.pool_timeout, e))
+                    Error::store_described(BACKEND, pool_timeout_message(self.pool_timeout, &e), e)
                 }
-                other => store_error(other),
+                other => Error::store_caused_by(BACKEND, "", other),
             })?;
             let id = conn.connection_id();
             let recent = {
@@ -383,18 +375,15 @@ impl MysqlStore {
     fn read(&self, conn: &mut Checkout<'_>, key: &str) -> Result<Option<Record>> {
         let row: Option<(Option<Vec<u8>>, Option<PrimitiveDateTime>)> = conn
             .run(|conn| conn.exec_first(&self.sql.load, (key, now())))
-            .map_err(store_error)?;
-        match row {
-            None => Ok(None),
-            Some((Some(data), Some(expiry))) => Ok(Some(Record::new(data, expiry.assume_utc()))),
-            Some(_) => {
-                log::warn!(
-                    "mysql store: the row of {} has no data, treating it as missing",
-                    shown_key(key)
-                );
-                Ok(None)
-            }
-        }
+            .map_err(Error::in_store(BACKEND))?;
+        Ok(row.and_then(|(data, expiry)| {
+            row_record(
+                BACKEND,
+                key,
+                data,
+                expiry.map(PrimitiveDateTime::assume_utc),
+            )
+        }))
     }
 
     /// Runs the statement `sql` with `params` on `conn`, returning how many rows it matched.
@@ -409,7 +398,7 @@ impl MysqlStore {
 
     fn execute(&self, sql: &str, params: impl Into<mysql::Params>) -> Result<u64> {
         let mut conn = self.connection()?;
-        Self::execute_on(&mut conn, sql, params).map_err(store_error)
+        Self::execute_on(&mut conn, sql, params).map_err(Error::in_store(BACKEND))
     }
 
     /// Inserts a new row; `Ok(false)` if the unique key refused it.
@@ -424,69 +413,9 @@ impl MysqlStore {
         match conn.run(|conn| conn.exec_drop(&self.sql.insert, (key, data, expiry))) {
             Ok(()) => Ok(true),
             Err(mysql::Error::MySqlError(error)) if error.code == ER_DUP_ENTRY => Ok(false),
-            Err(error) => Err(store_error(error)),
+            Err(error) => Err(Error::store_caused_by(BACKEND, "", error)),
         }
     }
-}
-
-/// Creates the table if missing, widens a Flask-created one, and adds the expiry index,
-/// under a named lock so that processes starting together do not race.
-fn prepare_schema(conn: &mut PooledConn, table: &str) -> std::result::Result<(), mysql::Error> {
-    let lock = format!("sessionstore schema {table}");
-    let locked: Option<i64> = conn.exec_first("SELECT GET_LOCK(?, 30)", (&lock,))?;
-    if locked != Some(1) {
-        return Err(mysql::Error::DriverError(mysql::DriverError::Timeout));
-    }
-    let result = create_or_adapt(conn, table);
-    let released = conn.exec_drop("DO RELEASE_LOCK(?)", (&lock,));
-    result.and(released)
-}
-
-fn create_or_adapt(conn: &mut PooledConn, table: &str) -> std::result::Result<(), mysql::Error> {
-    conn.query_drop(format!(
-        "CREATE TABLE IF NOT EXISTS `{table}` (\
-             id INTEGER NOT NULL AUTO_INCREMENT, \
-             session_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
-             data LONGBLOB, \
-             expiry DATETIME(6), \
-             PRIMARY KEY (id), \
-             UNIQUE KEY session_id (session_id), \
-             KEY expiry_idx (expiry)\
-         ) DEFAULT CHARSET = utf8mb4"
-    ))?;
-    let columns: Vec<(String, String, Option<u64>)> = conn.exec(
-        "SELECT COLUMN_NAME, DATA_TYPE, DATETIME_PRECISION FROM information_schema.COLUMNS \
-         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
-        (table,),
-    )?;
-    let mut changes = Vec::new();
-    for (column, data_type, precision) in columns {
-        match (column.as_str(), data_type.to_ascii_lowercase().as_str()) {
-            ("data", "tinyblob" | "blob" | "mediumblob") => {
-                changes.push("MODIFY data LONGBLOB");
-            }
-            ("expiry", "datetime") if precision.unwrap_or(0) < 6 => {
-                changes.push("MODIFY expiry DATETIME(6)");
-            }
-            _ => {}
-        }
-    }
-    let indexed: Option<i64> = conn.exec_first(
-        "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() \
-         AND TABLE_NAME = ? AND COLUMN_NAME = 'expiry' AND SEQ_IN_INDEX = 1",
-        (table,),
-    )?;
-    if indexed == Some(0) {
-        changes.push("ADD INDEX expiry_idx (expiry)");
-    }
-    if !changes.is_empty() {
-        log::info!(
-            "mysql store: adapting table {table}: {}",
-            changes.join(", ")
-        );
-        conn.query_drop(format!("ALTER TABLE `{table}` {}", changes.join(", ")))?;
-    }
-    Ok(())
 }
 
 impl Store for MysqlStore {
@@ -506,7 +435,7 @@ impl Store for MysqlStore {
         }
         // The key is taken: by a live row (not created), or by an expired one, which goes.
         let removed = Self::execute_on(&mut conn, &self.sql.delete_expired, (key, now()))
-            .map_err(store_error)?;
+            .map_err(Error::in_store(BACKEND))?;
         if removed == 0 {
             return Ok(false);
         }
@@ -527,7 +456,7 @@ impl Store for MysqlStore {
             &self.sql.compare_and_set,
             (data, expiry, key, &expected.data, now()),
         )
-        .map_err(store_error)?;
+        .map_err(Error::in_store(BACKEND))?;
         if matched == 1 {
             Ok(CasOutcome::Stored)
         } else {
@@ -542,7 +471,7 @@ impl Store for MysqlStore {
             &self.sql.compare_and_delete,
             (key, &expected.data, now()),
         )
-        .map_err(store_error)?;
+        .map_err(Error::in_store(BACKEND))?;
         if deleted == 1 {
             Ok(CasOutcome::Stored)
         } else {
@@ -570,30 +499,10 @@ impl Store for MysqlStore {
     fn purge_expired(&self) -> Result<u64> {
         let mut conn = self.connection()?;
         let now = now();
-        let mut purged = 0;
-        loop {
-            let deleted =
-                Self::execute_on(&mut conn, &self.sql.purge, (now,)).map_err(store_error)?;
-            purged += deleted;
-            if deleted < PURGE_BATCH {
-                return Ok(purged);
-            }
-        }
+        purge_in_batches(|| {
+            Self::execute_on(&mut conn, &self.sql.purge, (now,)).map_err(Error::in_store(BACKEND))
+        })
     }
-}
-
-fn store_error(cause: impl fmt::Display) -> Error {
-    Error::store(BACKEND, cause)
-}
-
-/// `at` as a `DATETIME` in UTC.
-fn timestamp(at: OffsetDateTime) -> PrimitiveDateTime {
-    let utc = at.to_offset(UtcOffset::UTC);
-    PrimitiveDateTime::new(utc.date(), utc.time())
-}
-
-fn now() -> PrimitiveDateTime {
-    timestamp(OffsetDateTime::now_utc())
 }
 
 #[cfg(test)]

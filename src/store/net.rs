@@ -1,4 +1,4 @@
-//! What the network stores (Redis, Memcached) share: URL timeouts, a connection pool that is
+//! What the network stores (Redis, Memcached) share: host lists, a connection pool that is
 //! replaced as a whole when a connection breaks, and the expiry of a record whose store cannot
 //! tell it.
 
@@ -7,27 +7,10 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::QueryParams;
-use crate::error::{Error, Result};
+use super::shared::expiry_after;
 
-/// Default time allowed to open a connection (and to wait for a pooled one).
-pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time allowed for one reply.
 pub(crate) const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Takes a duration in seconds (`2`, `0.25`) from the URL parameter `name`; it must be
-/// positive.
-pub(crate) fn take_seconds(params: &mut QueryParams, name: &str) -> Result<Option<Duration>> {
-    params.take_seconds(name)
-}
-
-/// Takes the pool size (at least 1) from the URL parameter `pool_size`.
-pub(crate) fn take_pool_size(params: &mut QueryParams) -> Result<Option<u32>> {
-    match params.take_parsed::<u32>("pool_size")? {
-        Some(0) => Err(Error::config("pool_size", "must be at least 1")),
-        size => Ok(size),
-    }
-}
 
 /// `host` (`name`, `name:port`, `[v6]`, `[v6]:port`) with `port` added when it has none.
 pub(crate) fn with_default_port(host: &str, port: u16) -> String {
@@ -46,7 +29,7 @@ pub(crate) fn with_default_port(host: &str, port: u16) -> String {
 /// from now. The record is live, and the manager, which renews a record's expiry at most once
 /// per touch interval judging by this value, sees a renewal as due.
 pub(crate) fn renewal_due() -> OffsetDateTime {
-    OffsetDateTime::now_utc() + Duration::from_secs(1)
+    expiry_after(Duration::from_secs(1))
 }
 
 /// A client (a pool of connections) that is rebuilt when one of its connections breaks.
@@ -100,30 +83,6 @@ mod tests {
 
     use super::*;
 
-    fn params(query: &str) -> QueryParams {
-        QueryParams::from_url(&url::Url::parse(&format!("redis://h/?{query}")).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn seconds_are_positive_decimals() {
-        let mut p = params("a=2&b=0.25&c=0&d=-1&e=x&f=inf");
-        assert_eq!(
-            take_seconds(&mut p, "a").unwrap(),
-            Some(Duration::from_secs(2))
-        );
-        assert_eq!(
-            take_seconds(&mut p, "b").unwrap(),
-            Some(Duration::from_millis(250))
-        );
-        for name in ["c", "d", "e", "f"] {
-            match take_seconds(&mut p, name) {
-                Err(Error::Config { key, .. }) => assert_eq!(key, name),
-                other => panic!("{name} accepted: {other:?}"),
-            }
-        }
-        assert_eq!(take_seconds(&mut p, "absent").unwrap(), None);
-    }
-
     #[test]
     fn hosts_get_the_default_port() {
         assert_eq!(with_default_port("h", 11211), "h:11211");
@@ -131,14 +90,6 @@ mod tests {
         assert_eq!(with_default_port("10.0.0.2", 6379), "10.0.0.2:6379");
         assert_eq!(with_default_port("[::1]", 6379), "[::1]:6379");
         assert_eq!(with_default_port("[::1]:7001", 6379), "[::1]:7001");
-    }
-
-    #[test]
-    fn pool_size_is_at_least_one() {
-        assert_eq!(take_pool_size(&mut params("pool_size=3")).unwrap(), Some(3));
-        assert_eq!(take_pool_size(&mut params("")).unwrap(), None);
-        assert!(take_pool_size(&mut params("pool_size=0")).is_err());
-        assert!(take_pool_size(&mut params("pool_size=-2")).is_err());
     }
 
     #[test]

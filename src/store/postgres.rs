@@ -39,19 +39,17 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
 use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
-use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use time::PrimitiveDateTime;
 
-use super::{
-    CasOutcome, QueryParams, Record, Store, expiry_after, pool_timeout_message, shown_key,
+use super::shared::{DEFAULT_CONNECT_TIMEOUT, expiry_after, pool_timeout_message};
+use super::sql::{
+    ALIVE_BYPASS, PURGE_BATCH, RowStatements, now, purge_in_batches, row_record, timestamp,
 };
+use super::{CasOutcome, Record, Store};
 use crate::error::{Error, Result};
+use crate::parse::{QueryParams, redacted, validate_table_name};
 
 const BACKEND: &str = "postgres";
-/// How long connecting, and waiting for a pooled connection, may take unless the URL's
-/// `connect_timeout` (and `pool_timeout`) say otherwise.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Rows deleted per statement by [`Store::purge_expired`].
-const PURGE_BATCH: u64 = 10_000;
 /// The URL parameters handed to the `postgres` crate; every other one is ours or an error.
 const DRIVER_PARAMS: &[&str] = &["sslmode", "connect_timeout", "application_name"];
 
@@ -79,19 +77,6 @@ impl fmt::Debug for PostgresOptions {
             .field("pool_size", &self.pool_size)
             .field("pool_timeout", &self.pool_timeout)
             .finish()
-    }
-}
-
-/// `url` with its password, if any, replaced by `***`.
-fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // Cannot fail: the URL has a host, since it has a password.
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(_) => url.to_owned(),
-        Err(_) => "<unparsable URL>".to_owned(),
     }
 }
 
@@ -135,8 +120,7 @@ impl PostgresOptions {
 
     /// Checks the options and returns the driver's connection settings.
     fn validate(&self) -> Result<postgres::Config> {
-        super::validate_table_name(&self.table)
-            .map_err(|message| Error::config("table", message))?;
+        validate_table_name(&self.table).map_err(|message| Error::config("table", message))?;
         if self.pool_size == 0 {
             return Err(Error::config("pool_size", "must be at least 1"));
         }
@@ -190,19 +174,15 @@ impl Statements {
             "INSERT INTO {t} (session_id, data, expiry) VALUES ($1, $2, $3) \
              ON CONFLICT (session_id) DO UPDATE SET data = EXCLUDED.data, expiry = EXCLUDED.expiry"
         );
+        let row = RowStatements::new(&t, |n| format!("${n}"));
         Statements {
-            load: format!("SELECT data, expiry FROM {t} WHERE session_id = $1 AND expiry > $2"),
+            load: row.load,
             create: format!("{upsert} WHERE {t}.expiry <= $4 OR {t}.expiry IS NULL"),
-            compare_and_set: format!(
-                "UPDATE {t} SET data = $1, expiry = $2 \
-                 WHERE session_id = $3 AND data = $4 AND expiry > $5"
-            ),
-            compare_and_delete: format!(
-                "DELETE FROM {t} WHERE session_id = $1 AND data = $2 AND expiry > $3"
-            ),
+            compare_and_set: row.compare_and_set,
+            compare_and_delete: row.compare_and_delete,
             set: upsert,
-            delete: format!("DELETE FROM {t} WHERE session_id = $1"),
-            touch: format!("UPDATE {t} SET expiry = $1 WHERE session_id = $2 AND expiry > $3"),
+            delete: row.delete,
+            touch: row.touch,
             // The ids come from the expiry index, the rows then by primary key; the second
             // `expiry <= $1` is re-checked on a row a concurrent touch renewed meanwhile.
             purge: format!(
@@ -263,15 +243,6 @@ struct Connection {
     /// When the connection last went back to the pool in working order (or was opened).
     returned: Instant,
 }
-
-/// A connection that went back to the pool in working order this recently is handed out
-/// again without the validity query (HikariCP's alive-bypass window, same length): under
-/// load connections come back every few milliseconds, and checking each one would add a
-/// round trip to every call. One idle longer is checked before it is handed out, so a
-/// server that went away and came back costs no failed call unless it did so within this
-/// window of the connection's last use (then that one call fails, and the broken
-/// connection is dropped).
-const ALIVE_BYPASS: Duration = Duration::from_millis(500);
 
 /// r2d2_postgres' manager, preparing the statements on each new connection.
 struct Manager {
@@ -359,7 +330,7 @@ impl PostgresStore {
             .min_idle(Some(1))
             .connection_timeout(pool_timeout)
             .build(manager)
-            .map_err(store_error)?;
+            .map_err(Error::in_store(BACKEND))?;
         Ok(PostgresStore {
             pool,
             table: options.table.clone(),
@@ -368,9 +339,9 @@ impl PostgresStore {
     }
 
     fn connection(&self) -> Result<PooledConnection<Manager>> {
-        self.pool
-            .get()
-            .map_err(|e| store_error(pool_timeout_message(self.pool_timeout, e)))
+        self.pool.get().map_err(|e| {
+            Error::store_described(BACKEND, pool_timeout_message(self.pool_timeout, &e), e)
+        })
     }
 
     /// The live record under `key`, read on `conn`.
@@ -385,16 +356,8 @@ impl PostgresStore {
         };
         let data: Option<Vec<u8>> = row.try_get(0).map_err(driver_error)?;
         let expiry: Option<PrimitiveDateTime> = row.try_get(1).map_err(driver_error)?;
-        match data.zip(expiry) {
-            Some((data, expiry)) => Ok(Some(Record::new(data, expiry.assume_utc()))),
-            None => {
-                log::warn!(
-                    "postgres store: the row of {} has no data, treating it as missing",
-                    shown_key(key)
-                );
-                Ok(None)
-            }
-        }
+        let expiry = expiry.map(PrimitiveDateTime::assume_utc);
+        Ok(row_record(BACKEND, key, data, expiry))
     }
 
     /// Runs one prepared statement, returning how many rows it changed.
@@ -505,26 +468,17 @@ impl Store for PostgresStore {
         let mut pooled = self.connection()?;
         let conn = &mut *pooled;
         let now = now();
-        let mut purged = 0;
-        loop {
-            let deleted = conn
-                .client
+        purge_in_batches(|| {
+            conn.client
                 .execute(&conn.prepared.purge, &[&now])
-                .map_err(driver_error)?;
-            purged += deleted;
-            if deleted < PURGE_BATCH {
-                return Ok(purged);
-            }
-        }
+                .map_err(driver_error)
+        })
     }
 }
 
-fn store_error(cause: impl fmt::Display) -> Error {
-    Error::store(BACKEND, cause)
-}
-
+/// The store error of a driver error, described with its cause (see [`described`]).
 fn driver_error(error: postgres::Error) -> Error {
-    store_error(described(&error))
+    Error::store_described(BACKEND, described(&error), error)
 }
 
 /// A driver error's text with its cause, which the `postgres` crate's own text leaves out
@@ -557,16 +511,6 @@ impl From<postgres::Error> for ConnectFailure {
     fn from(error: postgres::Error) -> ConnectFailure {
         ConnectFailure(described(&error))
     }
-}
-
-/// `at` as a `TIMESTAMP WITHOUT TIME ZONE` in UTC.
-fn timestamp(at: OffsetDateTime) -> PrimitiveDateTime {
-    let utc = at.to_offset(UtcOffset::UTC);
-    PrimitiveDateTime::new(utc.date(), utc.time())
-}
-
-fn now() -> PrimitiveDateTime {
-    timestamp(OffsetDateTime::now_utc())
 }
 
 #[cfg(test)]
@@ -832,8 +776,17 @@ mod tests {
         let options = PostgresOptions::new(format!(
             "postgres://postgres@127.0.0.1:{port}/test?connect_timeout=1"
         ));
-        let message = store_error_message(PostgresStore::open(&options), "postgres");
+        let error = PostgresStore::open(&options);
+        let source = error
+            .as_ref()
+            .err()
+            .and_then(std::error::Error::source)
+            .and_then(|source| source.downcast_ref::<postgres::Error>())
+            .map(ToString::to_string);
+        let message = store_error_message(error, "postgres");
         assert!(message.contains("connect"), "{message}");
+        let source = source.expect("the driver's error is the source");
+        assert!(message.starts_with(&source), "{message} / {source}");
     }
 
     #[test]

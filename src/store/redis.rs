@@ -39,12 +39,11 @@ use ::redis::{
 use r2d2::{ManageConnection, Pool};
 use time::OffsetDateTime;
 
-use super::net::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT, Renewable, renewal_due, take_pool_size,
-    take_seconds, with_default_port,
-};
-use super::{CasOutcome, QueryParams, Record, Store, pool_timeout_message, shown_key};
+use super::net::{DEFAULT_IO_TIMEOUT, Renewable, renewal_due, with_default_port};
+use super::shared::{DEFAULT_CONNECT_TIMEOUT, pool_timeout_message, shown_key};
+use super::{CasOutcome, Record, Store};
 use crate::error::{Error, Result};
+use crate::parse::{QueryParams, redacted};
 
 const BACKEND: &str = "redis";
 /// Redis's default port.
@@ -102,20 +101,6 @@ impl fmt::Debug for RedisOptions {
             .field("pool_timeout", &self.pool_timeout)
             .field("timeout", &self.timeout)
             .finish()
-    }
-}
-
-/// `url` with its password, if any, replaced by `***`.
-fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                // Cannot fail: the URL has a host, since it has a password.
-                let _ = parsed.set_password(Some("***"));
-            }
-            parsed.to_string()
-        }
-        Err(_) => "(invalid URL)".to_owned(),
     }
 }
 
@@ -198,14 +183,14 @@ impl RedisOptions {
                 .map(|host| format!("{base}://{user_info}{host}/{database}")),
         );
         options.cluster = cluster;
-        if let Some(size) = take_pool_size(params)? {
+        if let Some(size) = params.take_pool_size()? {
             options.pool_size = size;
         }
-        if let Some(timeout) = take_seconds(params, "connect_timeout")? {
+        if let Some(timeout) = params.take_seconds("connect_timeout")? {
             options.connect_timeout = timeout;
         }
-        options.pool_timeout = take_seconds(params, "pool_timeout")?;
-        if let Some(timeout) = take_seconds(params, "timeout")? {
+        options.pool_timeout = params.take_seconds("pool_timeout")?;
+        if let Some(timeout) = params.take_seconds("timeout")? {
             options.timeout = timeout;
         }
         options.validate()?;
@@ -331,8 +316,9 @@ impl RedisStore {
             // earlier by the application.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let cannot_open =
-            |e: RedisError| store_error(format!("cannot open {}: {e}", options.shown_nodes()));
+        let cannot_open = |e: RedisError| {
+            Error::store_caused_by(BACKEND, format!("cannot open {}", options.shown_nodes()), e)
+        };
         let nodes = if options.cluster {
             let client = ClusterClient::builder(options.nodes.iter().map(String::as_str))
                 .connection_timeout(options.connect_timeout)
@@ -357,12 +343,15 @@ impl RedisStore {
             write: Script::new(WRITE_SCRIPT),
         };
         // Checks that the server runs the commands the store needs.
-        store.load("sessionstore:open-check").map_err(|e| match e {
-            Error::Store { message, .. } if message.contains("unknown command") => store_error(
-                format!("Redis 7.0 or later is needed (PEXPIRETIME): {message}"),
-            ),
-            other => other,
-        })?;
+        store
+            .load("sessionstore:open-check")
+            .map_err(|error| match &error {
+                Error::Store { message, .. } if message.contains("unknown command") => {
+                    let text = format!("Redis 7.0 or later is needed (PEXPIRETIME): {message}");
+                    Error::store_described(BACKEND, text, error.clone())
+                }
+                _ => error,
+            })?;
         Ok(store)
     }
 
@@ -384,11 +373,16 @@ impl RedisStore {
             other => other,
         };
         result.map_err(|failure| {
-            let message = match failure {
-                Failure::Broken(message) | Failure::Other(message) => message,
-                Failure::NoConnection(cause) => pool_timeout_message(self.pool_timeout, cause),
-            };
-            store_error(format!("{operation} {}: {message}", shown_key(key)))
+            let what = format!("{operation} {}", shown_key(key));
+            match failure {
+                Failure::Broken(cause) | Failure::Other(cause) => {
+                    Error::store_caused_by(BACKEND, what, cause)
+                }
+                Failure::NoConnection(cause) => {
+                    let message = pool_timeout_message(self.pool_timeout, &cause);
+                    Error::store_described(BACKEND, format!("{what}: {message}"), cause)
+                }
+            }
         })
     }
 
@@ -405,7 +399,12 @@ impl RedisStore {
             Value::Int(1) => Ok(CasOutcome::Stored),
             Value::Int(0) => Ok(CasOutcome::Conflict(None)),
             other => Ok(CasOutcome::Conflict(Some(record_from(other).ok_or_else(
-                || store_error(format!("{operation}: unexpected reply from the script")),
+                || {
+                    Error::store(
+                        BACKEND,
+                        format!("{operation}: unexpected reply from the script"),
+                    )
+                },
             )?))),
         }
     }
@@ -443,11 +442,11 @@ enum Resend {
 /// Why a call failed.
 enum Failure {
     /// The connection broke (the pool was renewed).
-    Broken(String),
+    Broken(RedisError),
     /// The pool handed out no connection within its timeout.
-    NoConnection(String),
+    NoConnection(r2d2::Error),
     /// Anything else: an error reply.
-    Other(String),
+    Other(RedisError),
 }
 
 /// Runs `f` on one of `pool`'s connections; renews the pool when the connection broke.
@@ -459,16 +458,14 @@ where
     M: ManageConnection,
 {
     let (generation, current) = pool.get();
-    let mut conn = current
-        .get()
-        .map_err(|e| Failure::NoConnection(e.to_string()))?;
+    let mut conn = current.get().map_err(Failure::NoConnection)?;
     f(&mut conn).map_err(|e| {
         if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
             drop(conn);
             pool.renew(generation);
-            Failure::Broken(e.to_string())
+            Failure::Broken(e)
         } else {
-            Failure::Other(e.to_string())
+            Failure::Other(e)
         }
     })
 }
@@ -501,10 +498,6 @@ fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-fn store_error(cause: impl fmt::Display) -> Error {
-    Error::store(BACKEND, cause)
-}
-
 impl Store for RedisStore {
     fn backend(&self) -> &'static str {
         BACKEND
@@ -525,7 +518,7 @@ impl Store for RedisStore {
         })?;
         let (data, expiry): (Option<Vec<u8>>, i64) =
             ::redis::from_redis_value(Value::Array(replies))
-                .map_err(|e| store_error(format!("load: unexpected reply: {e}")))?;
+                .map_err(|e| Error::store_caused_by(BACKEND, "load: unexpected reply", e))?;
         Ok(data.map(|data| Record::new(data, expiry_from_millis(expiry))))
     }
 
@@ -584,10 +577,6 @@ impl Store for RedisStore {
         self.run("touch", key, Resend::Safe, |conn| {
             cmd("PEXPIRE").arg(key).arg(millis(ttl)).query(conn)
         })
-    }
-
-    fn purge_expired(&self) -> Result<u64> {
-        Ok(0)
     }
 }
 

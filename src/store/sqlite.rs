@@ -24,7 +24,6 @@
 //! default) for a connection of the pool.
 
 use std::ffi::OsString;
-use std::fmt;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,17 +36,14 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
-use super::{
-    CasOutcome, DEFAULT_POOL_TIMEOUT, QueryParams, Record, Store, expiry_after,
-    pool_timeout_message, shown_key,
-};
+use super::shared::{DEFAULT_POOL_TIMEOUT, expiry_after, pool_timeout_message};
+use super::sql::{PURGE_BATCH, RowStatements, purge_in_batches, row_record};
+use super::{CasOutcome, Record, Store};
 use crate::error::{Error, Result};
+use crate::parse::{QueryParams, validate_table_name};
 
 const BACKEND: &str = "sqlite";
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
-/// Rows deleted per statement by [`Store::purge_expired`], so the write lock is released
-/// between batches.
-const PURGE_BATCH: usize = 10_000;
 
 /// SQLAlchemy's SQLite `DateTime` storage format.
 const EXPIRY_FORMAT: &[FormatItem<'static>] =
@@ -141,8 +137,6 @@ impl SqliteOptions {
     }
 }
 
-pub(crate) use super::validate_table_name;
-
 /// The SQL of each operation, with the table name spliced in once.
 #[derive(Debug)]
 struct Statements {
@@ -164,19 +158,15 @@ impl Statements {
             "INSERT INTO {t} (session_id, data, expiry) VALUES (?1, ?2, ?3) \
              ON CONFLICT(session_id) DO UPDATE SET data = excluded.data, expiry = excluded.expiry"
         );
+        let row = RowStatements::new(&t, |n| format!("?{n}"));
         Statements {
-            load: format!("SELECT data, expiry FROM {t} WHERE session_id = ?1 AND expiry > ?2"),
+            load: row.load,
             create: format!("{upsert} WHERE {t}.expiry <= ?4 OR {t}.expiry IS NULL"),
-            compare_and_set: format!(
-                "UPDATE {t} SET data = ?1, expiry = ?2 \
-                 WHERE session_id = ?3 AND data = ?4 AND expiry > ?5"
-            ),
-            compare_and_delete: format!(
-                "DELETE FROM {t} WHERE session_id = ?1 AND data = ?2 AND expiry > ?3"
-            ),
+            compare_and_set: row.compare_and_set,
+            compare_and_delete: row.compare_and_delete,
             set: upsert,
-            delete: format!("DELETE FROM {t} WHERE session_id = ?1"),
-            touch: format!("UPDATE {t} SET expiry = ?1 WHERE session_id = ?2 AND expiry > ?3"),
+            delete: row.delete,
+            touch: row.touch,
             purge: format!(
                 "DELETE FROM {t} WHERE id IN \
                  (SELECT id FROM {t} WHERE expiry <= ?1 LIMIT {PURGE_BATCH})"
@@ -227,7 +217,13 @@ impl SqliteStore {
                      CREATE INDEX IF NOT EXISTS \"{table}_expiry_idx\" ON \"{table}\"(expiry);"
                 ))
             })
-            .map_err(|e| store_error(format!("cannot open {}: {e}", options.path.display())))?;
+            .map_err(|e| {
+                Error::store_caused_by(
+                    BACKEND,
+                    format!("cannot open {}", options.path.display()),
+                    e,
+                )
+            })?;
         // Connections to a local file never go stale: no idle timeout, no maximum lifetime,
         // hence no reaper job, so the pool's helper threads end as soon as the store is
         // dropped (with a pending reaper they would linger up to 30 s, e.g. in a C program).
@@ -237,7 +233,13 @@ impl SqliteStore {
             .idle_timeout(None)
             .max_lifetime(None)
             .build(manager)
-            .map_err(|e| store_error(format!("cannot open {}: {e}", options.path.display())))?;
+            .map_err(|e| {
+                Error::store_caused_by(
+                    BACKEND,
+                    format!("cannot open {}", options.path.display()),
+                    e,
+                )
+            })?;
         Ok(SqliteStore {
             pool,
             sql: Statements::new(table),
@@ -246,15 +248,17 @@ impl SqliteStore {
     }
 
     fn connection(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
-        self.pool
-            .get()
-            .map_err(|e| store_error(pool_timeout_message(self.pool_timeout, e)))
+        self.pool.get().map_err(|e| {
+            Error::store_described(BACKEND, pool_timeout_message(self.pool_timeout, &e), e)
+        })
     }
 
     /// The live record under `key`, read on `conn`.
     fn read(&self, conn: &Connection, key: &str) -> Result<Option<Record>> {
         let now = now_text()?;
-        let mut statement = conn.prepare_cached(&self.sql.load).map_err(store_error)?;
+        let mut statement = conn
+            .prepare_cached(&self.sql.load)
+            .map_err(Error::in_store(BACKEND))?;
         let row = statement
             .query_row(params![key, now], |row| {
                 let data = match row.get_ref(0)? {
@@ -265,22 +269,11 @@ impl SqliteStore {
                     ValueRef::Text(text) => parse_expiry(text),
                     _ => None,
                 };
-                Ok(data.zip(expiry))
+                Ok((data, expiry))
             })
             .optional()
-            .map_err(store_error)?;
-        match row {
-            Some(Some((data, expires_at))) => Ok(Some(Record::new(data, expires_at))),
-            Some(None) => {
-                log::warn!(
-                    "sqlite store: the row of {} has no blob data or an unreadable expiry, \
-                     treating it as missing",
-                    shown_key(key)
-                );
-                Ok(None)
-            }
-            None => Ok(None),
-        }
+            .map_err(Error::in_store(BACKEND))?;
+        Ok(row.and_then(|(data, expiry)| row_record(BACKEND, key, data, expiry)))
     }
 
     /// Runs the statement `sql` with `params`, returning how many rows it changed.
@@ -288,7 +281,7 @@ impl SqliteStore {
         self.connection()?
             .prepare_cached(sql)
             .and_then(|mut statement| statement.execute(params))
-            .map_err(store_error)
+            .map_err(Error::in_store(BACKEND))
     }
 }
 
@@ -324,7 +317,7 @@ impl Store for SqliteStore {
             .and_then(|mut statement| {
                 statement.execute(params![data, expiry, key, expected.data, now])
             })
-            .map_err(store_error)?;
+            .map_err(Error::in_store(BACKEND))?;
         if changed == 1 {
             Ok(CasOutcome::Stored)
         } else {
@@ -338,7 +331,7 @@ impl Store for SqliteStore {
         let deleted = conn
             .prepare_cached(&self.sql.compare_and_delete)
             .and_then(|mut statement| statement.execute(params![key, expected.data, now]))
-            .map_err(store_error)?;
+            .map_err(Error::in_store(BACKEND))?;
         if deleted == 1 {
             Ok(CasOutcome::Stored)
         } else {
@@ -366,16 +359,16 @@ impl Store for SqliteStore {
 
     fn purge_expired(&self) -> Result<u64> {
         let conn = self.connection()?;
-        let mut statement = conn.prepare_cached(&self.sql.purge).map_err(store_error)?;
+        let mut statement = conn
+            .prepare_cached(&self.sql.purge)
+            .map_err(Error::in_store(BACKEND))?;
         let now = now_text()?;
-        let mut purged = 0;
-        loop {
-            let deleted = statement.execute(params![now]).map_err(store_error)?;
-            purged += deleted as u64;
-            if deleted < PURGE_BATCH {
-                return Ok(purged);
-            }
-        }
+        purge_in_batches(|| {
+            let deleted = statement
+                .execute(params![now])
+                .map_err(Error::in_store(BACKEND))?;
+            Ok(deleted as u64)
+        })
     }
 }
 
@@ -386,15 +379,11 @@ fn init_connection(conn: &mut Connection, busy_timeout: Duration) -> rusqlite::R
     conn.pragma_update(None, "synchronous", "NORMAL")
 }
 
-fn store_error(cause: impl fmt::Display) -> Error {
-    Error::store(BACKEND, cause)
-}
-
 /// `at` in the stored expiry format.
 fn expiry_text(at: OffsetDateTime) -> Result<String> {
     at.to_offset(UtcOffset::UTC)
         .format(EXPIRY_FORMAT)
-        .map_err(|e| store_error(format!("cannot format the expiry {at}: {e}")))
+        .map_err(|e| Error::store_caused_by(BACKEND, format!("cannot format the expiry {at}"), e))
 }
 
 fn now_text() -> Result<String> {
@@ -619,5 +608,16 @@ mod tests {
         let options = SqliteOptions::new(dir.path().join("missing/dir/sessions.db"));
         let message = store_error_message(SqliteStore::open(&options), "sqlite");
         assert!(message.contains("sessions.db"), "{message}");
+    }
+
+    #[test]
+    fn store_errors_keep_the_drivers_error_as_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions::new(dir.path().join("missing/dir/sessions.db"));
+        let error = SqliteStore::open(&options).unwrap_err();
+        let source = std::error::Error::source(&error).expect("the driver's error");
+        let driver = source.downcast_ref::<rusqlite::Error>();
+        assert!(driver.is_some(), "{source:?}");
+        assert!(error.to_string().ends_with(&driver.unwrap().to_string()));
     }
 }

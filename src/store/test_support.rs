@@ -31,23 +31,17 @@ pub(crate) fn free_port() -> u16 {
 }
 
 /// Reading store URLs as configuration does, for the stores that take one.
-#[cfg(any(
-    feature = "filesystem",
-    feature = "sqlite",
-    feature = "postgres",
-    feature = "mysql",
-    feature = "mongodb",
-    feature = "redis",
-    feature = "memcached"
-))]
+#[cfg(external_store)]
 pub(crate) mod store_urls {
+    use crate::parse::{QueryParams, parse_store_url};
+
     /// The options `from_url` reads from the store URL `text`, failing as configuration does
     /// when a parameter is left over.
     pub(crate) fn options_from<T>(
         text: &str,
-        from_url: fn(&url::Url, &mut crate::store::QueryParams) -> crate::Result<T>,
+        from_url: fn(&url::Url, &mut QueryParams) -> crate::Result<T>,
     ) -> crate::Result<T> {
-        let (url, mut params) = crate::store::parse_store_url(text)?;
+        let (url, mut params) = parse_store_url(text)?;
         let options = from_url(&url, &mut params)?;
         params.finish()?;
         Ok(options)
@@ -57,9 +51,9 @@ pub(crate) mod store_urls {
     /// the parameters it leaves for the configuration to take.
     pub(crate) fn options_and_rest<T: std::fmt::Debug>(
         text: &str,
-        from_url: fn(&url::Url, &mut crate::store::QueryParams) -> crate::Result<T>,
-    ) -> (T, crate::store::QueryParams) {
-        let (url, mut params) = crate::store::parse_store_url(text).unwrap();
+        from_url: fn(&url::Url, &mut QueryParams) -> crate::Result<T>,
+    ) -> (T, QueryParams) {
+        let (url, mut params) = parse_store_url(text).unwrap();
         let options = from_url(&url, &mut params).unwrap();
         (options, params)
     }
@@ -92,7 +86,7 @@ pub(crate) fn store_error_message<T: std::fmt::Debug>(
     match result {
         Err(crate::Error::Store { backend, message }) => {
             assert_eq!(backend, expected_backend);
-            message
+            message.to_string()
         }
         other => panic!("not a {expected_backend} store error: {other:?}"),
     }

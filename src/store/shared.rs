@@ -1,0 +1,41 @@
+//! What the stores share: default timeouts, the expiry of a write, and how keys and pool
+//! timeouts appear in messages.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+/// How long opening a connection to a server may take unless the store's URL says otherwise.
+#[cfg(server_store)]
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a call of the SQLite or MongoDB store waits for a pooled connection unless
+/// `pool_timeout` says otherwise (the other pooled stores wait their connect timeout).
+#[cfg(any(feature = "sqlite", feature = "mongodb"))]
+pub(crate) const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The expiry a write with `ttl` sets, from now.
+pub(crate) fn expiry_after(ttl: Duration) -> OffsetDateTime {
+    OffsetDateTime::now_utc() + ttl
+}
+
+/// The message of a call that got no connection from its pool within `timeout` (all in
+/// use, or none could be opened), with the pool's own `cause`.
+#[cfg(pooled_store)]
+pub(crate) fn pool_timeout_message(timeout: Duration, cause: impl std::fmt::Display) -> String {
+    format!("no connection from the pool within pool_timeout {timeout:?}: {cause}")
+}
+
+/// A key as logs and errors show it: the prefix and the first few characters of the id,
+/// never the whole id. (Every backend but memory reports keys.)
+#[cfg(external_store)]
+pub(crate) fn shown_key(key: &str) -> String {
+    const SHOWN_CHARS: usize = 16;
+    let mut chars = key.chars();
+    let head: String = chars.by_ref().take(SHOWN_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{head:?}…")
+    } else {
+        format!("{head:?}")
+    }
+}
