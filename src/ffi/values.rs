@@ -122,6 +122,27 @@ unsafe fn get_typed<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// Hands out in `*out` / `*out_len` the bytes `encode` makes of the value under `key`;
+/// SESSIONSTORE_NOT_FOUND when there is none.
+unsafe fn get_encoded(
+    session: *const sessionstore_session,
+    key: *const c_char,
+    out: *mut *mut u8,
+    out_len: *mut usize,
+    encode: impl FnOnce(&str, &Value) -> Outcome<Vec<u8>>,
+) -> sessionstore_result {
+    call(|| {
+        // SAFETY: checked helpers over the caller's pointers.
+        let out = unsafe { out_ptr(out) }?;
+        let len = unsafe { output(out_len, "out_len", 0) }?;
+        let session = unsafe { session_ref(session) }?;
+        let key = unsafe { key_arg(key) }?;
+        let value = session.get_value(key).ok_or_else(|| missing(key))?;
+        (*out, *len) = owned_bytes(encode(key, value)?);
+        Ok(())
+    })
+}
+
 /// Stores `value` under `key`.
 unsafe fn set_value(
     session: *mut sessionstore_session,
@@ -196,21 +217,13 @@ pub unsafe extern "C" fn sessionstore_session_get_bytes(
     out: *mut *mut u8,
     out_len: *mut usize,
 ) -> sessionstore_result {
-    call(|| {
-        // SAFETY: checked helpers over the caller's pointers.
-        let out = unsafe { out_ptr(out) }?;
-        let len = unsafe { output(out_len, "out_len", 0) }?;
-        let session = unsafe { session_ref(session) }?;
-        let key = unsafe { key_arg(key) }?;
-        match session.get_value(key) {
-            None => Err(missing(key)),
-            Some(Value::Binary(bytes)) => {
-                (*out, *len) = owned_bytes(bytes.clone());
-                Ok(())
-            }
-            Some(other) => Err(mismatch(key, "a byte string", other)),
-        }
-    })
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        get_encoded(session, key, out, out_len, |key, value| match value {
+            Value::Binary(bytes) => Ok(bytes.clone()),
+            other => Err(mismatch(key, "a byte string", other)),
+        })
+    }
 }
 
 /// Reads the integer under `key` into `*out`. SESSIONSTORE_NOT_FOUND if there is no such
@@ -279,19 +292,15 @@ pub unsafe extern "C" fn sessionstore_session_get_msgpack(
     out: *mut *mut u8,
     out_len: *mut usize,
 ) -> sessionstore_result {
-    call(|| {
-        // SAFETY: checked helpers over the caller's pointers.
-        let out = unsafe { out_ptr(out) }?;
-        let len = unsafe { output(out_len, "out_len", 0) }?;
-        let session = unsafe { session_ref(session) }?;
-        let key = unsafe { key_arg(key) }?;
-        let value = session.get_value(key).ok_or_else(|| missing(key))?;
-        let mut bytes = Vec::new();
-        rmpv::encode::write_value(&mut bytes, value)
-            .map_err(|error| Failure::new(SESSIONSTORE_CODEC, error.to_string()))?;
-        (*out, *len) = owned_bytes(bytes);
-        Ok(())
-    })
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        get_encoded(session, key, out, out_len, |_, value| {
+            let mut bytes = Vec::new();
+            rmpv::encode::write_value(&mut bytes, value)
+                .map_err(|error| Failure::new(SESSIONSTORE_CODEC, error.to_string()))?;
+            Ok(bytes)
+        })
+    }
 }
 
 /// Stores the string `value` under `key`.
