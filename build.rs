@@ -1,9 +1,7 @@
-//! With the `capi` feature, generates the C header `include/sessionstore.h` from `src/ffi.rs`
-//! with cbindgen (settings in `cbindgen.toml`).
-//!
-//! The header is committed. It is rewritten only when its content changes, so an unchanged
-//! header keeps its timestamp; a fresh copy always goes to `$OUT_DIR/sessionstore.h`, which
-//! `scripts/check-header.sh` compares with the committed one.
+//! With the `capi` feature, generates the C header from the C ABI's sources (`src/ffi/`) with
+//! cbindgen (settings in `cbindgen.toml`) into `$OUT_DIR/sessionstore.h`, and nowhere else:
+//! `scripts/check-header.sh` compares the committed `include/sessionstore.h` with it, and
+//! `scripts/check-header.sh --update` copies it there.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -79,12 +77,14 @@ fn store_group_cfgs() {
 mod header {
     use std::path::PathBuf;
 
-    const SOURCE: &str = "src/ffi.rs";
+    /// The C ABI's root module: cbindgen reads it, then follows its `mod` declarations, in
+    /// their order, into every other file of `src/ffi/`.
+    const SOURCE: &str = "src/ffi/mod.rs";
+    const SOURCE_DIR: &str = "src/ffi";
     const CONFIG: &str = "cbindgen.toml";
-    const HEADER: &str = "include/sessionstore.h";
 
     pub fn generate() {
-        println!("cargo:rerun-if-changed={SOURCE}");
+        println!("cargo:rerun-if-changed={SOURCE_DIR}");
         println!("cargo:rerun-if-changed={CONFIG}");
         let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
         let version = std::env::var("CARGO_PKG_VERSION").expect("set by cargo");
@@ -95,18 +95,9 @@ mod header {
             .with_config(config)
             .with_src(root.join(SOURCE))
             .generate()
-            .unwrap_or_else(|error| panic!("cbindgen could not read {SOURCE}: {error}"));
-        let mut text = Vec::new();
-        bindings.write(&mut text);
-
+            .unwrap_or_else(|error| panic!("cbindgen could not read {SOURCE_DIR}/: {error}"));
         let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
-        std::fs::write(out_dir.join("sessionstore.h"), &text).expect("write to OUT_DIR");
-        let header = root.join(HEADER);
-        if std::fs::read(&header).ok().as_deref() != Some(&text[..]) {
-            std::fs::create_dir_all(header.parent().expect("include/"))
-                .and_then(|()| std::fs::write(&header, &text))
-                .unwrap_or_else(|error| panic!("cannot write {HEADER}: {error}"));
-        }
+        bindings.write_to_file(out_dir.join("sessionstore.h"));
     }
 
     /// `SESSIONSTORE_VERSION` and its parts, from Cargo.toml's version.

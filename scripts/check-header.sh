@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Fails when a C header differs from the one build.rs generates from the current sources.
+# Compares a C header with the one build.rs generates from the current sources (src/ffi/,
+# cbindgen.toml) and fails when they differ; with --update, writes the generated one to
+# include/sessionstore.h instead (run it after changing the C API, then commit the header).
 # Usage: scripts/check-header.sh [HEADER]     (default: include/sessionstore.h)
-# scripts/test.sh passes the header as it was committed (copied before any build rewrote it),
-# so a commit whose include/sessionstore.h is stale fails the test command.
-# build.rs (feature capi) writes a fresh copy to $OUT_DIR/sessionstore.h on every run; cargo's
-# JSON messages say where that is.
+#        scripts/check-header.sh --update
+# build.rs (feature capi) writes the generated header only to $OUT_DIR/sessionstore.h;
+# cargo's JSON messages say where that is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-header=${1:-include/sessionstore.h}
+committed=include/sessionstore.h
+update=false
+if [[ ${1:-} == --update ]]; then
+    update=true
+    header=$committed
+else
+    header=${1:-$committed}
+fi
 
 generated=$(cargo build --all-features --lib --message-format=json 2>/dev/null | python3 -c '
 import json, sys
@@ -20,9 +28,18 @@ if [[ ! -f $generated ]]; then
     echo "check-header.sh: cargo did not report the generated header" >&2
     exit 2
 fi
-if ! diff -u --label "generated from src/ffi.rs" --label "$header" "$generated" "$header"; then
-    echo "check-header.sh: $header is stale: build with --features capi (build.rs rewrites" \
-        "include/sessionstore.h) and commit it" >&2
+if $update; then
+    if cmp -s "$generated" "$header"; then
+        echo "$header is already current"
+    else
+        cp "$generated" "$header"
+        echo "$header updated from src/ffi/: commit it"
+    fi
+    exit 0
+fi
+if ! diff -u --label "generated from src/ffi/" --label "$header" "$generated" "$header"; then
+    echo "check-header.sh: $header is stale: run scripts/check-header.sh --update and commit" \
+        "$committed" >&2
     exit 1
 fi
-echo "$header matches the header generated from src/ffi.rs"
+echo "$header matches the header generated from src/ffi/"

@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
 # The C side of the test command (scripts/test.sh runs it after the cargo build):
-#  1. the committed C header matches the one generated from src/ffi.rs, the check catches a
-#     stale header, the header compiles as C and C++, and every function in it is called by
-#     a C test;
+#  1. the committed C header (include/sessionstore.h) matches the one build.rs generates
+#     from src/ffi/, the check catches a stale header, the header compiles as C and C++, and
+#     every function in it is called by a C test;
 #  2. the library is installed with scripts/install-c.sh into target/c-prefix, and the C tests
 #     and the libmicrohttpd example server are built against it through pkg-config
 #     (tests/http_contract.rs then drives the server over HTTP);
 #  3. the C tests run natively, then under valgrind memcheck: any memory error or leaked
 #     block fails; the README's C example is built and run under valgrind too.
-# Usage: scripts/test-c.sh [COMMITTED_HEADER]   (default: include/sessionstore.h)
+# Usage: scripts/test-c.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-committed=${1:-include/sessionstore.h}
 target=$(realpath "${CARGO_TARGET_DIR:-target}")
 prefix=$target/c-prefix
 out=$target/ffi
@@ -20,7 +19,7 @@ out=$target/ffi
 apt_install valgrind libmicrohttpd-dev pkg-config g++
 
 say "the committed header is current"
-scripts/check-header.sh "$committed"
+scripts/check-header.sh
 
 say "a stale header is caught"
 mkdir -p "$out"
