@@ -473,7 +473,7 @@ sessionstore_result sessionstore_options_set_concurrency(sessionstore_options *o
 
 /**
  * Sets how many times a conflicting save is attempted before SESSIONSTORE_CONTENTION
- * (default 64). 0 is refused by sessionstore_manager_open().
+ * (default 1000). 0 is refused by sessionstore_manager_open().
  */
 sessionstore_result sessionstore_options_set_max_attempts(sessionstore_options *options,
                                                           uint32_t attempts);

@@ -441,7 +441,7 @@ pub unsafe extern "C" fn sessionstore_options_set_concurrency(
 }
 
 /// Sets how many times a conflicting save is attempted before SESSIONSTORE_CONTENTION
-/// (default 64). 0 is refused by sessionstore_manager_open().
+/// (default 1000). 0 is refused by sessionstore_manager_open().
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_max_attempts(
     options: *mut sessionstore_options,
