@@ -333,6 +333,10 @@ const char *sessionstore_last_error(void);
  * the terminating NUL, cut short if needed) and returns the message's full length in bytes,
  * not counting the NUL, like snprintf. `buffer` may be NULL when `capacity` is 0, to ask
  * for the length.
+ *
+ * # Safety
+ * `buffer` is NULL or points to `capacity` writable bytes; the general rules in the header's
+ * preamble (Pointers) apply.
  */
 size_t sessionstore_last_error_copy(char *buffer, size_t capacity);
 
@@ -344,22 +348,37 @@ const char *sessionstore_result_name(int result);
 
 /**
  * Releases a `char *` string the library handed out.
+ *
+ * # Safety
+ * `string` is NULL or a string this library handed out, not released yet; the general rules in the
+ * header's preamble (Pointers) apply.
  */
 void sessionstore_string_free(char *string);
 
 /**
  * Releases a byte buffer the library handed out, with the length it was handed out with.
+ *
+ * # Safety
+ * `data` is NULL or a buffer this library handed out, not released yet, with exactly `len` bytes;
+ * the general rules in the header's preamble (Pointers) apply.
  */
 void sessionstore_bytes_free(uint8_t *data, size_t len);
 
 /**
  * Creates an empty set of options (every setting at its default) in `*out`, to release with
  * sessionstore_options_free(). sessionstore_manager_open() only reads it.
+ *
+ * # Safety
+ * `out` is writable; the general rules in the header's preamble (Pointers) apply.
  */
 sessionstore_result sessionstore_options_new(sessionstore_options **out);
 
 /**
  * Releases options.
+ *
+ * # Safety
+ * `options` is NULL or a live options handle, not used afterwards; the general rules in the
+ * header's preamble (Pointers, Threads) apply.
  */
 void sessionstore_options_free(sessionstore_options *options);
 
@@ -367,6 +386,10 @@ void sessionstore_options_free(sessionstore_options *options);
  * Adds a secret for signing cookies. The first secret added signs; all of them verify, so
  * to rotate, add the new secret first and keep the old one until its cookies have expired.
  * Adding a secret makes the cookie mode SESSIONSTORE_COOKIE_SIGNED unless a mode is set.
+ *
+ * # Safety
+ * `options` is a live options handle, `secret` a NUL-terminated string; the general rules in the
+ * header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_options_add_secret(sessionstore_options *options,
                                                     const char *secret);
@@ -374,54 +397,90 @@ sessionstore_result sessionstore_options_add_secret(sessionstore_options *option
 /**
  * Sets how the id is carried in the cookie: one of sessionstore_cookie_mode.
  * Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_options_set_cookie_mode(sessionstore_options *options, int mode);
 
 /**
  * Sets the cookie name (default "session"). An invalid name is refused by
  * sessionstore_manager_open().
+ *
+ * # Safety
+ * `options` is a live options handle, `name` a NUL-terminated string; the general rules in the
+ * header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_options_set_cookie_name(sessionstore_options *options,
                                                          const char *name);
 
 /**
  * Sets the cookie's Domain attribute (default none: the exact host).
+ *
+ * # Safety
+ * `options` is a live options handle, `domain` a NUL-terminated string; the general rules in the
+ * header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_options_set_cookie_domain(sessionstore_options *options,
                                                            const char *domain);
 
 /**
  * Sets the cookie's Path attribute (default "/").
+ *
+ * # Safety
+ * `options` is a live options handle, `path` a NUL-terminated string; the general rules in the
+ * header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_options_set_cookie_path(sessionstore_options *options,
                                                          const char *path);
 
 /**
  * Sets the cookie's HttpOnly attribute (default on).
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_options_set_cookie_http_only(sessionstore_options *options,
                                                               bool on);
 
 /**
  * Sets the cookie's Secure attribute (default off; turn it on behind HTTPS).
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_options_set_cookie_secure(sessionstore_options *options, bool on);
 
 /**
  * Sets the cookie's SameSite attribute: one of sessionstore_same_site (default Lax).
  * Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_options_set_cookie_same_site(sessionstore_options *options,
                                                               int same_site);
 
 /**
  * Sets the cookie's Partitioned attribute (CHIPS; default off).
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_options_set_cookie_partitioned(sessionstore_options *options,
                                                                 bool on);
 
 /**
  * Sets the prefix of store keys (default "session:", as Flask-Session).
+ *
+ * # Safety
+ * `options` is a live options handle, `prefix` a NUL-terminated string; the general rules in the
+ * header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_options_set_prefix(sessionstore_options *options,
                                                     const char *prefix);
@@ -429,18 +488,30 @@ sessionstore_result sessionstore_options_set_prefix(sessionstore_options *option
 /**
  * Sets the format written to the store: one of sessionstore_format (default MessagePack).
  * Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_options_set_format(sessionstore_options *options, int format);
 
 /**
  * Sets whether new sessions are permanent, i.e. get a cookie with Expires and Max-Age
  * (Flask-Session's SESSION_PERMANENT; default on).
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_options_set_permanent(sessionstore_options *options, bool on);
 
 /**
  * Sets the idle lifetime in seconds, renewed by writes and touches (default 31 days).
  * 0 is refused by sessionstore_manager_open().
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_options_set_idle_lifetime(sessionstore_options *options,
                                                            uint64_t seconds);
@@ -448,12 +519,20 @@ sessionstore_result sessionstore_options_set_idle_lifetime(sessionstore_options 
 /**
  * Sets an absolute lifetime in seconds, counted from the session's creation (default none).
  * 0 is refused by sessionstore_manager_open().
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_options_set_absolute_lifetime(sessionstore_options *options,
                                                                uint64_t seconds);
 
 /**
  * Sets whether requests that change nothing renew the session's expiry (default on).
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_options_set_refresh_each_request(sessionstore_options *options,
                                                                   bool on);
@@ -461,6 +540,10 @@ sessionstore_result sessionstore_options_set_refresh_each_request(sessionstore_o
 /**
  * Sets the minimum time in seconds between two renewals of an unmodified session
  * (default 60).
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_options_set_touch_interval(sessionstore_options *options,
                                                             uint64_t seconds);
@@ -468,12 +551,20 @@ sessionstore_result sessionstore_options_set_touch_interval(sessionstore_options
 /**
  * Sets how saves treat concurrent requests: one of sessionstore_concurrency (default
  * SESSIONSTORE_NO_LOST_UPDATES). Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_options_set_concurrency(sessionstore_options *options, int mode);
 
 /**
  * Sets how many times a conflicting save is attempted before SESSIONSTORE_CONTENTION
  * (default 1000). 0 is refused by sessionstore_manager_open().
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_options_set_max_attempts(sessionstore_options *options,
                                                           uint32_t attempts);
@@ -481,12 +572,20 @@ sessionstore_result sessionstore_options_set_max_attempts(sessionstore_options *
 /**
  * Purges expired records every `loads` loads (Flask-Session's SESSION_CLEANUP_N_REQUESTS;
  * default never). 0 is refused by sessionstore_manager_open().
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_options_set_cleanup_every(sessionstore_options *options,
                                                            uint64_t loads);
 
 /**
  * Sets the largest encoded session a save accepts, in bytes (default 4 MiB).
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_options_set_max_size(sessionstore_options *options, size_t bytes);
 
@@ -498,6 +597,10 @@ sessionstore_result sessionstore_options_set_max_size(sessionstore_options *opti
  *
  * Errors: SESSIONSTORE_CONFIG for an invalid URL or setting (the message names it),
  * SESSIONSTORE_STORE when the store cannot be opened.
+ *
+ * # Safety
+ * `store_url` is a NUL-terminated string, `options` NULL or a live options handle, `out` writable;
+ * the general rules in the header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_manager_open(const char *store_url,
                                               const sessionstore_options *options,
@@ -512,6 +615,10 @@ sessionstore_result sessionstore_manager_open(const char *store_url,
  * SESSION_* name is refused (SESSIONSTORE_CONFIG naming it). At most
  * SESSIONSTORE_MAX_SETTINGS settings; `names` and `values` may be NULL when `count` is 0.
  * The manager goes in `*out`, to release with sessionstore_manager_free().
+ *
+ * # Safety
+ * `names` and `values` each point to `count` NUL-terminated strings (or are NULL if `count` is 0),
+ * `out` is writable; the general rules in the header's preamble (Pointers) apply.
  */
 sessionstore_result sessionstore_manager_open_flask(const char *const *names,
                                                     const char *const *values,
@@ -521,6 +628,10 @@ sessionstore_result sessionstore_manager_open_flask(const char *const *names,
 /**
  * Releases the caller's reference to a manager. Sessions still out keep the store open
  * until they are saved or freed; the store closes with the last of them.
+ *
+ * # Safety
+ * `manager` is NULL or a live manager handle, not used afterwards; the general rules in the
+ * header's preamble (Pointers) apply.
  */
 void sessionstore_manager_free(sessionstore_manager *manager);
 
@@ -531,6 +642,10 @@ void sessionstore_manager_free(sessionstore_manager *manager);
  * only a failing store is an error (SESSIONSTORE_STORE). Makes one store read.
  *
  * `*out` is to hand to sessionstore_session_save() or sessionstore_session_free().
+ *
+ * # Safety
+ * `manager` is a live manager handle, `cookie_header` NULL or a NUL-terminated string, `out`
+ * writable; the general rules in the header's preamble (Pointers) apply.
  */
 sessionstore_result sessionstore_manager_load(const sessionstore_manager *manager,
                                               const char *cookie_header,
@@ -539,6 +654,10 @@ sessionstore_result sessionstore_manager_load(const sessionstore_manager *manage
 /**
  * Deletes expired records (for stores without their own expiry: SQL, filesystem) and puts
  * how many in `*out_count`, which may be NULL.
+ *
+ * # Safety
+ * `manager` is a live manager handle, `out_count` NULL or writable; the general rules in the
+ * header's preamble (Pointers) apply.
  */
 sessionstore_result sessionstore_manager_purge_expired(const sessionstore_manager *manager,
                                                        uint64_t *out_count);
@@ -553,12 +672,20 @@ sessionstore_result sessionstore_manager_purge_expired(const sessionstore_manage
  * Consumes `session` whenever it is not NULL, whatever the result, even when `out` is NULL:
  * never use or free it afterwards. `out->set_cookie` is released with
  * sessionstore_string_free().
+ *
+ * # Safety
+ * `session` is a live session handle (consumed: not used afterwards), `out` writable; the general
+ * rules in the header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_save(sessionstore_session *session,
                                               sessionstore_saved *out);
 
 /**
  * Releases a session without saving it: nothing is written, nothing changes in the store.
+ *
+ * # Safety
+ * `session` is NULL or a live session handle, not used afterwards; the general rules in the
+ * header's preamble (Pointers, Threads) apply.
  */
 void sessionstore_session_free(sessionstore_session *session);
 
@@ -566,17 +693,29 @@ void sessionstore_session_free(sessionstore_session *session);
  * Puts the session's id (43 characters; after sessionstore_session_regenerate(), the new
  * one) in `*out`, to release with sessionstore_string_free(). The id is a credential: do
  * not log it.
+ *
+ * # Safety
+ * `session` is a live session handle, `out` writable; the general rules in the header's preamble
+ * (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_id(const sessionstore_session *session, char **out);
 
 /**
  * Sets `*out` to whether the session was not found in the store (no cookie, a bad cookie,
  * an unknown or expired id): it will be stored under a new id once something is written.
+ *
+ * # Safety
+ * `session` is a live session handle, `out` writable; the general rules in the header's preamble
+ * (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_is_new(const sessionstore_session *session, bool *out);
 
 /**
  * Sets `*out` to whether this request changed anything (data, permanence, id).
+ *
+ * # Safety
+ * `session` is a live session handle, `out` writable; the general rules in the header's preamble
+ * (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_is_modified(const sessionstore_session *session,
                                                      bool *out);
@@ -584,17 +723,29 @@ sessionstore_result sessionstore_session_is_modified(const sessionstore_session 
 /**
  * Sets `*out` to whether the session holds no data besides the reserved keys `_permanent`
  * and `_created` (an empty session is never stored).
+ *
+ * # Safety
+ * `session` is a live session handle, `out` writable; the general rules in the header's preamble
+ * (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_is_empty(const sessionstore_session *session, bool *out);
 
 /**
  * Sets `*out` to whether the session is permanent (its cookie has Expires and Max-Age).
+ *
+ * # Safety
+ * `session` is a live session handle, `out` writable; the general rules in the header's preamble
+ * (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_is_permanent(const sessionstore_session *session,
                                                       bool *out);
 
 /**
  * Makes the session permanent (cookie with Expires and Max-Age) or a browser-session one.
+ *
+ * # Safety
+ * `session` is a live session handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_session_set_permanent(sessionstore_session *session,
                                                        bool permanent);
@@ -602,21 +753,37 @@ sessionstore_result sessionstore_session_set_permanent(sessionstore_session *ses
 /**
  * Gives the session a new id on save, keeping its data; the old record is deleted. Call it
  * when the user logs in (defeats session fixation).
+ *
+ * # Safety
+ * `session` is a live session handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_session_regenerate(sessionstore_session *session);
 
 /**
  * Ends the session: on save its record is deleted and the cookie expired (a logout).
+ *
+ * # Safety
+ * `session` is a live session handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_session_destroy(sessionstore_session *session);
 
 /**
  * Removes every key; unless something is written afterwards, the save then ends the session.
+ *
+ * # Safety
+ * `session` is a live session handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 sessionstore_result sessionstore_session_clear(sessionstore_session *session);
 
 /**
  * Sets `*out` to whether the session has `key`.
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string, `out` writable; the general
+ * rules in the header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_contains(const sessionstore_session *session,
                                                   const char *key,
@@ -626,6 +793,10 @@ sessionstore_result sessionstore_session_contains(const sessionstore_session *se
  * Removes `key` and sets `*out_existed` (which may be NULL) to whether it was there. The
  * removal is replayed on a conflicting save even if the key was absent, since a concurrent
  * request may have added it.
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string, `out_existed` NULL or
+ * writable; the general rules in the header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_remove(sessionstore_session *session,
                                                 const char *key,
@@ -638,12 +809,20 @@ sessionstore_result sessionstore_session_remove(sessionstore_session *session,
  *
  * `*out` is released with sessionstore_keys_free(); it stays valid after the session is
  * saved or freed.
+ *
+ * # Safety
+ * `session` is a live session handle, `out` writable; the general rules in the header's preamble
+ * (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_keys(const sessionstore_session *session,
                                               sessionstore_keys **out);
 
 /**
  * The number of keys in a snapshot; 0 for NULL.
+ *
+ * # Safety
+ * `keys` is NULL or a live keys handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 size_t sessionstore_keys_count(const sessionstore_keys *keys);
 
@@ -651,16 +830,28 @@ size_t sessionstore_keys_count(const sessionstore_keys *keys);
  * The key at `index` (0-based, in sorted order), or NULL when `keys` is NULL or `index` is
  * not below sessionstore_keys_count(). The string is borrowed from `keys`: valid until
  * sessionstore_keys_free(keys).
+ *
+ * # Safety
+ * `keys` is NULL or a live keys handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
  */
 const char *sessionstore_keys_get(const sessionstore_keys *keys, size_t index);
 
 /**
  * Releases a key snapshot, and with it the strings sessionstore_keys_get() gave.
+ *
+ * # Safety
+ * `keys` is NULL or a live keys handle, not used afterwards (nor are the strings from
+ * sessionstore_keys_get()); the general rules in the header's preamble (Pointers, Threads) apply.
  */
 void sessionstore_keys_free(sessionstore_keys *keys);
 
 /**
  * Puts the type of the value under `key` in `*out`; SESSIONSTORE_NOT_FOUND if there is none.
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string, `out` writable; the general
+ * rules in the header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_get_type(const sessionstore_session *session,
                                                   const char *key,
@@ -672,6 +863,10 @@ sessionstore_result sessionstore_session_get_type(const sessionstore_session *se
  * SESSIONSTORE_TYPE_MISMATCH if it holds something else (or a string with a NUL byte).
  *
  * `*out` is released with sessionstore_string_free().
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string, `out` writable, `out_len`
+ * NULL or writable; the general rules in the header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_get_string(const sessionstore_session *session,
                                                     const char *key,
@@ -684,6 +879,10 @@ sessionstore_result sessionstore_session_get_string(const sessionstore_session *
  * holds something else.
  *
  * `*out` is released with sessionstore_bytes_free(*out, *out_len).
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string, `out` and `out_len` writable;
+ * the general rules in the header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_get_bytes(const sessionstore_session *session,
                                                    const char *key,
@@ -693,6 +892,10 @@ sessionstore_result sessionstore_session_get_bytes(const sessionstore_session *s
 /**
  * Reads the integer under `key` into `*out`. SESSIONSTORE_NOT_FOUND if there is no such
  * key, SESSIONSTORE_TYPE_MISMATCH if it holds something else or an integer beyond int64_t.
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string, `out` writable; the general
+ * rules in the header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_get_i64(const sessionstore_session *session,
                                                  const char *key,
@@ -702,6 +905,10 @@ sessionstore_result sessionstore_session_get_i64(const sessionstore_session *ses
  * Reads the number under `key` into `*out` (integers are converted, as in the Rust API).
  * SESSIONSTORE_NOT_FOUND if there is no such key, SESSIONSTORE_TYPE_MISMATCH if it holds
  * something else.
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string, `out` writable; the general
+ * rules in the header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_get_f64(const sessionstore_session *session,
                                                  const char *key,
@@ -710,6 +917,10 @@ sessionstore_result sessionstore_session_get_f64(const sessionstore_session *ses
 /**
  * Reads the boolean under `key` into `*out`. SESSIONSTORE_NOT_FOUND if there is no such
  * key, SESSIONSTORE_TYPE_MISMATCH if it holds something else.
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string, `out` writable; the general
+ * rules in the header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_get_bool(const sessionstore_session *session,
                                                   const char *key,
@@ -719,6 +930,10 @@ sessionstore_result sessionstore_session_get_bool(const sessionstore_session *se
  * Succeeds (SESSIONSTORE_OK) when `key` holds nil (Python's None);
  * SESSIONSTORE_NOT_FOUND if there is no such key, SESSIONSTORE_TYPE_MISMATCH if it holds
  * something else.
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string; the general rules in the
+ * header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_get_nil(const sessionstore_session *session,
                                                  const char *key);
@@ -729,6 +944,10 @@ sessionstore_result sessionstore_session_get_nil(const sessionstore_session *ses
  * such key.
  *
  * `*out` is released with sessionstore_bytes_free(*out, *out_len).
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string, `out` and `out_len` writable;
+ * the general rules in the header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_get_msgpack(const sessionstore_session *session,
                                                      const char *key,
@@ -737,6 +956,10 @@ sessionstore_result sessionstore_session_get_msgpack(const sessionstore_session 
 
 /**
  * Stores the string `value` under `key`.
+ *
+ * # Safety
+ * `session` is a live session handle, `key` and `value` NUL-terminated strings; the general rules
+ * in the header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_set_string(sessionstore_session *session,
                                                     const char *key,
@@ -744,6 +967,10 @@ sessionstore_result sessionstore_session_set_string(sessionstore_session *sessio
 
 /**
  * Stores the `len` bytes at `data` as a byte string under `key`.
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string, `data` `len` readable bytes
+ * (NULL if `len` is 0); the general rules in the header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_set_bytes(sessionstore_session *session,
                                                    const char *key,
@@ -752,6 +979,10 @@ sessionstore_result sessionstore_session_set_bytes(sessionstore_session *session
 
 /**
  * Stores the integer `value` under `key`.
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string; the general rules in the
+ * header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_set_i64(sessionstore_session *session,
                                                  const char *key,
@@ -759,6 +990,10 @@ sessionstore_result sessionstore_session_set_i64(sessionstore_session *session,
 
 /**
  * Stores the number `value` under `key`.
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string; the general rules in the
+ * header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_set_f64(sessionstore_session *session,
                                                  const char *key,
@@ -766,6 +1001,10 @@ sessionstore_result sessionstore_session_set_f64(sessionstore_session *session,
 
 /**
  * Stores the boolean `value` under `key`.
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string; the general rules in the
+ * header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_set_bool(sessionstore_session *session,
                                                   const char *key,
@@ -773,6 +1012,10 @@ sessionstore_result sessionstore_session_set_bool(sessionstore_session *session,
 
 /**
  * Stores nil (Python's None) under `key`.
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string; the general rules in the
+ * header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_set_nil(sessionstore_session *session, const char *key);
 
@@ -780,6 +1023,10 @@ sessionstore_result sessionstore_session_set_nil(sessionstore_session *session, 
  * Stores under `key` the one MessagePack value encoded in the `len` bytes at `data` (any
  * type: arrays, maps, timestamps...). Malformed MessagePack, or bytes left after the value,
  * give SESSIONSTORE_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string, `data` `len` readable bytes
+ * (NULL if `len` is 0); the general rules in the header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_set_msgpack(sessionstore_session *session,
                                                      const char *key,
@@ -793,6 +1040,10 @@ sessionstore_result sessionstore_session_set_msgpack(sessionstore_session *sessi
  * increment is lost (8 threads x 1000 increments of one key end at exactly 8000).
  * SESSIONSTORE_TYPE_MISMATCH if the key holds something else than an int64_t,
  * SESSIONSTORE_INVALID_ARGUMENT if the sum overflows (a replay saturates instead).
+ *
+ * # Safety
+ * `session` is a live session handle, `key` a NUL-terminated string, `out_value` NULL or writable;
+ * the general rules in the header's preamble (Pointers, Threads) apply.
  */
 sessionstore_result sessionstore_session_incr(sessionstore_session *session,
                                               const char *key,

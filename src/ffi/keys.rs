@@ -19,6 +19,10 @@ pub struct sessionstore_keys {
 }
 
 /// Sets `*out` to whether the session has `key`.
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string, `out` writable; the general
+/// rules in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_contains(
     session: *const sessionstore_session,
@@ -37,6 +41,10 @@ pub unsafe extern "C" fn sessionstore_session_contains(
 /// Removes `key` and sets `*out_existed` (which may be NULL) to whether it was there. The
 /// removal is replayed on a conflicting save even if the key was absent, since a concurrent
 /// request may have added it.
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string, `out_existed` NULL or
+/// writable; the general rules in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_remove(
     session: *mut sessionstore_session,
@@ -61,6 +69,10 @@ pub unsafe extern "C" fn sessionstore_session_remove(
 ///
 /// `*out` is released with sessionstore_keys_free(); it stays valid after the session is
 /// saved or freed.
+///
+/// # Safety
+/// `session` is a live session handle, `out` writable; the general rules in the header's preamble
+/// (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_keys(
     session: *const sessionstore_session,
@@ -80,6 +92,10 @@ pub unsafe extern "C" fn sessionstore_session_keys(
 }
 
 /// The number of keys in a snapshot; 0 for NULL.
+///
+/// # Safety
+/// `keys` is NULL or a live keys handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_keys_count(keys: *const sessionstore_keys) -> usize {
     // SAFETY: the caller passes a live handle or NULL.
@@ -89,6 +105,10 @@ pub unsafe extern "C" fn sessionstore_keys_count(keys: *const sessionstore_keys)
 /// The key at `index` (0-based, in sorted order), or NULL when `keys` is NULL or `index` is
 /// not below sessionstore_keys_count(). The string is borrowed from `keys`: valid until
 /// sessionstore_keys_free(keys).
+///
+/// # Safety
+/// `keys` is NULL or a live keys handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_keys_get(
     keys: *const sessionstore_keys,
@@ -103,6 +123,10 @@ pub unsafe extern "C" fn sessionstore_keys_get(
 }
 
 /// Releases a key snapshot, and with it the strings sessionstore_keys_get() gave.
+///
+/// # Safety
+/// `keys` is NULL or a live keys handle, not used afterwards (nor are the strings from
+/// sessionstore_keys_get()); the general rules in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_keys_free(keys: *mut sessionstore_keys) {
     shielded((), || {

@@ -43,6 +43,10 @@ fn hand_out_manager(manager: SessionManager, out: &mut *mut sessionstore_manager
 ///
 /// Errors: SESSIONSTORE_CONFIG for an invalid URL or setting (the message names it),
 /// SESSIONSTORE_STORE when the store cannot be opened.
+///
+/// # Safety
+/// `store_url` is a NUL-terminated string, `options` NULL or a live options handle, `out` writable;
+/// the general rules in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_manager_open(
     store_url: *const c_char,
@@ -71,6 +75,10 @@ pub unsafe extern "C" fn sessionstore_manager_open(
 /// SESSION_* name is refused (SESSIONSTORE_CONFIG naming it). At most
 /// SESSIONSTORE_MAX_SETTINGS settings; `names` and `values` may be NULL when `count` is 0.
 /// The manager goes in `*out`, to release with sessionstore_manager_free().
+///
+/// # Safety
+/// `names` and `values` each point to `count` NUL-terminated strings (or are NULL if `count` is 0),
+/// `out` is writable; the general rules in the header's preamble (Pointers) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_manager_open_flask(
     names: *const *const c_char,
@@ -107,6 +115,10 @@ pub unsafe extern "C" fn sessionstore_manager_open_flask(
 
 /// Releases the caller's reference to a manager. Sessions still out keep the store open
 /// until they are saved or freed; the store closes with the last of them.
+///
+/// # Safety
+/// `manager` is NULL or a live manager handle, not used afterwards; the general rules in the
+/// header's preamble (Pointers) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_manager_free(manager: *mut sessionstore_manager) {
     shielded((), || {
@@ -123,6 +135,10 @@ pub unsafe extern "C" fn sessionstore_manager_free(manager: *mut sessionstore_ma
 /// only a failing store is an error (SESSIONSTORE_STORE). Makes one store read.
 ///
 /// `*out` is to hand to sessionstore_session_save() or sessionstore_session_free().
+///
+/// # Safety
+/// `manager` is a live manager handle, `cookie_header` NULL or a NUL-terminated string, `out`
+/// writable; the general rules in the header's preamble (Pointers) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_manager_load(
     manager: *const sessionstore_manager,
@@ -151,6 +167,10 @@ pub unsafe extern "C" fn sessionstore_manager_load(
 
 /// Deletes expired records (for stores without their own expiry: SQL, filesystem) and puts
 /// how many in `*out_count`, which may be NULL.
+///
+/// # Safety
+/// `manager` is a live manager handle, `out_count` NULL or writable; the general rules in the
+/// header's preamble (Pointers) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_manager_purge_expired(
     manager: *const sessionstore_manager,

@@ -6,15 +6,14 @@
 //! functions. The doc comments of the C items become the header's comments, so they speak C.
 //! The rules every function follows (results, strings, pointers, ownership, threads) are
 //! stated once at the top of the header (`header` in `cbindgen.toml`) and not repeated on
-//! each function; for Rust callers they are also every `unsafe` function's safety contract.
+//! each function; each function's `# Safety` section says only what its own pointers must be
+//! and refers to those rules, which complete its safety contract.
 //! The modules only check and convert arguments and call the Rust API; every entry point
 //! runs under the panic guard, so no panic crosses the boundary.
 //!
 //! The header is committed as `include/sessionstore.h`; after changing a C item or its doc
 //! comment, `scripts/check-header.sh --update` rewrites it.
 #![allow(non_camel_case_types)]
-// The safety contract of every function is the header's rules for pointers, stated once.
-#![allow(clippy::missing_safety_doc)]
 
 use std::ffi::{CStr, c_char};
 

@@ -247,6 +247,9 @@ macro_rules! set_option {
 
 /// Creates an empty set of options (every setting at its default) in `*out`, to release with
 /// sessionstore_options_free(). sessionstore_manager_open() only reads it.
+///
+/// # Safety
+/// `out` is writable; the general rules in the header's preamble (Pointers) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_new(
     out: *mut *mut sessionstore_options,
@@ -260,6 +263,10 @@ pub unsafe extern "C" fn sessionstore_options_new(
 }
 
 /// Releases options.
+///
+/// # Safety
+/// `options` is NULL or a live options handle, not used afterwards; the general rules in the
+/// header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_free(options: *mut sessionstore_options) {
     shielded((), || {
@@ -273,6 +280,10 @@ pub unsafe extern "C" fn sessionstore_options_free(options: *mut sessionstore_op
 /// Adds a secret for signing cookies. The first secret added signs; all of them verify, so
 /// to rotate, add the new secret first and keep the old one until its cookies have expired.
 /// Adding a secret makes the cookie mode SESSIONSTORE_COOKIE_SIGNED unless a mode is set.
+///
+/// # Safety
+/// `options` is a live options handle, `secret` a NUL-terminated string; the general rules in the
+/// header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_add_secret(
     options: *mut sessionstore_options,
@@ -289,6 +300,10 @@ pub unsafe extern "C" fn sessionstore_options_add_secret(
 
 /// Sets how the id is carried in the cookie: one of sessionstore_cookie_mode.
 /// Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_cookie_mode(
     options: *mut sessionstore_options,
@@ -299,6 +314,10 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_mode(
 
 /// Sets the cookie name (default "session"). An invalid name is refused by
 /// sessionstore_manager_open().
+///
+/// # Safety
+/// `options` is a live options handle, `name` a NUL-terminated string; the general rules in the
+/// header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_cookie_name(
     options: *mut sessionstore_options,
@@ -308,6 +327,10 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_name(
 }
 
 /// Sets the cookie's Domain attribute (default none: the exact host).
+///
+/// # Safety
+/// `options` is a live options handle, `domain` a NUL-terminated string; the general rules in the
+/// header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_cookie_domain(
     options: *mut sessionstore_options,
@@ -317,6 +340,10 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_domain(
 }
 
 /// Sets the cookie's Path attribute (default "/").
+///
+/// # Safety
+/// `options` is a live options handle, `path` a NUL-terminated string; the general rules in the
+/// header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_cookie_path(
     options: *mut sessionstore_options,
@@ -326,6 +353,10 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_path(
 }
 
 /// Sets the cookie's HttpOnly attribute (default on).
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_cookie_http_only(
     options: *mut sessionstore_options,
@@ -335,6 +366,10 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_http_only(
 }
 
 /// Sets the cookie's Secure attribute (default off; turn it on behind HTTPS).
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_cookie_secure(
     options: *mut sessionstore_options,
@@ -345,6 +380,10 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_secure(
 
 /// Sets the cookie's SameSite attribute: one of sessionstore_same_site (default Lax).
 /// Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_cookie_same_site(
     options: *mut sessionstore_options,
@@ -354,6 +393,10 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_same_site(
 }
 
 /// Sets the cookie's Partitioned attribute (CHIPS; default off).
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_cookie_partitioned(
     options: *mut sessionstore_options,
@@ -363,6 +406,10 @@ pub unsafe extern "C" fn sessionstore_options_set_cookie_partitioned(
 }
 
 /// Sets the prefix of store keys (default "session:", as Flask-Session).
+///
+/// # Safety
+/// `options` is a live options handle, `prefix` a NUL-terminated string; the general rules in the
+/// header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_prefix(
     options: *mut sessionstore_options,
@@ -373,6 +420,10 @@ pub unsafe extern "C" fn sessionstore_options_set_prefix(
 
 /// Sets the format written to the store: one of sessionstore_format (default MessagePack).
 /// Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_format(
     options: *mut sessionstore_options,
@@ -383,6 +434,10 @@ pub unsafe extern "C" fn sessionstore_options_set_format(
 
 /// Sets whether new sessions are permanent, i.e. get a cookie with Expires and Max-Age
 /// (Flask-Session's SESSION_PERMANENT; default on).
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_permanent(
     options: *mut sessionstore_options,
@@ -393,6 +448,10 @@ pub unsafe extern "C" fn sessionstore_options_set_permanent(
 
 /// Sets the idle lifetime in seconds, renewed by writes and touches (default 31 days).
 /// 0 is refused by sessionstore_manager_open().
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_idle_lifetime(
     options: *mut sessionstore_options,
@@ -403,6 +462,10 @@ pub unsafe extern "C" fn sessionstore_options_set_idle_lifetime(
 
 /// Sets an absolute lifetime in seconds, counted from the session's creation (default none).
 /// 0 is refused by sessionstore_manager_open().
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_absolute_lifetime(
     options: *mut sessionstore_options,
@@ -412,6 +475,10 @@ pub unsafe extern "C" fn sessionstore_options_set_absolute_lifetime(
 }
 
 /// Sets whether requests that change nothing renew the session's expiry (default on).
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_refresh_each_request(
     options: *mut sessionstore_options,
@@ -422,6 +489,10 @@ pub unsafe extern "C" fn sessionstore_options_set_refresh_each_request(
 
 /// Sets the minimum time in seconds between two renewals of an unmodified session
 /// (default 60).
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_touch_interval(
     options: *mut sessionstore_options,
@@ -432,6 +503,10 @@ pub unsafe extern "C" fn sessionstore_options_set_touch_interval(
 
 /// Sets how saves treat concurrent requests: one of sessionstore_concurrency (default
 /// SESSIONSTORE_NO_LOST_UPDATES). Any other value gives SESSIONSTORE_INVALID_ARGUMENT.
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_concurrency(
     options: *mut sessionstore_options,
@@ -442,6 +517,10 @@ pub unsafe extern "C" fn sessionstore_options_set_concurrency(
 
 /// Sets how many times a conflicting save is attempted before SESSIONSTORE_CONTENTION
 /// (default 1000). 0 is refused by sessionstore_manager_open().
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_max_attempts(
     options: *mut sessionstore_options,
@@ -452,6 +531,10 @@ pub unsafe extern "C" fn sessionstore_options_set_max_attempts(
 
 /// Purges expired records every `loads` loads (Flask-Session's SESSION_CLEANUP_N_REQUESTS;
 /// default never). 0 is refused by sessionstore_manager_open().
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_cleanup_every(
     options: *mut sessionstore_options,
@@ -461,6 +544,10 @@ pub unsafe extern "C" fn sessionstore_options_set_cleanup_every(
 }
 
 /// Sets the largest encoded session a save accepts, in bytes (default 4 MiB).
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_options_set_max_size(
     options: *mut sessionstore_options,

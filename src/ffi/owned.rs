@@ -28,6 +28,10 @@ pub(super) fn owned_bytes(bytes: Vec<u8>) -> (*mut u8, usize) {
 }
 
 /// Releases a `char *` string the library handed out.
+///
+/// # Safety
+/// `string` is NULL or a string this library handed out, not released yet; the general rules in the
+/// header's preamble (Pointers) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_string_free(string: *mut c_char) {
     shielded((), || {
@@ -39,6 +43,10 @@ pub unsafe extern "C" fn sessionstore_string_free(string: *mut c_char) {
 }
 
 /// Releases a byte buffer the library handed out, with the length it was handed out with.
+///
+/// # Safety
+/// `data` is NULL or a buffer this library handed out, not released yet, with exactly `len` bytes;
+/// the general rules in the header's preamble (Pointers) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_bytes_free(data: *mut u8, len: usize) {
     shielded((), || {

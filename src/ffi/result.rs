@@ -123,6 +123,10 @@ pub extern "C" fn sessionstore_last_error() -> *const c_char {
 /// the terminating NUL, cut short if needed) and returns the message's full length in bytes,
 /// not counting the NUL, like snprintf. `buffer` may be NULL when `capacity` is 0, to ask
 /// for the length.
+///
+/// # Safety
+/// `buffer` is NULL or points to `capacity` writable bytes; the general rules in the header's
+/// preamble (Pointers) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_last_error_copy(
     buffer: *mut c_char,

@@ -32,6 +32,10 @@ pub struct sessionstore_saved {
 /// Consumes `session` whenever it is not NULL, whatever the result, even when `out` is NULL:
 /// never use or free it afterwards. `out->set_cookie` is released with
 /// sessionstore_string_free().
+///
+/// # Safety
+/// `session` is a live session handle (consumed: not used afterwards), `out` writable; the general
+/// rules in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_save(
     session: *mut sessionstore_session,

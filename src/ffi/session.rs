@@ -69,6 +69,10 @@ unsafe fn change_session(
 }
 
 /// Releases a session without saving it: nothing is written, nothing changes in the store.
+///
+/// # Safety
+/// `session` is NULL or a live session handle, not used afterwards; the general rules in the
+/// header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_free(session: *mut sessionstore_session) {
     shielded((), || {
@@ -82,6 +86,10 @@ pub unsafe extern "C" fn sessionstore_session_free(session: *mut sessionstore_se
 /// Puts the session's id (43 characters; after sessionstore_session_regenerate(), the new
 /// one) in `*out`, to release with sessionstore_string_free(). The id is a credential: do
 /// not log it.
+///
+/// # Safety
+/// `session` is a live session handle, `out` writable; the general rules in the header's preamble
+/// (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_id(
     session: *const sessionstore_session,
@@ -98,6 +106,10 @@ pub unsafe extern "C" fn sessionstore_session_id(
 
 /// Sets `*out` to whether the session was not found in the store (no cookie, a bad cookie,
 /// an unknown or expired id): it will be stored under a new id once something is written.
+///
+/// # Safety
+/// `session` is a live session handle, `out` writable; the general rules in the header's preamble
+/// (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_is_new(
     session: *const sessionstore_session,
@@ -108,6 +120,10 @@ pub unsafe extern "C" fn sessionstore_session_is_new(
 }
 
 /// Sets `*out` to whether this request changed anything (data, permanence, id).
+///
+/// # Safety
+/// `session` is a live session handle, `out` writable; the general rules in the header's preamble
+/// (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_is_modified(
     session: *const sessionstore_session,
@@ -119,6 +135,10 @@ pub unsafe extern "C" fn sessionstore_session_is_modified(
 
 /// Sets `*out` to whether the session holds no data besides the reserved keys `_permanent`
 /// and `_created` (an empty session is never stored).
+///
+/// # Safety
+/// `session` is a live session handle, `out` writable; the general rules in the header's preamble
+/// (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_is_empty(
     session: *const sessionstore_session,
@@ -129,6 +149,10 @@ pub unsafe extern "C" fn sessionstore_session_is_empty(
 }
 
 /// Sets `*out` to whether the session is permanent (its cookie has Expires and Max-Age).
+///
+/// # Safety
+/// `session` is a live session handle, `out` writable; the general rules in the header's preamble
+/// (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_is_permanent(
     session: *const sessionstore_session,
@@ -139,6 +163,10 @@ pub unsafe extern "C" fn sessionstore_session_is_permanent(
 }
 
 /// Makes the session permanent (cookie with Expires and Max-Age) or a browser-session one.
+///
+/// # Safety
+/// `session` is a live session handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_set_permanent(
     session: *mut sessionstore_session,
@@ -150,6 +178,10 @@ pub unsafe extern "C" fn sessionstore_session_set_permanent(
 
 /// Gives the session a new id on save, keeping its data; the old record is deleted. Call it
 /// when the user logs in (defeats session fixation).
+///
+/// # Safety
+/// `session` is a live session handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_regenerate(
     session: *mut sessionstore_session,
@@ -159,6 +191,10 @@ pub unsafe extern "C" fn sessionstore_session_regenerate(
 }
 
 /// Ends the session: on save its record is deleted and the cookie expired (a logout).
+///
+/// # Safety
+/// `session` is a live session handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_destroy(
     session: *mut sessionstore_session,
@@ -168,6 +204,10 @@ pub unsafe extern "C" fn sessionstore_session_destroy(
 }
 
 /// Removes every key; unless something is written afterwards, the save then ends the session.
+///
+/// # Safety
+/// `session` is a live session handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_clear(
     session: *mut sessionstore_session,

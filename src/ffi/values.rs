@@ -159,6 +159,10 @@ unsafe fn set_value(
 }
 
 /// Puts the type of the value under `key` in `*out`; SESSIONSTORE_NOT_FOUND if there is none.
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string, `out` writable; the general
+/// rules in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_get_type(
     session: *const sessionstore_session,
@@ -183,6 +187,10 @@ pub unsafe extern "C" fn sessionstore_session_get_type(
 /// SESSIONSTORE_TYPE_MISMATCH if it holds something else (or a string with a NUL byte).
 ///
 /// `*out` is released with sessionstore_string_free().
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string, `out` writable, `out_len`
+/// NULL or writable; the general rules in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_get_string(
     session: *const sessionstore_session,
@@ -210,6 +218,10 @@ pub unsafe extern "C" fn sessionstore_session_get_string(
 /// holds something else.
 ///
 /// `*out` is released with sessionstore_bytes_free(*out, *out_len).
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string, `out` and `out_len` writable;
+/// the general rules in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_get_bytes(
     session: *const sessionstore_session,
@@ -228,6 +240,10 @@ pub unsafe extern "C" fn sessionstore_session_get_bytes(
 
 /// Reads the integer under `key` into `*out`. SESSIONSTORE_NOT_FOUND if there is no such
 /// key, SESSIONSTORE_TYPE_MISMATCH if it holds something else or an integer beyond int64_t.
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string, `out` writable; the general
+/// rules in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_get_i64(
     session: *const sessionstore_session,
@@ -241,6 +257,10 @@ pub unsafe extern "C" fn sessionstore_session_get_i64(
 /// Reads the number under `key` into `*out` (integers are converted, as in the Rust API).
 /// SESSIONSTORE_NOT_FOUND if there is no such key, SESSIONSTORE_TYPE_MISMATCH if it holds
 /// something else.
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string, `out` writable; the general
+/// rules in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_get_f64(
     session: *const sessionstore_session,
@@ -253,6 +273,10 @@ pub unsafe extern "C" fn sessionstore_session_get_f64(
 
 /// Reads the boolean under `key` into `*out`. SESSIONSTORE_NOT_FOUND if there is no such
 /// key, SESSIONSTORE_TYPE_MISMATCH if it holds something else.
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string, `out` writable; the general
+/// rules in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_get_bool(
     session: *const sessionstore_session,
@@ -266,6 +290,10 @@ pub unsafe extern "C" fn sessionstore_session_get_bool(
 /// Succeeds (SESSIONSTORE_OK) when `key` holds nil (Python's None);
 /// SESSIONSTORE_NOT_FOUND if there is no such key, SESSIONSTORE_TYPE_MISMATCH if it holds
 /// something else.
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string; the general rules in the
+/// header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_get_nil(
     session: *const sessionstore_session,
@@ -285,6 +313,10 @@ pub unsafe extern "C" fn sessionstore_session_get_nil(
 /// such key.
 ///
 /// `*out` is released with sessionstore_bytes_free(*out, *out_len).
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string, `out` and `out_len` writable;
+/// the general rules in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_get_msgpack(
     session: *const sessionstore_session,
@@ -304,6 +336,10 @@ pub unsafe extern "C" fn sessionstore_session_get_msgpack(
 }
 
 /// Stores the string `value` under `key`.
+///
+/// # Safety
+/// `session` is a live session handle, `key` and `value` NUL-terminated strings; the general rules
+/// in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_set_string(
     session: *mut sessionstore_session,
@@ -315,6 +351,10 @@ pub unsafe extern "C" fn sessionstore_session_set_string(
 }
 
 /// Stores the `len` bytes at `data` as a byte string under `key`.
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string, `data` `len` readable bytes
+/// (NULL if `len` is 0); the general rules in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_set_bytes(
     session: *mut sessionstore_session,
@@ -331,6 +371,10 @@ pub unsafe extern "C" fn sessionstore_session_set_bytes(
 }
 
 /// Stores the integer `value` under `key`.
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string; the general rules in the
+/// header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_set_i64(
     session: *mut sessionstore_session,
@@ -342,6 +386,10 @@ pub unsafe extern "C" fn sessionstore_session_set_i64(
 }
 
 /// Stores the number `value` under `key`.
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string; the general rules in the
+/// header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_set_f64(
     session: *mut sessionstore_session,
@@ -353,6 +401,10 @@ pub unsafe extern "C" fn sessionstore_session_set_f64(
 }
 
 /// Stores the boolean `value` under `key`.
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string; the general rules in the
+/// header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_set_bool(
     session: *mut sessionstore_session,
@@ -364,6 +416,10 @@ pub unsafe extern "C" fn sessionstore_session_set_bool(
 }
 
 /// Stores nil (Python's None) under `key`.
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string; the general rules in the
+/// header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_set_nil(
     session: *mut sessionstore_session,
@@ -376,6 +432,10 @@ pub unsafe extern "C" fn sessionstore_session_set_nil(
 /// Stores under `key` the one MessagePack value encoded in the `len` bytes at `data` (any
 /// type: arrays, maps, timestamps...). Malformed MessagePack, or bytes left after the value,
 /// give SESSIONSTORE_INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string, `data` `len` readable bytes
+/// (NULL if `len` is 0); the general rules in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_set_msgpack(
     session: *mut sessionstore_session,
@@ -406,6 +466,10 @@ pub unsafe extern "C" fn sessionstore_session_set_msgpack(
 /// increment is lost (8 threads x 1000 increments of one key end at exactly 8000).
 /// SESSIONSTORE_TYPE_MISMATCH if the key holds something else than an int64_t,
 /// SESSIONSTORE_INVALID_ARGUMENT if the sum overflows (a replay saturates instead).
+///
+/// # Safety
+/// `session` is a live session handle, `key` a NUL-terminated string, `out_value` NULL or writable;
+/// the general rules in the header's preamble (Pointers, Threads) apply.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sessionstore_session_incr(
     session: *mut sessionstore_session,
