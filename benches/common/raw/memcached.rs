@@ -73,13 +73,7 @@ impl MemcachedRaw {
         })
     }
 
-    fn cas_item(
-        &self,
-        key: &str,
-        expected: &RawRecord,
-        item: Item<'_>,
-        exptime: u32,
-    ) -> RawCas {
+    fn cas_item(&self, key: &str, expected: &RawRecord, item: Item<'_>, exptime: u32) -> RawCas {
         if self
             .client
             .cas(key, item, exptime, expected.token)

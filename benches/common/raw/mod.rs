@@ -57,36 +57,36 @@ fn utc(at: time::OffsetDateTime) -> time::PrimitiveDateTime {
     time::PrimitiveDateTime::new(at.date(), at.time())
 }
 
-#[cfg(feature = "memory")]
-mod memory;
 #[cfg(feature = "filesystem")]
 mod file;
-#[cfg(feature = "sqlite")]
-mod sqlite;
-#[cfg(feature = "postgres")]
-mod postgres;
-#[cfg(feature = "mysql")]
-mod mysql;
-#[cfg(feature = "mongodb")]
-mod mongodb;
-#[cfg(feature = "redis")]
-mod redis;
 #[cfg(feature = "memcached")]
 mod memcached;
-
 #[cfg(feature = "memory")]
-pub use memory::MemoryRaw;
-#[cfg(feature = "filesystem")]
-pub use file::FileRaw;
-#[cfg(feature = "sqlite")]
-pub use sqlite::SqliteRaw;
-#[cfg(feature = "postgres")]
-pub use postgres::PostgresRaw;
+mod memory;
+#[cfg(feature = "mongodb")]
+mod mongodb;
 #[cfg(feature = "mysql")]
-pub use mysql::MysqlRaw;
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
 #[cfg(feature = "mongodb")]
 pub use self::mongodb::MongoRaw;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisRaw;
+#[cfg(feature = "filesystem")]
+pub use file::FileRaw;
 #[cfg(feature = "memcached")]
 pub use memcached::MemcachedRaw;
+#[cfg(feature = "memory")]
+pub use memory::MemoryRaw;
+#[cfg(feature = "mysql")]
+pub use mysql::MysqlRaw;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresRaw;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteRaw;

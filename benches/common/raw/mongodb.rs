@@ -41,8 +41,7 @@ impl MongoRaw {
         let options = ClientOptions::parse(uri)
             .run()
             .unwrap_or_else(|e| fail("mongodb", "URI", e));
-        let client =
-            Client::with_options(options).unwrap_or_else(|e| fail("mongodb", "client", e));
+        let client = Client::with_options(options).unwrap_or_else(|e| fail("mongodb", "client", e));
         let collection = client.database(database).collection::<Document>(collection);
         collection
             .create_indexes([

@@ -57,9 +57,7 @@ impl MysqlRaw {
                 "UPDATE {t} SET data = ?, expiry = ? \
                  WHERE session_id = ? AND data = ? AND expiry > ?"
             ),
-            cas_delete: format!(
-                "DELETE FROM {t} WHERE session_id = ? AND data = ? AND expiry > ?"
-            ),
+            cas_delete: format!("DELETE FROM {t} WHERE session_id = ? AND data = ? AND expiry > ?"),
             set: format!(
                 "{insert} ON DUPLICATE KEY UPDATE data = VALUES(data), expiry = VALUES(expiry)"
             ),
@@ -84,12 +82,7 @@ impl MysqlRaw {
         })
     }
 
-    fn affected(
-        &self,
-        conn: &mut PooledConn,
-        sql: &str,
-        params: impl Into<mysql::Params>,
-    ) -> u64 {
+    fn affected(&self, conn: &mut PooledConn, sql: &str, params: impl Into<mysql::Params>) -> u64 {
         conn.exec_drop(sql, params)
             .unwrap_or_else(|e| fail("mysql", "statement", e));
         conn.affected_rows()

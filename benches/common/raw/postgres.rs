@@ -78,8 +78,7 @@ pub struct PostgresRaw {
 
 impl PostgresRaw {
     pub fn open(url: &str, table: &str, pool_size: u32, check_out_test: bool) -> PostgresRaw {
-        let config =
-            postgres::Config::from_str(url).unwrap_or_else(|e| fail("postgres", "URL", e));
+        let config = postgres::Config::from_str(url).unwrap_or_else(|e| fail("postgres", "URL", e));
         let inner = PostgresConnectionManager::new(config, NoTls);
         let mut client = inner
             .connect()

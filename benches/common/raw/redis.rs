@@ -115,9 +115,8 @@ impl Raw for RedisRaw {
         pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
         let packed = pipe.get_packed_pipeline();
         let replies = self.with(|conn| conn.req_packed_commands(&packed, 0, 2));
-        let (data, ttl): (Option<Vec<u8>>, i64) =
-            redis::from_redis_value(Value::Array(replies))
-                .unwrap_or_else(|e| fail("redis", "GET + PTTL", e));
+        let (data, ttl): (Option<Vec<u8>>, i64) = redis::from_redis_value(Value::Array(replies))
+            .unwrap_or_else(|e| fail("redis", "GET + PTTL", e));
         std::hint::black_box(ttl);
         data.map(RawRecord::new)
     }

@@ -20,8 +20,7 @@ const CREATE: &str = "INSERT INTO sessions (session_id, data, expiry) VALUES (?1
     WHERE sessions.expiry <= ?4 OR sessions.expiry IS NULL";
 const CAS: &str = "UPDATE sessions SET data = ?1, expiry = ?2 \
     WHERE session_id = ?3 AND data = ?4 AND expiry > ?5";
-const CAS_DELETE: &str =
-    "DELETE FROM sessions WHERE session_id = ?1 AND data = ?2 AND expiry > ?3";
+const CAS_DELETE: &str = "DELETE FROM sessions WHERE session_id = ?1 AND data = ?2 AND expiry > ?3";
 const SET: &str = "INSERT INTO sessions (session_id, data, expiry) VALUES (?1, ?2, ?3) \
     ON CONFLICT(session_id) DO UPDATE SET data = excluded.data, expiry = excluded.expiry";
 const TOUCH: &str = "UPDATE sessions SET expiry = ?1 WHERE session_id = ?2 AND expiry > ?3";
