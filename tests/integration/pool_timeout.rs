@@ -21,8 +21,8 @@
     feature = "memcached"
 ))]
 
-mod common;
-mod net_servers;
+use crate::common;
+use crate::net_servers;
 
 use std::thread;
 use std::time::{Duration, Instant};
