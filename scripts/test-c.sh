@@ -5,7 +5,7 @@
 #     every function in it is called by a C test;
 #  2. the library is installed with scripts/install-c.sh into target/c-prefix, and the C tests
 #     and the libmicrohttpd example server are built against it through pkg-config
-#     (tests/http_contract.rs then drives the server over HTTP);
+#     (tests/integration/http_contract.rs then drives the server over HTTP);
 #  3. the C tests run natively, then under valgrind memcheck: any memory error or leaked
 #     block fails; the README's C example is built and run under valgrind too.
 # Usage: scripts/test-c.sh

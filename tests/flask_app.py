@@ -1,7 +1,7 @@
 """The Flask app of the interop and cross-stack tests, on Flask-Session 0.8.
 
 One app for every store Flask-Session shares with sessionstore (tests/common/flask.rs starts
-it for tests/flask_interop.rs, tests/flask_interop_sql_mongo.rs and tests/cross_stack.rs),
+it for the flask_interop, flask_interop_sql_mongo and cross_stack modules of tests/integration/),
 run with the test virtualenv's Python (target/venv/bin/python). It is configured from
 environment variables named as Flask-Session's own settings, so a test hands the same list
 to this app and to `Config::from_flask`:

@@ -5,7 +5,7 @@
 
 #![cfg(all(feature = "memory", feature = "filesystem", feature = "sqlite"))]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

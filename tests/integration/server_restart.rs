@@ -6,7 +6,7 @@
 
 #![cfg(any(feature = "postgres", feature = "mysql", feature = "mongodb"))]
 
-mod net_servers;
+use crate::net_servers;
 
 use std::time::{Duration, Instant};
 

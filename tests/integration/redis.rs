@@ -7,8 +7,8 @@
 
 #![cfg(feature = "redis")]
 
-mod common;
-mod net_servers;
+use crate::common;
+use crate::net_servers;
 
 use std::collections::BTreeMap;
 

@@ -25,7 +25,7 @@
     feature = "mongodb"
 ))]
 
-mod common;
+use crate::common;
 
 use std::time::Instant;
 

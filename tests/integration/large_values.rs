@@ -6,9 +6,10 @@
 //! `-I 2m` for the round trip, and one with the default limit to show the refusal is a
 //! store error, not a silent loss.
 
-mod common;
+use crate::backend_tests;
+use crate::common;
 #[cfg(feature = "memcached")]
-mod net_servers;
+use crate::net_servers;
 
 use common::{cookie_pair, harness};
 use sessionstore::{Error, SessionManager};

@@ -8,7 +8,7 @@
 
 #![cfg(all(feature = "capi", feature = "rouille", feature = "sqlite"))]
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 

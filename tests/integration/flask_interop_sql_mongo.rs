@@ -7,7 +7,7 @@
 
 #![cfg(all(feature = "postgres", feature = "mysql", feature = "mongodb"))]
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 

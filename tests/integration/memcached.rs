@@ -8,8 +8,8 @@
 
 #![cfg(feature = "memcached")]
 
-mod common;
-mod net_servers;
+use crate::common;
+use crate::net_servers;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;

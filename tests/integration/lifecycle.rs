@@ -1,6 +1,7 @@
 //! SPEC §5, the request lifecycle: each rule a test of its own, on every embedded store.
 
-mod common;
+use crate::backend_tests;
+use crate::common;
 
 use std::time::Duration;
 

@@ -6,8 +6,8 @@
 
 #![cfg(all(feature = "redis", feature = "memcached"))]
 
-mod common;
-mod net_servers;
+use crate::common;
+use crate::net_servers;
 
 use common::cookie_pair;
 use common::flask::{FlaskApp, pair, persistent};

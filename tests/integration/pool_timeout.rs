@@ -15,8 +15,8 @@
 // `pooled_store`: any store feature with a connection pool (set by build.rs).
 #![cfg(pooled_store)]
 
-mod common;
-mod net_servers;
+use crate::common;
+use crate::net_servers;
 
 use std::thread;
 use std::time::{Duration, Instant};

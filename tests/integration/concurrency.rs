@@ -1,6 +1,7 @@
 //! SPEC §6, no lost updates, on every embedded store: concurrent requests of one user.
 
-mod common;
+use crate::backend_tests;
+use crate::common;
 
 use std::sync::Barrier;
 use std::thread;
