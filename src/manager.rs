@@ -1,4 +1,4 @@
-//! The request lifecycle (SPEC §5) and the no-lost-update saves (SPEC §6) on top of any store.
+//! The request lifecycle (docs/DESIGN.md §5) and the no-lost-update saves (docs/DESIGN.md §6) on top of any store.
 
 use std::borrow::Cow;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! SPEC §6, no lost updates, on every embedded store: concurrent requests of one user.
+//! docs/DESIGN.md §6, no lost updates, on every embedded store: concurrent requests of one user.
 
 use crate::backend_tests;
 use crate::common;

@@ -1,4 +1,4 @@
-//! One user's session across three stacks (SPEC §1, §6): the Flask app on Flask-Session 0.8
+//! One user's session across three stacks (docs/DESIGN.md §1, §6): the Flask app on Flask-Session 0.8
 //! (tests/flask_app.py), the C server on libmicrohttpd (ffi/examples/server.c) and the rouille
 //! demo (examples/demo.rs), all three on one store with one secret, key prefix, cookie name
 //! and lifetime, in `flask` cookie mode (Flask signs the id with itsdangerous,

@@ -1,4 +1,4 @@
-//! Flask-Session 0.8 and sessionstore share one user's session (SPEC §1, §3, §4): a real Flask
+//! Flask-Session 0.8 and sessionstore share one user's session (docs/DESIGN.md §1, §3, §4): a real Flask
 //! app (tests/flask_app.py, started by tests/common/flask.rs) and a manager made by
 //! `Config::from_flask` from the same Flask settings (SESSION_USE_SIGNER with one SECRET_KEY,
 //! so `flask` cookie mode, and one key prefix) each read and modify the other's sessions, on

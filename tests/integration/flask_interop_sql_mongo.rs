@@ -1,4 +1,4 @@
-//! SPEC §1 and §4 on PostgreSQL, MariaDB and MongoDB: a Flask app using Flask-Session 0.8
+//! docs/DESIGN.md §1 and §4 on PostgreSQL, MariaDB and MongoDB: a Flask app using Flask-Session 0.8
 //! (tests/flask_app.py, started by tests/common/flask.rs, SESSION_TYPE sqlalchemy or mongodb,
 //! SESSION_USE_SIGNER) and this crate share one table or collection, one key prefix and one
 //! cookie. Each side reads and modifies what the other wrote, whichever of them created the

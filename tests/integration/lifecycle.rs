@@ -1,4 +1,4 @@
-//! SPEC §5, the request lifecycle: each rule a test of its own, on every embedded store.
+//! docs/DESIGN.md §5, the request lifecycle: each rule a test of its own, on every embedded store.
 
 use crate::backend_tests;
 use crate::common;

@@ -1,6 +1,6 @@
 //! Memcached specifics against real servers: the expiry kept in the item flags and the
-//! 30-day exptime rule (SPEC §4), keys spread over several servers, and errors, not panics,
-//! when a server goes away, with the pool recovering when it is back (SPEC §7).
+//! 30-day exptime rule (docs/DESIGN.md §4), keys spread over several servers, and errors, not panics,
+//! when a server goes away, with the pool recovering when it is back (docs/DESIGN.md §7).
 //!
 //! The tests that stop a server or need several run memcached processes of their own on free
 //! loopback ports; the others use the shared memcached (127.0.0.1:11211, or

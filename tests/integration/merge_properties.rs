@@ -1,4 +1,4 @@
-//! SPEC §6 as properties: random interleavings of two and three requests' changes (sets,
+//! docs/DESIGN.md §6 as properties: random interleavings of two and three requests' changes (sets,
 //! removes, clears, modify, regenerate, destroy) on one session, checked against a reference
 //! model of what compare-and-set with replay must produce; on the memory store, SQLite and
 //! a real Redis server.
@@ -93,7 +93,7 @@ fn replay(ops: &[Op], base: &Data) -> Data {
     data
 }
 
-/// What SPEC §6 says the store holds after the requests: the session's record (`None` if it
+/// What docs/DESIGN.md §6 says the store holds after the requests: the session's record (`None` if it
 /// ended) and the record each regenerating request created.
 #[derive(Debug, Default)]
 struct Model {

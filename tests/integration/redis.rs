@@ -1,6 +1,6 @@
-//! Redis specifics against real servers: round trips as the server counts them (SPEC §5, §6),
+//! Redis specifics against real servers: round trips as the server counts them (docs/DESIGN.md §5, §6),
 //! a Cluster's sessions spread over its nodes, and errors, not panics, when the server goes
-//! away, with the pool recovering when it is back (SPEC §7).
+//! away, with the pool recovering when it is back (docs/DESIGN.md §7).
 //!
 //! The tests that count commands or stop the server run a redis-server of their own on a
 //! free loopback port (INFO is server-wide, and the shared servers are never stopped).
