@@ -275,6 +275,15 @@ typedef struct sessionstore_keys sessionstore_keys;
 typedef struct sessionstore_manager sessionstore_manager;
 
 /**
+ * Where a sessionstore_modify_fn puts the value it computes, with
+ * sessionstore_modify_out_set().
+ *
+ * Ownership: created and released by the library around each call of the callback; valid
+ * only during that call. Threads: the callback's thread only.
+ */
+typedef struct sessionstore_modify_out sessionstore_modify_out;
+
+/**
  * Settings for sessionstore_manager_open(), collected by the sessionstore_options_set_*()
  * functions. Unset settings keep the store URL's value or the default.
  *
@@ -309,6 +318,32 @@ typedef struct {
      */
     bool ended;
 } sessionstore_saved;
+
+/**
+ * A read-modify-write callback for sessionstore_session_modify(): computes the new value of
+ * a key from its current value.
+ *
+ * `current` / `current_len` hold the current value encoded as one MessagePack value, or
+ * are NULL / 0 when the key is absent. They are borrowed for the call. The callback puts
+ * the new value in `out` with sessionstore_modify_out_set() (the library copies it; the
+ * callback keeps and frees its own buffers) and returns 0; any other return value is a
+ * failure. It runs on the thread calling sessionstore_session_modify() or
+ * sessionstore_session_save(), once per call and once more for each conflicting save
+ * attempt, so it must compute the same function each time (no side effects that must
+ * happen once). Inside the callback, call no function on the session being modified or
+ * on its manager; sessionstore_modify_out_set() and the functions that do not take a
+ * handle are allowed.
+ */
+typedef int (*sessionstore_modify_fn)(void *user_data,
+                                      const uint8_t *current,
+                                      size_t current_len,
+                                      sessionstore_modify_out *out);
+
+/**
+ * Releases the `user_data` of sessionstore_session_modify() once the library no longer
+ * needs it.
+ */
+typedef void (*sessionstore_release_fn)(void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1049,6 +1084,59 @@ sessionstore_result sessionstore_session_incr(sessionstore_session *session,
                                               const char *key,
                                               int64_t delta,
                                               int64_t *out_value);
+
+/**
+ * Replaces the value under `key` with the one `callback` computes from the current value
+ * (a read-modify-write), like the Rust API's `Session::modify`: the operation itself is
+ * recorded, not its result, so when a concurrent request changed the session the save
+ * re-runs `callback` on the fresher value and no update is lost.
+ *
+ * `callback(user_data, current, current_len, out)` runs once before this function returns,
+ * on this thread, and again on the thread calling sessionstore_session_save() for each
+ * conflicting save attempt (see sessionstore_modify_fn). The new value must be one
+ * MessagePack value, set with sessionstore_modify_out_set().
+ *
+ * When the callback fails (returns non-zero, or returns 0 without setting a value): here,
+ * this function returns SESSIONSTORE_TYPE_MISMATCH naming the key and the session is left
+ * unchanged; during a save, the save returns SESSIONSTORE_TYPE_MISMATCH and stores nothing.
+ *
+ * Ownership: `user_data` stays the caller's; the library only passes it to `callback`.
+ * `release`, which may be NULL, is called with `user_data` exactly once, when the library
+ * no longer needs it: before this function returns if it fails, otherwise when the session
+ * is saved or freed (on the thread doing that). Without `release`, keep `user_data` valid
+ * until the session is saved or freed.
+ *
+ * Threads: one thread at a time per session (it may move between threads; the callback
+ * then runs on the thread that saves).
+ *
+ * # Safety
+ * `session` is a live session handle; `key` a NUL-terminated string; `callback` a function
+ * that behaves as described, usable with `user_data` until `release` is called or the
+ * session is saved or freed; the general rules in the header's preamble (Pointers, Threads)
+ * apply.
+ */
+sessionstore_result sessionstore_session_modify(sessionstore_session *session,
+                                                const char *key,
+                                                sessionstore_modify_fn callback,
+                                                void *user_data,
+                                                sessionstore_release_fn release);
+
+/**
+ * Sets the value a sessionstore_modify_fn computed: the one MessagePack value encoded in
+ * the `len` bytes at `data` (any type). Malformed MessagePack, or bytes left after the
+ * value, give SESSIONSTORE_INVALID_ARGUMENT. A second call replaces the first.
+ *
+ * Ownership: the bytes are copied; `out` stays the library's.
+ *
+ * Threads: the callback's thread, during the callback.
+ *
+ * # Safety
+ * `out` is the handle passed to the running callback; `data` `len` readable bytes; the
+ * general rules in the header's preamble (Pointers) apply.
+ */
+sessionstore_result sessionstore_modify_out_set(sessionstore_modify_out *out,
+                                                const uint8_t *data,
+                                                size_t len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -59,3 +59,21 @@ python_env() {
         cp "$requirements" "$stamp"
     fi
 }
+
+# Installs the Python package (bindings/python) into the virtualenv, without build isolation
+# (its build requirements are in tests/python-requirements.txt): setuptools-rust builds the
+# library in release mode into the cargo target dir (CARGO_TARGET_DIR, else target/), so a
+# reinstall only rebuilds what changed. Skipped when neither the package's sources nor the
+# library's changed since the last install.
+python_package() {
+    local stamp="$VENV/.sessionstore-package" sources
+    sources=$(find bindings/python/pyproject.toml bindings/python/src src build.rs cbindgen.toml \
+        Cargo.toml Cargo.lock -type f ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum |
+        sha256sum)
+    if [[ -f $stamp && $(<"$stamp") == "$sources" ]]; then
+        return 0
+    fi
+    say "pip install ./bindings/python (release build of the library)"
+    "$VENV/bin/pip" install -q --disable-pip-version-check --no-build-isolation ./bindings/python
+    echo "$sources" >"$stamp"
+}

@@ -2,8 +2,8 @@
 # Runs every test of sessionstore: starts (installing when missing) the servers the tests
 # need (scripts/services.sh), then formatting and lint checks, the unit, integration and doc
 # tests against real servers, files and HTTP, the C API's tests (scripts/test-c.sh), the
-# feature-subset builds, one run of each benchmark (no measurement), and a bounded run of
-# every fuzz target (scripts/fuzz.sh).
+# Python package's install and pytest tests, the feature-subset builds, one run of each
+# benchmark (no measurement), and a bounded run of every fuzz target (scripts/fuzz.sh).
 # Usage: scripts/test.sh   (from anywhere; CI calls it via .ci/run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,8 +38,15 @@ cargo build --all-features --all-targets
 step "C API: header check, install, C tests under valgrind, example server"
 scripts/test-c.sh
 
+step "Python package: install into the test virtualenv (bindings/python)"
+(source scripts/lib.sh && python_env && python_package)
+
 step "tests"
 cargo nextest run --all-features --no-fail-fast
+
+step "Python package: pytest against real servers"
+# Any non-zero status fails the run, pytest's 5 ("no tests collected") included.
+"${VENV:-target/venv}/bin/python" -m pytest -p no:cacheprovider bindings/python/tests
 
 step "doc tests"
 cargo test --all-features --doc

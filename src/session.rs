@@ -232,18 +232,31 @@ impl Session {
         F: Fn(Option<T>) -> T + Send + Sync + 'static,
     {
         let owned_key = key.to_owned();
-        let operation: Operation = Arc::new(move |current: Option<&Value>| {
+        let new_value = self.modify_value(key, move |current| {
             let current = current
                 .map(|value| decode_value(&owned_key, value.clone()))
                 .transpose()?;
             encode_value(&owned_key, &f(current))
-        });
+        })?;
+        decode_value(key, new_value.clone())
+    }
+
+    /// [`modify`](Session::modify) on raw MessagePack values: replaces the value under `key`
+    /// with `operation(current)` (`None` when the key is absent) and records the operation,
+    /// which a conflicting save re-runs on the fresher value. An error from `operation`
+    /// changes and records nothing here, and fails the save when a replay returns it.
+    ///
+    /// Returns the new value.
+    pub fn modify_value<F>(&mut self, key: &str, operation: F) -> Result<&Value>
+    where
+        F: Fn(Option<&Value>) -> Result<Value> + Send + Sync + 'static,
+    {
         self.touch();
         let new_value = operation(self.data.get(key))?;
-        let result = decode_value(key, new_value.clone())?;
+        self.changes
+            .push(Change::Modify(key.to_owned(), Arc::new(operation)));
         self.data.insert(key.to_owned(), new_value);
-        self.changes.push(Change::Modify(key.to_owned(), operation));
-        Ok(result)
+        Ok(self.data.get(key).expect("inserted above"))
     }
 
     /// Whether the session outlives the browser session (`_permanent`).
@@ -354,6 +367,45 @@ mod tests {
         assert_eq!(replayed, s.data);
         s.clear();
         assert!(s.is_empty() && !s.is_permanent());
+    }
+
+    #[test]
+    fn raw_operations_are_recorded_and_replayed() {
+        let mut s = session();
+        let append = |current: Option<&Value>| -> Result<Value> {
+            let mut items = match current {
+                None => Vec::new(),
+                Some(Value::Array(items)) => items.clone(),
+                Some(_) => {
+                    return Err(Error::Value {
+                        key: "log".into(),
+                        message: "not an array".into(),
+                    });
+                }
+            };
+            items.push(Value::from("seen"));
+            Ok(Value::Array(items))
+        };
+        assert_eq!(
+            s.modify_value("log", append).unwrap(),
+            &Value::Array(vec![Value::from("seen")])
+        );
+        let mut fresher = Entries::new();
+        fresher.insert("log".into(), Value::Array(vec![Value::from("other")]));
+        for change in &s.changes {
+            change.apply(&mut fresher).unwrap();
+        }
+        assert_eq!(
+            fresher.get("log"),
+            Some(&Value::Array(vec![
+                Value::from("other"),
+                Value::from("seen")
+            ]))
+        );
+        s.insert("name", "ann").unwrap();
+        assert!(s.modify_value("name", append).is_err());
+        assert_eq!(s.get::<String>("name").unwrap().as_deref(), Some("ann"));
+        assert_eq!(s.changes.len(), 2, "a failed operation records nothing");
     }
 
     #[test]

@@ -49,9 +49,13 @@ mod keys;
 /// Typed values and MessagePack in and out.
 mod values;
 
+/// Read-modify-write through a C callback.
+mod modify;
+
 pub use args::*;
 pub use keys::*;
 pub use manager::*;
+pub use modify::*;
 pub use options::*;
 pub use owned::*;
 pub use result::*;

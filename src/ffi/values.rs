@@ -446,16 +446,7 @@ pub unsafe extern "C" fn sessionstore_session_set_msgpack(
     // SAFETY: forwarded from the caller.
     unsafe {
         set_value(session, key, || {
-            let mut rest = byte_buffer(data, len, "data")?;
-            let value = rmpv::decode::read_value(&mut rest)
-                .map_err(|error| Failure::invalid(format!("data is not MessagePack: {error}")))?;
-            if !rest.is_empty() {
-                return Err(Failure::invalid(format!(
-                    "data holds {} bytes after its MessagePack value",
-                    rest.len()
-                )));
-            }
-            Ok(value)
+            single_msgpack_value(byte_buffer(data, len, "data")?)
         })
     }
 }
@@ -497,4 +488,17 @@ pub unsafe extern "C" fn sessionstore_session_incr(
         }
         Ok(())
     })
+}
+
+/// The one MessagePack value in `bytes`, with nothing after it.
+pub(super) fn single_msgpack_value(mut bytes: &[u8]) -> Outcome<Value> {
+    let value = rmpv::decode::read_value(&mut bytes)
+        .map_err(|error| Failure::invalid(format!("data is not MessagePack: {error}")))?;
+    if !bytes.is_empty() {
+        return Err(Failure::invalid(format!(
+            "data holds {} bytes after its MessagePack value",
+            bytes.len()
+        )));
+    }
+    Ok(value)
 }

@@ -1,0 +1,109 @@
+"""The demo web app in Flask, on sessionstore: the HTTP contract of the rouille demo
+(examples/demo.rs) and the C server (ffi/examples/server.c), with the same flags.
+
+    python bindings/python/examples/app.py --listen 127.0.0.1:8000 \\
+        --store redis://127.0.0.1:6379/0 --secret "change me"
+    curl -c jar -b jar localhost:8000/visit
+
+    GET  /whoami   {"user": str|null, "visits": int}; changes nothing
+    GET  /visit    visits + 1 (plain Flask code; concurrent visits all count), then as /whoami
+    POST /login    form user=NAME: a new session id, sets user, then as /whoami;
+                   400 {"error": ...} without a name
+    POST /logout   ends the session: {"user": null, "visits": 0}
+
+Flags (environment variables give the defaults): --listen ADDR (127.0.0.1:8000), --store
+URL ($SESSIONSTORE_URL, else sqlite:demo-sessions.db), --secret S ($SESSIONSTORE_SECRET),
+--cookie-mode plain|signed|flask, --cookie-name NAME, --prefix P. Served by werkzeug's
+threaded server; prints "python listening on http://HOST:PORT" once listening.
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+from flask import Flask, jsonify, request, session
+from werkzeug.serving import make_server
+
+import sessionstore
+from sessionstore.flask import Session
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="app.py", description="The sessionstore demo in Flask.")
+    parser.add_argument("--listen", default="127.0.0.1:8000")
+    parser.add_argument(
+        "--store", default=os.environ.get("SESSIONSTORE_URL", "sqlite:demo-sessions.db")
+    )
+    parser.add_argument("--secret", default=os.environ.get("SESSIONSTORE_SECRET"))
+    parser.add_argument("--cookie-mode", choices=["plain", "signed", "flask"])
+    parser.add_argument("--cookie-name")
+    parser.add_argument("--prefix")
+    return parser.parse_args(argv)
+
+
+def create_app(manager):
+    """The app, its sessions in ``manager``."""
+    app = Flask(__name__)
+    Session(app, manager=manager)
+
+    def whoami():
+        return jsonify(user=session.get("user"), visits=session.get("visits", 0))
+
+    @app.get("/whoami")
+    def show():
+        return whoami()
+
+    @app.get("/visit")
+    def visit():
+        session["visits"] = session.get("visits", 0) + 1
+        return whoami()
+
+    @app.post("/login")
+    def login():
+        user = request.form.get("user", "")
+        if not user:
+            return jsonify(error="form field user is required"), 400
+        session.regenerate()
+        session["user"] = user
+        return whoami()
+
+    @app.post("/logout")
+    def logout():
+        session.destroy()
+        return jsonify(user=None, visits=0)
+
+    @app.errorhandler(sessionstore.Error)
+    def store_failed(error):
+        return jsonify(error=str(error)), 503
+
+    return app
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    options = {
+        name: value
+        for name, value in (
+            ("cookie_mode", args.cookie_mode),
+            ("cookie_name", args.cookie_name),
+            ("key_prefix", args.prefix),
+        )
+        if value is not None
+    }
+    try:
+        manager = sessionstore.SessionManager(args.store, secret=args.secret, **options)
+    except sessionstore.Error as error:
+        print(f"app.py: {error}", file=sys.stderr)
+        return 2
+    host, _, port = args.listen.rpartition(":")
+    # Request lines would cost more than the requests; errors are still logged (stderr).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = make_server(host, int(port), create_app(manager), threaded=True)
+    print(f"python listening on http://{host}:{server.server_port}", flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
