@@ -32,6 +32,13 @@ pub type Data = BTreeMap<String, Value>;
 /// MessagePack's extension type for timestamps.
 pub const TIMESTAMP_EXT: i8 = -1;
 
+/// How deep arrays and maps may nest in one session value (docs/DESIGN.md §4): an array or
+/// map under a session key is level 1, one inside it level 2, and so on. Every decoder
+/// refuses a stored value that nests deeper (the session then starts afresh) and every
+/// write refuses such a value, so no recursion over a value, in this crate, rmpv or serde,
+/// goes deeper than this: a hostile stored value cannot overflow a request thread's stack.
+pub const MAX_NESTING: usize = 64;
+
 /// How session data is written to the store. Reading accepts both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
@@ -55,9 +62,16 @@ impl Format {
 
 /// Encodes session data in the given format.
 ///
-/// Fails only for values JSON cannot carry (non-finite floats, extension types other than
-/// timestamps) when `format` is [`Format::Json`].
+/// Fails for a value nested deeper than [`MAX_NESTING`], and for values JSON cannot carry
+/// (non-finite floats, extension types other than timestamps) when `format` is
+/// [`Format::Json`].
 pub fn encode(data: &Data, format: Format) -> Result<Vec<u8>> {
+    if let Some((key, _)) = data
+        .iter()
+        .find(|(_, value)| !nesting_within(value, MAX_NESTING))
+    {
+        return Err(too_deep(key));
+    }
     match format {
         Format::MessagePack => {
             let mut out = Vec::with_capacity(64);
@@ -117,6 +131,9 @@ pub fn decode(bytes: &[u8]) -> Result<Data> {
 }
 
 fn decode_msgpack(bytes: &[u8]) -> std::result::Result<Data, String> {
+    // Checked first without recursing past the nesting limit (the session's map is one
+    // level more), so that rmpv's recursive reader only ever sees shallow values.
+    skip(&mut &bytes[..], MAX_NESTING + 1)?;
     let mut rest = bytes;
     let value = rmpv::decode::read_value(&mut rest).map_err(|e| format!("not MessagePack: {e}"))?;
     if !rest.is_empty() {
@@ -128,9 +145,6 @@ fn decode_msgpack(bytes: &[u8]) -> std::result::Result<Data, String> {
     let Value::Map(entries) = value else {
         return Err("MessagePack value is not a map".into());
     };
-    if entries.iter().any(|(_, value)| holds_invalid_utf8(value)) {
-        return Err(INVALID_UTF8.into());
-    }
     let mut data = Data::new();
     for (key, value) in entries {
         match key {
@@ -146,19 +160,91 @@ fn decode_msgpack(bytes: &[u8]) -> std::result::Result<Data, String> {
 /// Why a value with a string that is not UTF-8 is refused (msgspec refuses it too).
 const INVALID_UTF8: &str = "MessagePack string is not UTF-8";
 
-/// Whether `value` is, or holds, a string whose bytes are not UTF-8.
-fn holds_invalid_utf8(value: &Value) -> bool {
+/// Decodes one MessagePack value (not a whole session) that a caller hands in encoded, as
+/// the C ABI's raw MessagePack setter does: the bytes must hold exactly one value, its
+/// strings UTF-8 and its arrays and maps nested at most [`MAX_NESTING`] deep.
+///
+/// ```
+/// use sessionstore::codec;
+/// let value = codec::decode_value(b"\x92\x01\xa1a").unwrap();
+/// assert_eq!(value, rmpv::Value::Array(vec![1.into(), "a".into()]));
+/// assert!(codec::decode_value(&[0x91; 65]).is_err());
+/// ```
+pub fn decode_value(bytes: &[u8]) -> Result<Value> {
+    let mut rest = bytes;
+    skip(&mut rest, MAX_NESTING).map_err(Error::Codec)?;
+    if !rest.is_empty() {
+        return Err(Error::Codec(format!(
+            "{} bytes after the MessagePack value",
+            rest.len()
+        )));
+    }
+    Ok(decode_checked(bytes))
+}
+
+/// Whether `value`'s arrays and maps (map keys included) nest at most `max` deep. Recurses
+/// at most `max + 1` calls deep, whatever the value.
+pub(crate) fn nesting_within(value: &Value, max: usize) -> bool {
     match value {
-        Value::String(s) => !s.is_str(),
-        Value::Array(items) => items.iter().any(holds_invalid_utf8),
-        Value::Map(entries) => entries
-            .iter()
-            .any(|(k, v)| holds_invalid_utf8(k) || holds_invalid_utf8(v)),
-        _ => false,
+        Value::Array(items) => max > 0 && items.iter().all(|item| nesting_within(item, max - 1)),
+        Value::Map(entries) => {
+            max > 0
+                && entries
+                    .iter()
+                    .all(|(k, v)| nesting_within(k, max - 1) && nesting_within(v, max - 1))
+        }
+        _ => true,
     }
 }
 
+/// The error for a value under `key` nested deeper than [`MAX_NESTING`].
+pub(crate) fn too_deep(key: &str) -> Error {
+    Error::Value {
+        key: key.to_owned(),
+        message: format!("arrays and maps nested deeper than {MAX_NESTING} levels"),
+    }
+}
+
+/// Whether the arrays and objects of a JSON text nest at most `max` deep. serde_json builds
+/// its values recursively; this iterative scan runs first. It reads strings exactly as JSON
+/// does, so on any text serde_json accepts, or on the part it reads before it fails, the
+/// depth it sees is the depth serde_json reaches.
+fn json_nesting_within(bytes: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
 fn decode_json(bytes: &[u8]) -> std::result::Result<Data, String> {
+    // The object itself is one level more than its values.
+    if !json_nesting_within(bytes, MAX_NESTING + 1) {
+        return Err(format!(
+            "not a JSON object: nested deeper than {MAX_NESTING} levels"
+        ));
+    }
     let object: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(bytes).map_err(|e| format!("not a JSON object: {e}"))?;
     Ok(object.into_iter().map(|(k, v)| (k, from_json(v))).collect())
@@ -258,9 +344,6 @@ enum Slot {
     /// A value set by this request, or read from JSON.
     Decoded(Value),
 }
-
-/// rmpv's depth budget for a whole stored value.
-const MAX_DEPTH: u16 = rmpv::decode::MAX_DEPTH as u16;
 
 impl Entries {
     /// No data.
@@ -406,12 +489,10 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
         _ => {
             // Not a map: decodable or not, it is refused.
             let mut whole = bytes;
-            skip(&mut whole, MAX_DEPTH)?;
+            skip(&mut whole, MAX_NESTING + 1)?;
             return Err("MessagePack value is not a map".into());
         }
     };
-    // The map's value and its entries each take a level of rmpv's depth budget.
-    let depth = MAX_DEPTH - 2;
     // Collected first, then built in one go: much cheaper than inserting one by one. Each
     // entry takes at least two bytes, which bounds the allocation whatever `len` claims.
     let mut entries = Vec::with_capacity(len.min(rest.len() / 2));
@@ -427,7 +508,7 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
         let key = std::str::from_utf8(key)
             .map_err(|_| "MessagePack map key is not a UTF-8 string".to_owned())?;
         let start = bytes.len() - rest.len();
-        skip(&mut rest, depth)?;
+        skip(&mut rest, MAX_NESTING)?;
         let range = start..bytes.len() - rest.len();
         entries.push((
             key.to_owned(),
@@ -447,16 +528,13 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
     Ok(entries.into_iter().collect())
 }
 
-/// Steps over one encoded value, accepting exactly what rmpv's decoder accepts when it
-/// reads the value with `depth` left of its depth budget (each value takes a level;
-/// strings, binaries, extensions, arrays and maps take the levels rmpv's readers take).
-fn skip(rest: &mut &[u8], depth: u16) -> std::result::Result<(), String> {
-    let too_deep = || "not MessagePack: depth limit exceeded".to_owned();
-    let depth = depth.checked_sub(1).ok_or_else(too_deep)?;
-    // The bytes after the marker and length, the values nested in it, and the levels of
-    // depth budget rmpv's readers take besides the value's own.
+/// Steps over one encoded value, accepting exactly what rmpv's decoder accepts, except
+/// arrays and maps nested more than `nesting` deep. Recurses at most `nesting + 1` calls
+/// deep, whatever the bytes.
+fn skip(rest: &mut &[u8], nesting: usize) -> std::result::Result<(), String> {
+    // The bytes after the marker and length, and the values nested in it.
     let marker = Marker::from_u8(take(rest, 1)?[0]);
-    let (body, children, levels) = match marker {
+    let (body, children) = match marker {
         // rmpv reads the never-used marker 0xc1 as nil.
         Marker::Null
         | Marker::True
@@ -464,36 +542,33 @@ fn skip(rest: &mut &[u8], depth: u16) -> std::result::Result<(), String> {
         | Marker::FixPos(_)
         | Marker::FixNeg(_)
         | Marker::Reserved => return Ok(()),
-        Marker::U8 | Marker::I8 => (1, 0, 0),
-        Marker::U16 | Marker::I16 => (2, 0, 0),
-        Marker::U32 | Marker::I32 | Marker::F32 => (4, 0, 0),
-        Marker::U64 | Marker::I64 | Marker::F64 => (8, 0, 0),
-        Marker::FixStr(len) => (usize::from(len), 0, 2),
-        Marker::Str8 => (length(rest, 1)?, 0, 2),
-        Marker::Str16 => (length(rest, 2)?, 0, 2),
-        Marker::Str32 => (length(rest, 4)?, 0, 2),
-        Marker::Bin8 => (length(rest, 1)?, 0, 1),
-        Marker::Bin16 => (length(rest, 2)?, 0, 1),
-        Marker::Bin32 => (length(rest, 4)?, 0, 1),
+        Marker::U8 | Marker::I8 => (1, 0),
+        Marker::U16 | Marker::I16 => (2, 0),
+        Marker::U32 | Marker::I32 | Marker::F32 => (4, 0),
+        Marker::U64 | Marker::I64 | Marker::F64 => (8, 0),
+        Marker::FixStr(len) => (usize::from(len), 0),
+        Marker::Str8 => (length(rest, 1)?, 0),
+        Marker::Str16 => (length(rest, 2)?, 0),
+        Marker::Str32 => (length(rest, 4)?, 0),
+        Marker::Bin8 => (length(rest, 1)?, 0),
+        Marker::Bin16 => (length(rest, 2)?, 0),
+        Marker::Bin32 => (length(rest, 4)?, 0),
         // The type byte, then the data.
-        Marker::FixExt1 => (2, 0, 2),
-        Marker::FixExt2 => (3, 0, 2),
-        Marker::FixExt4 => (5, 0, 2),
-        Marker::FixExt8 => (9, 0, 2),
-        Marker::FixExt16 => (17, 0, 2),
-        Marker::Ext8 => (length(rest, 1)? + 1, 0, 2),
-        Marker::Ext16 => (length(rest, 2)? + 1, 0, 2),
-        Marker::Ext32 => (length(rest, 4)? + 1, 0, 2),
-        Marker::FixArray(len) => (0, usize::from(len), 1),
-        Marker::Array16 => (0, length(rest, 2)?, 1),
-        Marker::Array32 => (0, length(rest, 4)?, 1),
-        Marker::FixMap(len) => (0, 2 * usize::from(len), 1),
-        Marker::Map16 => (0, 2 * length(rest, 2)?, 1),
-        Marker::Map32 => (0, 2 * length(rest, 4)?, 1),
+        Marker::FixExt1 => (2, 0),
+        Marker::FixExt2 => (3, 0),
+        Marker::FixExt4 => (5, 0),
+        Marker::FixExt8 => (9, 0),
+        Marker::FixExt16 => (17, 0),
+        Marker::Ext8 => (length(rest, 1)? + 1, 0),
+        Marker::Ext16 => (length(rest, 2)? + 1, 0),
+        Marker::Ext32 => (length(rest, 4)? + 1, 0),
+        Marker::FixArray(len) => (0, usize::from(len)),
+        Marker::Array16 => (0, length(rest, 2)?),
+        Marker::Array32 => (0, length(rest, 4)?),
+        Marker::FixMap(len) => (0, 2 * usize::from(len)),
+        Marker::Map16 => (0, 2 * length(rest, 2)?),
+        Marker::Map32 => (0, 2 * length(rest, 4)?),
     };
-    if depth < levels {
-        return Err(too_deep());
-    }
     let is_string = matches!(
         marker,
         Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32
@@ -502,12 +577,25 @@ fn skip(rest: &mut &[u8], depth: u16) -> std::result::Result<(), String> {
     if is_string {
         check_utf8(body)?;
     }
+    let is_container = matches!(
+        marker,
+        Marker::FixArray(_)
+            | Marker::Array16
+            | Marker::Array32
+            | Marker::FixMap(_)
+            | Marker::Map16
+            | Marker::Map32
+    );
+    if !is_container {
+        return Ok(());
+    }
+    let inner = nesting.checked_sub(1).ok_or_else(|| {
+        format!("not accepted: arrays and maps nested deeper than {MAX_NESTING} levels")
+    })?;
     for _ in 0..children {
-        // Far from the depth limit, a scalar or a string (most of a session's values)
-        // needs no check but its length and its text: stepped over here, without a call.
-        if depth > 8
-            && let Some(&marker) = rest.first()
-        {
+        // A scalar or a string (most of a session's values) needs no check but its length
+        // and its text: stepped over here, without a call.
+        if let Some(&marker) = rest.first() {
             if let Some(len) = scalar_len(marker) {
                 take(rest, 1 + len)?;
                 continue;
@@ -523,7 +611,7 @@ fn skip(rest: &mut &[u8], depth: u16) -> std::result::Result<(), String> {
                 continue;
             }
         }
-        skip(rest, depth - 1)?;
+        skip(rest, inner)?;
     }
     Ok(())
 }
@@ -845,35 +933,63 @@ mod tests {
         }
     }
 
+    /// `{"a": [[...leaf...]]}` with `depth` arrays around `leaf`.
+    fn nested_session(depth: usize, leaf: &[u8]) -> Vec<u8> {
+        let mut bytes = b"\x81\xa1a".to_vec();
+        bytes.extend(std::iter::repeat_n(0x91, depth));
+        bytes.extend_from_slice(leaf);
+        bytes
+    }
+
     #[test]
-    fn entries_keep_the_decoders_depth_limit() {
-        // {"a": [[[...]]]} with each kind of leaf, nested around rmpv's limit; on a thread
-        // with room for rmpv's recursion in an unoptimized build.
-        let check = || {
-            let mut verdicts = std::collections::BTreeSet::new();
-            for depth in 505..=515 {
-                for leaf in [
-                    &b"\x01"[..],
-                    b"\xa1s",
-                    b"\xc4\x01\x00",
-                    b"\xd4\x01\x00",
-                    b"\x80",
-                ] {
-                    let mut bytes = b"\x81\xa1a".to_vec();
-                    bytes.extend(std::iter::repeat_n(0x91, depth));
-                    bytes.extend_from_slice(leaf);
-                    same_verdict(&bytes);
-                    verdicts.insert(decode(&bytes).is_ok());
-                }
-            }
-            assert_eq!(verdicts.len(), 2, "the range straddles the limit");
+    fn every_decoder_stops_at_the_nesting_limit() {
+        for leaf in [
+            &b"\x01"[..],
+            b"\xa1s",
+            b"\xc4\x01\x00",
+            b"\xd4\x01\x00",
+            b"\x80",
+        ] {
+            // An empty map as the leaf is one level more.
+            let extra = usize::from(leaf == b"\x80");
+            let at_limit = nested_session(MAX_NESTING - extra, leaf);
+            let past = nested_session(MAX_NESTING + 1 - extra, leaf);
+            assert!(decode(&at_limit).is_ok() && Entries::decode(&at_limit).is_ok());
+            assert!(decode(&past).is_err() && Entries::decode(&past).is_err());
+            same_verdict(&past);
+            assert!(decode_value(&at_limit[3..]).is_ok() && decode_value(&past[3..]).is_err());
+        }
+        // Far past it (rmpv's own limit is 1024, and its reader recurses before checking).
+        let deep = nested_session(100_000, b"\x01");
+        assert!(decode(&deep).is_err() && Entries::decode(&deep).is_err());
+        assert!(decode_value(&deep[3..]).is_err());
+        // The JSON fallback counts the same way, brackets in strings aside.
+        let json = |depth: usize| {
+            let mut text = r#"{"s": "[[[{{{\"", "a": "#.to_owned();
+            text += &"[".repeat(depth);
+            text += &"]".repeat(depth);
+            text += "}";
+            text
         };
-        std::thread::Builder::new()
-            .stack_size(256 << 20)
-            .spawn(check)
-            .unwrap()
-            .join()
-            .unwrap();
+        assert!(decode(json(MAX_NESTING).as_bytes()).is_ok());
+        assert!(Entries::decode(json(MAX_NESTING).as_bytes()).is_ok());
+        assert!(decode(json(MAX_NESTING + 1).as_bytes()).is_err());
+        assert!(Entries::decode(json(100_000).as_bytes()).is_err());
+        // Encoding refuses what decoding would refuse.
+        let mut value = Value::from(1);
+        for _ in 0..=MAX_NESTING {
+            value = Value::Array(vec![value]);
+        }
+        let mut data = Data::new();
+        data.insert("a".into(), value);
+        assert!(
+            matches!(encode(&data, Format::MessagePack), Err(Error::Value { key, .. }) if key == "a")
+        );
+        let Value::Array(inner) = data.remove("a").unwrap() else {
+            unreachable!()
+        };
+        data.insert("a".into(), inner[0].clone());
+        assert!(decode(&encode(&data, Format::MessagePack).unwrap()).is_ok());
     }
 
     proptest::proptest! {
