@@ -37,7 +37,11 @@ pub const TIMESTAMP_EXT: i8 = -1;
 /// refuses a stored value that nests deeper (the session then starts afresh) and every
 /// write refuses such a value, so no recursion over a value, in this crate, rmpv or serde,
 /// goes deeper than this: a hostile stored value cannot overflow a request thread's stack.
-pub const MAX_NESTING: usize = 64;
+///
+/// 32: in a debug build serde's deserializer into a `serde_json::Value` takes about 2.8 KiB
+/// of stack per level, so 32 levels of it fit a 128 KiB thread stack (musl's default) with
+/// room to spare, where 64 would not. Session data rarely nests more than a few levels.
+pub const MAX_NESTING: usize = 32;
 
 /// How session data is written to the store. Reading accepts both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -131,11 +135,9 @@ pub fn decode(bytes: &[u8]) -> Result<Data> {
 }
 
 fn decode_msgpack(bytes: &[u8]) -> std::result::Result<Data, String> {
-    // Checked first without recursing past the nesting limit (the session's map is one
-    // level more), so that rmpv's recursive reader only ever sees shallow values.
-    skip(&mut &bytes[..], MAX_NESTING + 1)?;
+    // The session's map is one level more than its values.
     let mut rest = bytes;
-    let value = rmpv::decode::read_value(&mut rest).map_err(|e| format!("not MessagePack: {e}"))?;
+    let value = read(&mut rest, MAX_NESTING + 1)?;
     if !rest.is_empty() {
         return Err(format!(
             "not MessagePack: {} bytes after the value",
@@ -172,26 +174,43 @@ const INVALID_UTF8: &str = "MessagePack string is not UTF-8";
 /// ```
 pub fn decode_value(bytes: &[u8]) -> Result<Value> {
     let mut rest = bytes;
-    skip(&mut rest, MAX_NESTING).map_err(Error::Codec)?;
+    let value = read(&mut rest, MAX_NESTING).map_err(Error::Codec)?;
     if !rest.is_empty() {
         return Err(Error::Codec(format!(
             "{} bytes after the MessagePack value",
             rest.len()
         )));
     }
-    Ok(decode_checked(bytes))
+    Ok(value)
 }
 
 /// Whether `value`'s arrays and maps (map keys included) nest at most `max` deep. Recurses
-/// at most `max + 1` calls deep, whatever the value.
+/// at most `max + 1` calls deep, whatever the value. (The recursive functions over values
+/// in this module use plain loops: in a debug build each iterator adapter is a stack frame
+/// of its own, a dozen per level.)
 pub(crate) fn nesting_within(value: &Value, max: usize) -> bool {
     match value {
-        Value::Array(items) => max > 0 && items.iter().all(|item| nesting_within(item, max - 1)),
+        Value::Array(items) => {
+            let Some(inner) = max.checked_sub(1) else {
+                return false;
+            };
+            for item in items {
+                if !nesting_within(item, inner) {
+                    return false;
+                }
+            }
+            true
+        }
         Value::Map(entries) => {
-            max > 0
-                && entries
-                    .iter()
-                    .all(|(k, v)| nesting_within(k, max - 1) && nesting_within(v, max - 1))
+            let Some(inner) = max.checked_sub(1) else {
+                return false;
+            };
+            for (key, value) in entries {
+                if !nesting_within(key, inner) || !nesting_within(value, inner) {
+                    return false;
+                }
+            }
+            true
         }
         _ => true,
     }
@@ -264,12 +283,20 @@ fn from_json(value: serde_json::Value) -> Value {
             }
         }
         serde_json::Value::String(s) => Value::from(s),
-        serde_json::Value::Array(items) => Value::Array(items.into_iter().map(from_json).collect()),
-        serde_json::Value::Object(map) => Value::Map(
-            map.into_iter()
-                .map(|(k, v)| (Value::from(k), from_json(v)))
-                .collect(),
-        ),
+        serde_json::Value::Array(items) => {
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                values.push(from_json(item));
+            }
+            Value::Array(values)
+        }
+        serde_json::Value::Object(map) => {
+            let mut entries = Vec::with_capacity(map.len());
+            for (key, value) in map {
+                entries.push((Value::from(key), from_json(value)));
+            }
+            Value::Map(entries)
+        }
     }
 }
 
@@ -297,11 +324,13 @@ fn to_json(key: &str, value: &Value) -> Result<serde_json::Value> {
             None => return Err(refuse("invalid UTF-8 string")),
         },
         Value::Binary(bytes) => BASE64.encode(bytes).into(),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| to_json(key, item))
-            .collect::<Result<Vec<_>>>()?
-            .into(),
+        Value::Array(items) => {
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                values.push(to_json(key, item)?);
+            }
+            values.into()
+        }
         Value::Map(entries) => {
             let mut object = serde_json::Map::new();
             for (k, v) in entries {
@@ -471,15 +500,14 @@ impl fmt::Debug for Entries {
 
 /// Decodes one value that [`skip`] has checked, so decoding cannot fail.
 fn decode_checked(mut bytes: &[u8]) -> Value {
-    rmpv::decode::read_value(&mut bytes).unwrap_or_else(|error| {
+    read(&mut bytes, MAX_NESTING).unwrap_or_else(|error| {
         log::error!("a checked MessagePack value failed to decode: {error}");
         Value::Nil
     })
 }
 
 /// The top-level entries of a MessagePack map, each value's byte range checked by [`skip`].
-/// Accepts exactly what `rmpv::decode::read_value` followed by [`decode_msgpack`]'s checks
-/// accepts.
+/// Accepts exactly what [`decode_msgpack`] accepts.
 fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, String> {
     let mut rest = bytes;
     let len = match Marker::from_u8(take(&mut rest, 1)?[0]) {
@@ -528,9 +556,9 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
     Ok(entries.into_iter().collect())
 }
 
-/// Steps over one encoded value, accepting exactly what rmpv's decoder accepts, except
-/// arrays and maps nested more than `nesting` deep. Recurses at most `nesting + 1` calls
-/// deep, whatever the bytes.
+/// Steps over one encoded value, accepting exactly what [`read`] accepts with the same
+/// `nesting`, without building it. Recurses at most `nesting + 1` calls deep, whatever the
+/// bytes.
 fn skip(rest: &mut &[u8], nesting: usize) -> std::result::Result<(), String> {
     // The bytes after the marker and length, and the values nested in it.
     let marker = Marker::from_u8(take(rest, 1)?[0]);
@@ -589,9 +617,7 @@ fn skip(rest: &mut &[u8], nesting: usize) -> std::result::Result<(), String> {
     if !is_container {
         return Ok(());
     }
-    let inner = nesting.checked_sub(1).ok_or_else(|| {
-        format!("not accepted: arrays and maps nested deeper than {MAX_NESTING} levels")
-    })?;
+    let inner = nesting.checked_sub(1).ok_or_else(nested_too_deep)?;
     for _ in 0..children {
         // A scalar or a string (most of a session's values) needs no check but its length
         // and its text: stepped over here, without a call.
@@ -614,6 +640,132 @@ fn skip(rest: &mut &[u8], nesting: usize) -> std::result::Result<(), String> {
         skip(rest, inner)?;
     }
     Ok(())
+}
+
+/// Why a value nested past the limit is refused.
+fn nested_too_deep() -> String {
+    format!("not accepted: arrays and maps nested deeper than {MAX_NESTING} levels")
+}
+
+/// Reads one MessagePack value as rmpv's reader would (the never-used marker 0xc1 as nil),
+/// refusing strings that are not UTF-8 and arrays and maps nested more than `nesting`
+/// deep. Recurses at most `nesting + 1` calls deep, each with a small frame: scalars are
+/// read by [`read_scalar`], whose frame is not kept while nested values are read (rmpv's
+/// own reader takes about 4 KiB of stack per level in a debug build).
+fn read(rest: &mut &[u8], nesting: usize) -> std::result::Result<Value, String> {
+    let marker = Marker::from_u8(take(rest, 1)?[0]);
+    let (is_map, len) = match marker {
+        Marker::FixArray(len) => (false, usize::from(len)),
+        Marker::Array16 => (false, length(rest, 2)?),
+        Marker::Array32 => (false, length(rest, 4)?),
+        Marker::FixMap(len) => (true, usize::from(len)),
+        Marker::Map16 => (true, length(rest, 2)?),
+        Marker::Map32 => (true, length(rest, 4)?),
+        scalar => return read_scalar(scalar, rest),
+    };
+    let inner = nesting.checked_sub(1).ok_or_else(nested_too_deep)?;
+    if is_map {
+        // Each entry takes at least two bytes, each value one: that bounds the allocation
+        // whatever `len` claims.
+        let mut entries = Vec::with_capacity(len.min(rest.len() / 2));
+        for _ in 0..len {
+            let key = read(rest, inner)?;
+            entries.push((key, read(rest, inner)?));
+        }
+        Ok(Value::Map(entries))
+    } else {
+        let mut items = Vec::with_capacity(len.min(rest.len()));
+        for _ in 0..len {
+            items.push(read(rest, inner)?);
+        }
+        Ok(Value::Array(items))
+    }
+}
+
+/// Reads the value after `marker`, anything but an array or a map.
+#[inline(never)]
+fn read_scalar(marker: Marker, rest: &mut &[u8]) -> std::result::Result<Value, String> {
+    Ok(match marker {
+        Marker::Null | Marker::Reserved => Value::Nil,
+        Marker::True => Value::Boolean(true),
+        Marker::False => Value::Boolean(false),
+        Marker::FixPos(n) => Value::from(n),
+        Marker::FixNeg(n) => Value::from(n),
+        Marker::U8 => Value::from(u8::from_be_bytes(fixed(rest)?)),
+        Marker::U16 => Value::from(u16::from_be_bytes(fixed(rest)?)),
+        Marker::U32 => Value::from(u32::from_be_bytes(fixed(rest)?)),
+        Marker::U64 => Value::from(u64::from_be_bytes(fixed(rest)?)),
+        Marker::I8 => Value::from(i8::from_be_bytes(fixed(rest)?)),
+        Marker::I16 => Value::from(i16::from_be_bytes(fixed(rest)?)),
+        Marker::I32 => Value::from(i32::from_be_bytes(fixed(rest)?)),
+        Marker::I64 => Value::from(i64::from_be_bytes(fixed(rest)?)),
+        Marker::F32 => Value::F32(f32::from_be_bytes(fixed(rest)?)),
+        Marker::F64 => Value::F64(f64::from_be_bytes(fixed(rest)?)),
+        Marker::FixStr(len) => text(rest, usize::from(len))?,
+        Marker::Str8 => {
+            let len = length(rest, 1)?;
+            text(rest, len)?
+        }
+        Marker::Str16 => {
+            let len = length(rest, 2)?;
+            text(rest, len)?
+        }
+        Marker::Str32 => {
+            let len = length(rest, 4)?;
+            text(rest, len)?
+        }
+        Marker::Bin8 => Value::Binary(sized(rest, 1)?.to_vec()),
+        Marker::Bin16 => Value::Binary(sized(rest, 2)?.to_vec()),
+        Marker::Bin32 => Value::Binary(sized(rest, 4)?.to_vec()),
+        Marker::FixExt1 => extension(rest, 1)?,
+        Marker::FixExt2 => extension(rest, 2)?,
+        Marker::FixExt4 => extension(rest, 4)?,
+        Marker::FixExt8 => extension(rest, 8)?,
+        Marker::FixExt16 => extension(rest, 16)?,
+        Marker::Ext8 => {
+            let len = length(rest, 1)?;
+            extension(rest, len)?
+        }
+        Marker::Ext16 => {
+            let len = length(rest, 2)?;
+            extension(rest, len)?
+        }
+        Marker::Ext32 => {
+            let len = length(rest, 4)?;
+            extension(rest, len)?
+        }
+        Marker::FixArray(_)
+        | Marker::Array16
+        | Marker::Array32
+        | Marker::FixMap(_)
+        | Marker::Map16
+        | Marker::Map32 => return Err("arrays and maps are read by read()".into()),
+    })
+}
+
+/// The bytes after a big-endian length of `width` bytes.
+fn sized<'a>(rest: &mut &'a [u8], width: usize) -> std::result::Result<&'a [u8], String> {
+    let len = length(rest, width)?;
+    take(rest, len)
+}
+
+/// A string of `len` bytes, which must be UTF-8.
+fn text(rest: &mut &[u8], len: usize) -> std::result::Result<Value, String> {
+    let text = std::str::from_utf8(take(rest, len)?).map_err(|_| INVALID_UTF8.to_owned())?;
+    Ok(Value::from(text))
+}
+
+/// An extension: its type byte, then `len` bytes of data.
+fn extension(rest: &mut &[u8], len: usize) -> std::result::Result<Value, String> {
+    let kind = i8::from_be_bytes(fixed(rest)?);
+    Ok(Value::Ext(kind, take(rest, len)?.to_vec()))
+}
+
+/// The next `N` bytes, as an array.
+fn fixed<const N: usize>(rest: &mut &[u8]) -> std::result::Result<[u8; N], String> {
+    take(rest, N)?
+        .try_into()
+        .map_err(|_| "not MessagePack: the value is cut short".to_owned())
 }
 
 /// Refuses a string's bytes that are not UTF-8. ASCII, what a session's strings mostly
