@@ -70,11 +70,8 @@ impl Format {
 /// (non-finite floats, extension types other than timestamps) when `format` is
 /// [`Format::Json`].
 pub fn encode(data: &Data, format: Format) -> Result<Vec<u8>> {
-    if let Some((key, _)) = data
-        .iter()
-        .find(|(_, value)| !nesting_within(value, MAX_NESTING))
-    {
-        return Err(too_deep(key));
+    for (key, value) in data {
+        check_nesting(key, value)?;
     }
     match format {
         Format::MessagePack => {
@@ -188,7 +185,7 @@ pub fn decode_value(bytes: &[u8]) -> Result<Value> {
 /// at most `max + 1` calls deep, whatever the value. (The recursive functions over values
 /// in this module use plain loops: in a debug build each iterator adapter is a stack frame
 /// of its own, a dozen per level.)
-pub(crate) fn nesting_within(value: &Value, max: usize) -> bool {
+fn nesting_within(value: &Value, max: usize) -> bool {
     match value {
         Value::Array(items) => {
             let Some(inner) = max.checked_sub(1) else {
@@ -216,11 +213,15 @@ pub(crate) fn nesting_within(value: &Value, max: usize) -> bool {
     }
 }
 
-/// The error for a value under `key` nested deeper than [`MAX_NESTING`].
-pub(crate) fn too_deep(key: &str) -> Error {
-    Error::Value {
-        key: key.to_owned(),
-        message: format!("arrays and maps nested deeper than {MAX_NESTING} levels"),
+/// Refuses a value for `key` whose arrays and maps nest deeper than [`MAX_NESTING`].
+pub(crate) fn check_nesting(key: &str, value: &Value) -> Result<()> {
+    if nesting_within(value, MAX_NESTING) {
+        Ok(())
+    } else {
+        Err(Error::Value {
+            key: key.to_owned(),
+            message: format!("arrays and maps nested deeper than {MAX_NESTING} levels"),
+        })
     }
 }
 
@@ -685,80 +686,63 @@ fn read(rest: &mut &[u8], nesting: usize) -> std::result::Result<Value, String> 
 /// Reads the value after `marker`, anything but an array or a map.
 #[inline(never)]
 fn read_scalar(marker: Marker, rest: &mut &[u8]) -> std::result::Result<Value, String> {
-    Ok(match marker {
-        Marker::Null | Marker::Reserved => Value::Nil,
-        Marker::True => Value::Boolean(true),
-        Marker::False => Value::Boolean(false),
-        Marker::FixPos(n) => Value::from(n),
-        Marker::FixNeg(n) => Value::from(n),
-        Marker::U8 => Value::from(u8::from_be_bytes(fixed(rest)?)),
-        Marker::U16 => Value::from(u16::from_be_bytes(fixed(rest)?)),
-        Marker::U32 => Value::from(u32::from_be_bytes(fixed(rest)?)),
-        Marker::U64 => Value::from(u64::from_be_bytes(fixed(rest)?)),
-        Marker::I8 => Value::from(i8::from_be_bytes(fixed(rest)?)),
-        Marker::I16 => Value::from(i16::from_be_bytes(fixed(rest)?)),
-        Marker::I32 => Value::from(i32::from_be_bytes(fixed(rest)?)),
-        Marker::I64 => Value::from(i64::from_be_bytes(fixed(rest)?)),
-        Marker::F32 => Value::F32(f32::from_be_bytes(fixed(rest)?)),
-        Marker::F64 => Value::F64(f64::from_be_bytes(fixed(rest)?)),
-        Marker::FixStr(len) => text(rest, usize::from(len))?,
-        Marker::Str8 => {
-            let len = length(rest, 1)?;
-            text(rest, len)?
-        }
-        Marker::Str16 => {
-            let len = length(rest, 2)?;
-            text(rest, len)?
-        }
-        Marker::Str32 => {
-            let len = length(rest, 4)?;
-            text(rest, len)?
-        }
-        Marker::Bin8 => Value::Binary(sized(rest, 1)?.to_vec()),
-        Marker::Bin16 => Value::Binary(sized(rest, 2)?.to_vec()),
-        Marker::Bin32 => Value::Binary(sized(rest, 4)?.to_vec()),
-        Marker::FixExt1 => extension(rest, 1)?,
-        Marker::FixExt2 => extension(rest, 2)?,
-        Marker::FixExt4 => extension(rest, 4)?,
-        Marker::FixExt8 => extension(rest, 8)?,
-        Marker::FixExt16 => extension(rest, 16)?,
-        Marker::Ext8 => {
-            let len = length(rest, 1)?;
-            extension(rest, len)?
-        }
-        Marker::Ext16 => {
-            let len = length(rest, 2)?;
-            extension(rest, len)?
-        }
-        Marker::Ext32 => {
-            let len = length(rest, 4)?;
-            extension(rest, len)?
-        }
+    /// What follows a marker that announces a length.
+    enum Body {
+        Text,
+        Binary,
+        Extension,
+    }
+    let (body, len) = match marker {
+        Marker::Null | Marker::Reserved => return Ok(Value::Nil),
+        Marker::True => return Ok(Value::Boolean(true)),
+        Marker::False => return Ok(Value::Boolean(false)),
+        Marker::FixPos(n) => return Ok(Value::from(n)),
+        Marker::FixNeg(n) => return Ok(Value::from(n)),
+        Marker::U8 => return Ok(Value::from(u8::from_be_bytes(fixed(rest)?))),
+        Marker::U16 => return Ok(Value::from(u16::from_be_bytes(fixed(rest)?))),
+        Marker::U32 => return Ok(Value::from(u32::from_be_bytes(fixed(rest)?))),
+        Marker::U64 => return Ok(Value::from(u64::from_be_bytes(fixed(rest)?))),
+        Marker::I8 => return Ok(Value::from(i8::from_be_bytes(fixed(rest)?))),
+        Marker::I16 => return Ok(Value::from(i16::from_be_bytes(fixed(rest)?))),
+        Marker::I32 => return Ok(Value::from(i32::from_be_bytes(fixed(rest)?))),
+        Marker::I64 => return Ok(Value::from(i64::from_be_bytes(fixed(rest)?))),
+        Marker::F32 => return Ok(Value::F32(f32::from_be_bytes(fixed(rest)?))),
+        Marker::F64 => return Ok(Value::F64(f64::from_be_bytes(fixed(rest)?))),
+        Marker::FixStr(len) => (Body::Text, usize::from(len)),
+        Marker::Str8 => (Body::Text, length(rest, 1)?),
+        Marker::Str16 => (Body::Text, length(rest, 2)?),
+        Marker::Str32 => (Body::Text, length(rest, 4)?),
+        Marker::Bin8 => (Body::Binary, length(rest, 1)?),
+        Marker::Bin16 => (Body::Binary, length(rest, 2)?),
+        Marker::Bin32 => (Body::Binary, length(rest, 4)?),
+        Marker::FixExt1 => (Body::Extension, 1),
+        Marker::FixExt2 => (Body::Extension, 2),
+        Marker::FixExt4 => (Body::Extension, 4),
+        Marker::FixExt8 => (Body::Extension, 8),
+        Marker::FixExt16 => (Body::Extension, 16),
+        Marker::Ext8 => (Body::Extension, length(rest, 1)?),
+        Marker::Ext16 => (Body::Extension, length(rest, 2)?),
+        Marker::Ext32 => (Body::Extension, length(rest, 4)?),
         Marker::FixArray(_)
         | Marker::Array16
         | Marker::Array32
         | Marker::FixMap(_)
         | Marker::Map16
         | Marker::Map32 => return Err("arrays and maps are read by read()".into()),
+    };
+    Ok(match body {
+        Body::Text => {
+            let text =
+                std::str::from_utf8(take(rest, len)?).map_err(|_| INVALID_UTF8.to_owned())?;
+            Value::from(text)
+        }
+        Body::Binary => Value::Binary(take(rest, len)?.to_vec()),
+        // The type byte, then the data.
+        Body::Extension => {
+            let kind = i8::from_be_bytes(fixed(rest)?);
+            Value::Ext(kind, take(rest, len)?.to_vec())
+        }
     })
-}
-
-/// The bytes after a big-endian length of `width` bytes.
-fn sized<'a>(rest: &mut &'a [u8], width: usize) -> std::result::Result<&'a [u8], String> {
-    let len = length(rest, width)?;
-    take(rest, len)
-}
-
-/// A string of `len` bytes, which must be UTF-8.
-fn text(rest: &mut &[u8], len: usize) -> std::result::Result<Value, String> {
-    let text = std::str::from_utf8(take(rest, len)?).map_err(|_| INVALID_UTF8.to_owned())?;
-    Ok(Value::from(text))
-}
-
-/// An extension: its type byte, then `len` bytes of data.
-fn extension(rest: &mut &[u8], len: usize) -> std::result::Result<Value, String> {
-    let kind = i8::from_be_bytes(fixed(rest)?);
-    Ok(Value::Ext(kind, take(rest, len)?.to_vec()))
 }
 
 /// The next `N` bytes, as an array.

@@ -139,7 +139,7 @@ impl SessionManager {
         if record.is_expired_at(now) {
             return Ok(self.fresh(true));
         }
-        let data = match Entries::decode(&record.data) {
+        let mut data = match Entries::decode(&record.data) {
             Ok(data) => data,
             Err(error) => {
                 log::warn!(
@@ -150,7 +150,6 @@ impl SessionManager {
                 return Ok(self.fresh(true));
             }
         };
-        let mut data = data;
         let mut created_stamped = false;
         if let Some(lifetime) = self.config.absolute_lifetime {
             match created_at(&data, now) {

@@ -8,7 +8,7 @@ use rmpv::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{self, Entries, MAX_NESTING};
+use crate::codec::{self, Entries};
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::store::Record;
@@ -213,19 +213,23 @@ impl Session {
     pub fn insert<T: Serialize>(&mut self, key: &str, value: T) -> Result<()> {
         check_writable(key)?;
         let value = encode_value(key, &value)?;
-        self.insert_value(key, value)
+        self.set(key, value);
+        Ok(())
     }
 
     /// Stores a raw MessagePack value under `key`; fails as [`insert`](Session::insert) does.
     pub fn insert_value(&mut self, key: &str, value: Value) -> Result<()> {
         check_writable(key)?;
-        if !codec::nesting_within(&value, MAX_NESTING) {
-            return Err(codec::too_deep(key));
-        }
+        codec::check_nesting(key, &value)?;
+        self.set(key, value);
+        Ok(())
+    }
+
+    /// Sets `key` to a value already checked, and records the change.
+    fn set(&mut self, key: &str, value: Value) {
         self.touch();
         self.data.insert(key.to_owned(), value.clone());
         self.changes.push(Change::Set(key.to_owned(), value));
-        Ok(())
     }
 
     /// Removes `key`, returning its former value. The reserved `_created` cannot be removed:
@@ -335,9 +339,7 @@ fn encode_value<T: Serialize>(key: &str, value: &T) -> Result<Value> {
         key: key.to_owned(),
         message: e.to_string(),
     })?;
-    if !codec::nesting_within(&value, MAX_NESTING) {
-        return Err(codec::too_deep(key));
-    }
+    codec::check_nesting(key, &value)?;
     Ok(value)
 }
 

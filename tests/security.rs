@@ -79,6 +79,18 @@ fn stored_created(store: &Arc<dyn Store>, key: &str) -> Option<i64> {
         .as_i64()
 }
 
+/// Writes `bytes` under a new id as another program would (Flask-Session, an older
+/// version, a hostile store); returns the store key and the cookie naming it.
+fn plant(store: &Arc<dyn Store>, manager: &SessionManager, bytes: &[u8]) -> (String, String) {
+    let id = SessionId::generate();
+    let key = format!("{PREFIX}{}", id.as_str());
+    store.set(&key, bytes, Duration::from_secs(60)).unwrap();
+    (
+        key,
+        format!("session={}", manager.config().cookie.value(&id)),
+    )
+}
+
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -166,15 +178,10 @@ const FLASK_SESSION: &[u8] = b"\x82\xaa_permanent\xc3\xa7user_id\x2a";
 fn a_flask_written_session_is_stamped_at_its_first_save() {
     let store = memory_store();
     let manager = short_lived(&store);
-    let id = SessionId::generate();
-    let key = format!("{PREFIX}{}", id.as_str());
-    store
-        .set(&key, FLASK_SESSION, Duration::from_secs(60))
-        .unwrap();
-    let cookie = format!("session={}", manager.config().cookie.value(&id));
+    let (key, cookie) = plant(&store, &manager, FLASK_SESSION);
     let started = Instant::now();
     // A request that only reads: the stamp is still written.
-    let mut session = manager.load(Some(&cookie)).unwrap();
+    let session = manager.load(Some(&cookie)).unwrap();
     assert_eq!(session.get::<i64>("user_id").unwrap(), Some(42));
     assert!(session.get::<i64>(CREATED_KEY).unwrap().is_some());
     assert!(!manager.save(session).unwrap().ended);
@@ -211,14 +218,11 @@ fn a_session_from_before_the_absolute_lifetime_is_bounded() {
 fn a_creation_time_in_the_future_is_replaced() {
     let store = memory_store();
     let manager = short_lived(&store);
-    let id = SessionId::generate();
-    let key = format!("{PREFIX}{}", id.as_str());
     let mut data = codec::Data::new();
     data.insert("user".into(), "ann".into());
     data.insert(CREATED_KEY.into(), Value::from(now() + 1_000_000_000));
     let bytes = codec::encode(&data, Format::MessagePack).unwrap();
-    store.set(&key, &bytes, Duration::from_secs(60)).unwrap();
-    let cookie = format!("session={}", manager.config().cookie.value(&id));
+    let (key, cookie) = plant(&store, &manager, &bytes);
     let started = Instant::now();
     assert!(!request(&manager, Some(&cookie), |_| {}).ended);
     assert!(stored_created(&store, &key).is_some_and(|t| t <= now()));
@@ -396,12 +400,7 @@ fn nesting_at_the_limit_works_on_a_small_stack() {
     on_a_small_stack(|| {
         let store = memory_store();
         let manager = manager(&store, |b| b);
-        let id = SessionId::generate();
-        let key = format!("{PREFIX}{}", id.as_str());
-        store
-            .set(&key, &nested_session(MAX_NESTING), Duration::from_secs(60))
-            .unwrap();
-        let cookie = format!("session={}", manager.config().cookie.value(&id));
+        let (_, cookie) = plant(&store, &manager, &nested_session(MAX_NESTING));
         let mut session = manager.load(Some(&cookie)).unwrap();
         assert!(!session.is_new());
         assert_eq!(
@@ -457,10 +456,7 @@ fn nesting_past_the_limit_is_refused_on_a_small_stack() {
             nested_session(100_000),
             json_deep.into_bytes(),
         ] {
-            let id = SessionId::generate();
-            let key = format!("{PREFIX}{}", id.as_str());
-            store.set(&key, &stored, Duration::from_secs(60)).unwrap();
-            let cookie = format!("session={}", manager.config().cookie.value(&id));
+            let (_, cookie) = plant(&store, &manager, &stored);
             let session = manager.load(Some(&cookie)).unwrap();
             assert!(session.is_new() && session.get_value("deep").is_none());
         }
