@@ -32,6 +32,17 @@ pub type Data = BTreeMap<String, Value>;
 /// MessagePack's extension type for timestamps.
 pub const TIMESTAMP_EXT: i8 = -1;
 
+/// How deep arrays and maps may nest in one session value (docs/DESIGN.md §4): an array or
+/// map under a session key is level 1, one inside it level 2, and so on. Every decoder
+/// refuses a stored value that nests deeper (the session then starts afresh) and every
+/// write refuses such a value, so no recursion over a value, in this crate, rmpv or serde,
+/// goes deeper than this: a hostile stored value cannot overflow a request thread's stack.
+///
+/// 32: in a debug build serde's deserializer into a `serde_json::Value` takes about 2.8 KiB
+/// of stack per level, so 32 levels of it fit a 128 KiB thread stack (musl's default) with
+/// room to spare, where 64 would not. Session data rarely nests more than a few levels.
+pub const MAX_NESTING: usize = 32;
+
 /// How session data is written to the store. Reading accepts both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
@@ -55,9 +66,13 @@ impl Format {
 
 /// Encodes session data in the given format.
 ///
-/// Fails only for values JSON cannot carry (non-finite floats, extension types other than
-/// timestamps) when `format` is [`Format::Json`].
+/// Fails for a value nested deeper than [`MAX_NESTING`], and for values JSON cannot carry
+/// (non-finite floats, extension types other than timestamps) when `format` is
+/// [`Format::Json`].
 pub fn encode(data: &Data, format: Format) -> Result<Vec<u8>> {
+    for (key, value) in data {
+        check_nesting(key, value)?;
+    }
     match format {
         Format::MessagePack => {
             let mut out = Vec::with_capacity(64);
@@ -117,8 +132,9 @@ pub fn decode(bytes: &[u8]) -> Result<Data> {
 }
 
 fn decode_msgpack(bytes: &[u8]) -> std::result::Result<Data, String> {
+    // The session's map is one level more than its values.
     let mut rest = bytes;
-    let value = rmpv::decode::read_value(&mut rest).map_err(|e| format!("not MessagePack: {e}"))?;
+    let value = read(&mut rest, MAX_NESTING + 1)?;
     if !rest.is_empty() {
         return Err(format!(
             "not MessagePack: {} bytes after the value",
@@ -128,9 +144,6 @@ fn decode_msgpack(bytes: &[u8]) -> std::result::Result<Data, String> {
     let Value::Map(entries) = value else {
         return Err("MessagePack value is not a map".into());
     };
-    if entries.iter().any(|(_, value)| holds_invalid_utf8(value)) {
-        return Err(INVALID_UTF8.into());
-    }
     let mut data = Data::new();
     for (key, value) in entries {
         match key {
@@ -146,19 +159,112 @@ fn decode_msgpack(bytes: &[u8]) -> std::result::Result<Data, String> {
 /// Why a value with a string that is not UTF-8 is refused (msgspec refuses it too).
 const INVALID_UTF8: &str = "MessagePack string is not UTF-8";
 
-/// Whether `value` is, or holds, a string whose bytes are not UTF-8.
-fn holds_invalid_utf8(value: &Value) -> bool {
+/// Decodes one MessagePack value (not a whole session) that a caller hands in encoded, as
+/// the C ABI's raw MessagePack setter does: the bytes must hold exactly one value, its
+/// strings UTF-8 and its arrays and maps nested at most [`MAX_NESTING`] deep.
+///
+/// ```
+/// use sessionstore::codec;
+/// let value = codec::decode_value(b"\x92\x01\xa1a").unwrap();
+/// assert_eq!(value, rmpv::Value::Array(vec![1.into(), "a".into()]));
+/// assert!(codec::decode_value(&[0x91; 65]).is_err());
+/// ```
+pub fn decode_value(bytes: &[u8]) -> Result<Value> {
+    let mut rest = bytes;
+    let value = read(&mut rest, MAX_NESTING).map_err(Error::Codec)?;
+    if !rest.is_empty() {
+        return Err(Error::Codec(format!(
+            "{} bytes after the MessagePack value",
+            rest.len()
+        )));
+    }
+    Ok(value)
+}
+
+/// Whether `value`'s arrays and maps (map keys included) nest at most `max` deep. Recurses
+/// at most `max + 1` calls deep, whatever the value. (The recursive functions over values
+/// in this module use plain loops: in a debug build each iterator adapter is a stack frame
+/// of its own, a dozen per level.)
+fn nesting_within(value: &Value, max: usize) -> bool {
     match value {
-        Value::String(s) => !s.is_str(),
-        Value::Array(items) => items.iter().any(holds_invalid_utf8),
-        Value::Map(entries) => entries
-            .iter()
-            .any(|(k, v)| holds_invalid_utf8(k) || holds_invalid_utf8(v)),
-        _ => false,
+        Value::Array(items) => {
+            let Some(inner) = max.checked_sub(1) else {
+                return false;
+            };
+            for item in items {
+                if !nesting_within(item, inner) {
+                    return false;
+                }
+            }
+            true
+        }
+        Value::Map(entries) => {
+            let Some(inner) = max.checked_sub(1) else {
+                return false;
+            };
+            for (key, value) in entries {
+                if !nesting_within(key, inner) || !nesting_within(value, inner) {
+                    return false;
+                }
+            }
+            true
+        }
+        _ => true,
     }
 }
 
+/// Refuses a value for `key` whose arrays and maps nest deeper than [`MAX_NESTING`].
+pub(crate) fn check_nesting(key: &str, value: &Value) -> Result<()> {
+    if nesting_within(value, MAX_NESTING) {
+        Ok(())
+    } else {
+        Err(Error::Value {
+            key: key.to_owned(),
+            message: format!("arrays and maps nested deeper than {MAX_NESTING} levels"),
+        })
+    }
+}
+
+/// Whether the arrays and objects of a JSON text nest at most `max` deep. serde_json builds
+/// its values recursively; this iterative scan runs first. It reads strings exactly as JSON
+/// does, so on any text serde_json accepts, or on the part it reads before it fails, the
+/// depth it sees is the depth serde_json reaches.
+fn json_nesting_within(bytes: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
 fn decode_json(bytes: &[u8]) -> std::result::Result<Data, String> {
+    // The object itself is one level more than its values.
+    if !json_nesting_within(bytes, MAX_NESTING + 1) {
+        return Err(format!(
+            "not a JSON object: nested deeper than {MAX_NESTING} levels"
+        ));
+    }
     let object: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(bytes).map_err(|e| format!("not a JSON object: {e}"))?;
     Ok(object.into_iter().map(|(k, v)| (k, from_json(v))).collect())
@@ -178,12 +284,20 @@ fn from_json(value: serde_json::Value) -> Value {
             }
         }
         serde_json::Value::String(s) => Value::from(s),
-        serde_json::Value::Array(items) => Value::Array(items.into_iter().map(from_json).collect()),
-        serde_json::Value::Object(map) => Value::Map(
-            map.into_iter()
-                .map(|(k, v)| (Value::from(k), from_json(v)))
-                .collect(),
-        ),
+        serde_json::Value::Array(items) => {
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                values.push(from_json(item));
+            }
+            Value::Array(values)
+        }
+        serde_json::Value::Object(map) => {
+            let mut entries = Vec::with_capacity(map.len());
+            for (key, value) in map {
+                entries.push((Value::from(key), from_json(value)));
+            }
+            Value::Map(entries)
+        }
     }
 }
 
@@ -211,11 +325,13 @@ fn to_json(key: &str, value: &Value) -> Result<serde_json::Value> {
             None => return Err(refuse("invalid UTF-8 string")),
         },
         Value::Binary(bytes) => BASE64.encode(bytes).into(),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| to_json(key, item))
-            .collect::<Result<Vec<_>>>()?
-            .into(),
+        Value::Array(items) => {
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                values.push(to_json(key, item)?);
+            }
+            values.into()
+        }
         Value::Map(entries) => {
             let mut object = serde_json::Map::new();
             for (k, v) in entries {
@@ -258,9 +374,6 @@ enum Slot {
     /// A value set by this request, or read from JSON.
     Decoded(Value),
 }
-
-/// rmpv's depth budget for a whole stored value.
-const MAX_DEPTH: u16 = rmpv::decode::MAX_DEPTH as u16;
 
 impl Entries {
     /// No data.
@@ -388,15 +501,14 @@ impl fmt::Debug for Entries {
 
 /// Decodes one value that [`skip`] has checked, so decoding cannot fail.
 fn decode_checked(mut bytes: &[u8]) -> Value {
-    rmpv::decode::read_value(&mut bytes).unwrap_or_else(|error| {
+    read(&mut bytes, MAX_NESTING).unwrap_or_else(|error| {
         log::error!("a checked MessagePack value failed to decode: {error}");
         Value::Nil
     })
 }
 
 /// The top-level entries of a MessagePack map, each value's byte range checked by [`skip`].
-/// Accepts exactly what `rmpv::decode::read_value` followed by [`decode_msgpack`]'s checks
-/// accepts.
+/// Accepts exactly what [`decode_msgpack`] accepts.
 fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, String> {
     let mut rest = bytes;
     let len = match Marker::from_u8(take(&mut rest, 1)?[0]) {
@@ -406,12 +518,10 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
         _ => {
             // Not a map: decodable or not, it is refused.
             let mut whole = bytes;
-            skip(&mut whole, MAX_DEPTH)?;
+            skip(&mut whole, MAX_NESTING + 1)?;
             return Err("MessagePack value is not a map".into());
         }
     };
-    // The map's value and its entries each take a level of rmpv's depth budget.
-    let depth = MAX_DEPTH - 2;
     // Collected first, then built in one go: much cheaper than inserting one by one. Each
     // entry takes at least two bytes, which bounds the allocation whatever `len` claims.
     let mut entries = Vec::with_capacity(len.min(rest.len() / 2));
@@ -427,7 +537,7 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
         let key = std::str::from_utf8(key)
             .map_err(|_| "MessagePack map key is not a UTF-8 string".to_owned())?;
         let start = bytes.len() - rest.len();
-        skip(&mut rest, depth)?;
+        skip(&mut rest, MAX_NESTING)?;
         let range = start..bytes.len() - rest.len();
         entries.push((
             key.to_owned(),
@@ -447,16 +557,13 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
     Ok(entries.into_iter().collect())
 }
 
-/// Steps over one encoded value, accepting exactly what rmpv's decoder accepts when it
-/// reads the value with `depth` left of its depth budget (each value takes a level;
-/// strings, binaries, extensions, arrays and maps take the levels rmpv's readers take).
-fn skip(rest: &mut &[u8], depth: u16) -> std::result::Result<(), String> {
-    let too_deep = || "not MessagePack: depth limit exceeded".to_owned();
-    let depth = depth.checked_sub(1).ok_or_else(too_deep)?;
-    // The bytes after the marker and length, the values nested in it, and the levels of
-    // depth budget rmpv's readers take besides the value's own.
+/// Steps over one encoded value, accepting exactly what [`read`] accepts with the same
+/// `nesting`, without building it. Recurses at most `nesting + 1` calls deep, whatever the
+/// bytes.
+fn skip(rest: &mut &[u8], nesting: usize) -> std::result::Result<(), String> {
+    // The bytes after the marker and length, and the values nested in it.
     let marker = Marker::from_u8(take(rest, 1)?[0]);
-    let (body, children, levels) = match marker {
+    let (body, children) = match marker {
         // rmpv reads the never-used marker 0xc1 as nil.
         Marker::Null
         | Marker::True
@@ -464,36 +571,33 @@ fn skip(rest: &mut &[u8], depth: u16) -> std::result::Result<(), String> {
         | Marker::FixPos(_)
         | Marker::FixNeg(_)
         | Marker::Reserved => return Ok(()),
-        Marker::U8 | Marker::I8 => (1, 0, 0),
-        Marker::U16 | Marker::I16 => (2, 0, 0),
-        Marker::U32 | Marker::I32 | Marker::F32 => (4, 0, 0),
-        Marker::U64 | Marker::I64 | Marker::F64 => (8, 0, 0),
-        Marker::FixStr(len) => (usize::from(len), 0, 2),
-        Marker::Str8 => (length(rest, 1)?, 0, 2),
-        Marker::Str16 => (length(rest, 2)?, 0, 2),
-        Marker::Str32 => (length(rest, 4)?, 0, 2),
-        Marker::Bin8 => (length(rest, 1)?, 0, 1),
-        Marker::Bin16 => (length(rest, 2)?, 0, 1),
-        Marker::Bin32 => (length(rest, 4)?, 0, 1),
+        Marker::U8 | Marker::I8 => (1, 0),
+        Marker::U16 | Marker::I16 => (2, 0),
+        Marker::U32 | Marker::I32 | Marker::F32 => (4, 0),
+        Marker::U64 | Marker::I64 | Marker::F64 => (8, 0),
+        Marker::FixStr(len) => (usize::from(len), 0),
+        Marker::Str8 => (length(rest, 1)?, 0),
+        Marker::Str16 => (length(rest, 2)?, 0),
+        Marker::Str32 => (length(rest, 4)?, 0),
+        Marker::Bin8 => (length(rest, 1)?, 0),
+        Marker::Bin16 => (length(rest, 2)?, 0),
+        Marker::Bin32 => (length(rest, 4)?, 0),
         // The type byte, then the data.
-        Marker::FixExt1 => (2, 0, 2),
-        Marker::FixExt2 => (3, 0, 2),
-        Marker::FixExt4 => (5, 0, 2),
-        Marker::FixExt8 => (9, 0, 2),
-        Marker::FixExt16 => (17, 0, 2),
-        Marker::Ext8 => (length(rest, 1)? + 1, 0, 2),
-        Marker::Ext16 => (length(rest, 2)? + 1, 0, 2),
-        Marker::Ext32 => (length(rest, 4)? + 1, 0, 2),
-        Marker::FixArray(len) => (0, usize::from(len), 1),
-        Marker::Array16 => (0, length(rest, 2)?, 1),
-        Marker::Array32 => (0, length(rest, 4)?, 1),
-        Marker::FixMap(len) => (0, 2 * usize::from(len), 1),
-        Marker::Map16 => (0, 2 * length(rest, 2)?, 1),
-        Marker::Map32 => (0, 2 * length(rest, 4)?, 1),
+        Marker::FixExt1 => (2, 0),
+        Marker::FixExt2 => (3, 0),
+        Marker::FixExt4 => (5, 0),
+        Marker::FixExt8 => (9, 0),
+        Marker::FixExt16 => (17, 0),
+        Marker::Ext8 => (length(rest, 1)? + 1, 0),
+        Marker::Ext16 => (length(rest, 2)? + 1, 0),
+        Marker::Ext32 => (length(rest, 4)? + 1, 0),
+        Marker::FixArray(len) => (0, usize::from(len)),
+        Marker::Array16 => (0, length(rest, 2)?),
+        Marker::Array32 => (0, length(rest, 4)?),
+        Marker::FixMap(len) => (0, 2 * usize::from(len)),
+        Marker::Map16 => (0, 2 * length(rest, 2)?),
+        Marker::Map32 => (0, 2 * length(rest, 4)?),
     };
-    if depth < levels {
-        return Err(too_deep());
-    }
     let is_string = matches!(
         marker,
         Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32
@@ -502,12 +606,23 @@ fn skip(rest: &mut &[u8], depth: u16) -> std::result::Result<(), String> {
     if is_string {
         check_utf8(body)?;
     }
+    let is_container = matches!(
+        marker,
+        Marker::FixArray(_)
+            | Marker::Array16
+            | Marker::Array32
+            | Marker::FixMap(_)
+            | Marker::Map16
+            | Marker::Map32
+    );
+    if !is_container {
+        return Ok(());
+    }
+    let inner = nesting.checked_sub(1).ok_or_else(nested_too_deep)?;
     for _ in 0..children {
-        // Far from the depth limit, a scalar or a string (most of a session's values)
-        // needs no check but its length and its text: stepped over here, without a call.
-        if depth > 8
-            && let Some(&marker) = rest.first()
-        {
+        // A scalar or a string (most of a session's values) needs no check but its length
+        // and its text: stepped over here, without a call.
+        if let Some(&marker) = rest.first() {
             if let Some(len) = scalar_len(marker) {
                 take(rest, 1 + len)?;
                 continue;
@@ -523,9 +638,118 @@ fn skip(rest: &mut &[u8], depth: u16) -> std::result::Result<(), String> {
                 continue;
             }
         }
-        skip(rest, depth - 1)?;
+        skip(rest, inner)?;
     }
     Ok(())
+}
+
+/// Why a value nested past the limit is refused.
+fn nested_too_deep() -> String {
+    format!("not accepted: arrays and maps nested deeper than {MAX_NESTING} levels")
+}
+
+/// Reads one MessagePack value as rmpv's reader would (the never-used marker 0xc1 as nil),
+/// refusing strings that are not UTF-8 and arrays and maps nested more than `nesting`
+/// deep. Recurses at most `nesting + 1` calls deep, each with a small frame: scalars are
+/// read by [`read_scalar`], whose frame is not kept while nested values are read (rmpv's
+/// own reader takes about 4 KiB of stack per level in a debug build).
+fn read(rest: &mut &[u8], nesting: usize) -> std::result::Result<Value, String> {
+    let marker = Marker::from_u8(take(rest, 1)?[0]);
+    let (is_map, len) = match marker {
+        Marker::FixArray(len) => (false, usize::from(len)),
+        Marker::Array16 => (false, length(rest, 2)?),
+        Marker::Array32 => (false, length(rest, 4)?),
+        Marker::FixMap(len) => (true, usize::from(len)),
+        Marker::Map16 => (true, length(rest, 2)?),
+        Marker::Map32 => (true, length(rest, 4)?),
+        scalar => return read_scalar(scalar, rest),
+    };
+    let inner = nesting.checked_sub(1).ok_or_else(nested_too_deep)?;
+    if is_map {
+        // Each entry takes at least two bytes, each value one: that bounds the allocation
+        // whatever `len` claims.
+        let mut entries = Vec::with_capacity(len.min(rest.len() / 2));
+        for _ in 0..len {
+            let key = read(rest, inner)?;
+            entries.push((key, read(rest, inner)?));
+        }
+        Ok(Value::Map(entries))
+    } else {
+        let mut items = Vec::with_capacity(len.min(rest.len()));
+        for _ in 0..len {
+            items.push(read(rest, inner)?);
+        }
+        Ok(Value::Array(items))
+    }
+}
+
+/// Reads the value after `marker`, anything but an array or a map.
+#[inline(never)]
+fn read_scalar(marker: Marker, rest: &mut &[u8]) -> std::result::Result<Value, String> {
+    /// What follows a marker that announces a length.
+    enum Body {
+        Text,
+        Binary,
+        Extension,
+    }
+    let (body, len) = match marker {
+        Marker::Null | Marker::Reserved => return Ok(Value::Nil),
+        Marker::True => return Ok(Value::Boolean(true)),
+        Marker::False => return Ok(Value::Boolean(false)),
+        Marker::FixPos(n) => return Ok(Value::from(n)),
+        Marker::FixNeg(n) => return Ok(Value::from(n)),
+        Marker::U8 => return Ok(Value::from(u8::from_be_bytes(fixed(rest)?))),
+        Marker::U16 => return Ok(Value::from(u16::from_be_bytes(fixed(rest)?))),
+        Marker::U32 => return Ok(Value::from(u32::from_be_bytes(fixed(rest)?))),
+        Marker::U64 => return Ok(Value::from(u64::from_be_bytes(fixed(rest)?))),
+        Marker::I8 => return Ok(Value::from(i8::from_be_bytes(fixed(rest)?))),
+        Marker::I16 => return Ok(Value::from(i16::from_be_bytes(fixed(rest)?))),
+        Marker::I32 => return Ok(Value::from(i32::from_be_bytes(fixed(rest)?))),
+        Marker::I64 => return Ok(Value::from(i64::from_be_bytes(fixed(rest)?))),
+        Marker::F32 => return Ok(Value::F32(f32::from_be_bytes(fixed(rest)?))),
+        Marker::F64 => return Ok(Value::F64(f64::from_be_bytes(fixed(rest)?))),
+        Marker::FixStr(len) => (Body::Text, usize::from(len)),
+        Marker::Str8 => (Body::Text, length(rest, 1)?),
+        Marker::Str16 => (Body::Text, length(rest, 2)?),
+        Marker::Str32 => (Body::Text, length(rest, 4)?),
+        Marker::Bin8 => (Body::Binary, length(rest, 1)?),
+        Marker::Bin16 => (Body::Binary, length(rest, 2)?),
+        Marker::Bin32 => (Body::Binary, length(rest, 4)?),
+        Marker::FixExt1 => (Body::Extension, 1),
+        Marker::FixExt2 => (Body::Extension, 2),
+        Marker::FixExt4 => (Body::Extension, 4),
+        Marker::FixExt8 => (Body::Extension, 8),
+        Marker::FixExt16 => (Body::Extension, 16),
+        Marker::Ext8 => (Body::Extension, length(rest, 1)?),
+        Marker::Ext16 => (Body::Extension, length(rest, 2)?),
+        Marker::Ext32 => (Body::Extension, length(rest, 4)?),
+        Marker::FixArray(_)
+        | Marker::Array16
+        | Marker::Array32
+        | Marker::FixMap(_)
+        | Marker::Map16
+        | Marker::Map32 => return Err("arrays and maps are read by read()".into()),
+    };
+    Ok(match body {
+        Body::Text => {
+            let text =
+                std::str::from_utf8(take(rest, len)?).map_err(|_| INVALID_UTF8.to_owned())?;
+            Value::from(text)
+        }
+        Body::Binary => Value::Binary(take(rest, len)?.to_vec()),
+        // The type byte, then the data.
+        Body::Extension => {
+            let kind = i8::from_be_bytes(fixed(rest)?);
+            Value::Ext(kind, take(rest, len)?.to_vec())
+        }
+    })
+}
+
+/// The next `N` bytes, as an array.
+fn fixed<const N: usize>(rest: &mut &[u8]) -> std::result::Result<[u8; N], String> {
+    take(rest, N)?
+        .try_into()
+        .map_err(|_| "not MessagePack: the value is cut short".to_owned())
 }
 
 /// Refuses a string's bytes that are not UTF-8. ASCII, what a session's strings mostly
@@ -845,35 +1069,63 @@ mod tests {
         }
     }
 
+    /// `{"a": [[...leaf...]]}` with `depth` arrays around `leaf`.
+    fn nested_session(depth: usize, leaf: &[u8]) -> Vec<u8> {
+        let mut bytes = b"\x81\xa1a".to_vec();
+        bytes.extend(std::iter::repeat_n(0x91, depth));
+        bytes.extend_from_slice(leaf);
+        bytes
+    }
+
     #[test]
-    fn entries_keep_the_decoders_depth_limit() {
-        // {"a": [[[...]]]} with each kind of leaf, nested around rmpv's limit; on a thread
-        // with room for rmpv's recursion in an unoptimized build.
-        let check = || {
-            let mut verdicts = std::collections::BTreeSet::new();
-            for depth in 505..=515 {
-                for leaf in [
-                    &b"\x01"[..],
-                    b"\xa1s",
-                    b"\xc4\x01\x00",
-                    b"\xd4\x01\x00",
-                    b"\x80",
-                ] {
-                    let mut bytes = b"\x81\xa1a".to_vec();
-                    bytes.extend(std::iter::repeat_n(0x91, depth));
-                    bytes.extend_from_slice(leaf);
-                    same_verdict(&bytes);
-                    verdicts.insert(decode(&bytes).is_ok());
-                }
-            }
-            assert_eq!(verdicts.len(), 2, "the range straddles the limit");
+    fn every_decoder_stops_at_the_nesting_limit() {
+        for leaf in [
+            &b"\x01"[..],
+            b"\xa1s",
+            b"\xc4\x01\x00",
+            b"\xd4\x01\x00",
+            b"\x80",
+        ] {
+            // An empty map as the leaf is one level more.
+            let extra = usize::from(leaf == b"\x80");
+            let at_limit = nested_session(MAX_NESTING - extra, leaf);
+            let past = nested_session(MAX_NESTING + 1 - extra, leaf);
+            assert!(decode(&at_limit).is_ok() && Entries::decode(&at_limit).is_ok());
+            assert!(decode(&past).is_err() && Entries::decode(&past).is_err());
+            same_verdict(&past);
+            assert!(decode_value(&at_limit[3..]).is_ok() && decode_value(&past[3..]).is_err());
+        }
+        // Far past it (rmpv's own limit is 1024, and its reader recurses before checking).
+        let deep = nested_session(100_000, b"\x01");
+        assert!(decode(&deep).is_err() && Entries::decode(&deep).is_err());
+        assert!(decode_value(&deep[3..]).is_err());
+        // The JSON fallback counts the same way, brackets in strings aside.
+        let json = |depth: usize| {
+            let mut text = r#"{"s": "[[[{{{\"", "a": "#.to_owned();
+            text += &"[".repeat(depth);
+            text += &"]".repeat(depth);
+            text += "}";
+            text
         };
-        std::thread::Builder::new()
-            .stack_size(256 << 20)
-            .spawn(check)
-            .unwrap()
-            .join()
-            .unwrap();
+        assert!(decode(json(MAX_NESTING).as_bytes()).is_ok());
+        assert!(Entries::decode(json(MAX_NESTING).as_bytes()).is_ok());
+        assert!(decode(json(MAX_NESTING + 1).as_bytes()).is_err());
+        assert!(Entries::decode(json(100_000).as_bytes()).is_err());
+        // Encoding refuses what decoding would refuse.
+        let mut value = Value::from(1);
+        for _ in 0..=MAX_NESTING {
+            value = Value::Array(vec![value]);
+        }
+        let mut data = Data::new();
+        data.insert("a".into(), value);
+        assert!(
+            matches!(encode(&data, Format::MessagePack), Err(Error::Value { key, .. }) if key == "a")
+        );
+        let Value::Array(inner) = data.remove("a").unwrap() else {
+            unreachable!()
+        };
+        data.insert("a".into(), inner[0].clone());
+        assert!(decode(&encode(&data, Format::MessagePack).unwrap()).is_ok());
     }
 
     proptest::proptest! {

@@ -11,10 +11,18 @@ use sha1::Sha1;
 use sha2::Sha256;
 use time::{Duration, OffsetDateTime};
 
+use crate::error::{Error, Result};
 use crate::id::SessionId;
 
 /// Itsdangerous' salt for Flask-Session's signer.
 const FLASK_SALT: &[u8] = b"flask-session";
+
+/// The longest cookie lifetime browsers keep (RFC 6265bis caps `Max-Age` and `Expires` at
+/// 400 days); also the longest idle or absolute lifetime a manager accepts.
+pub const MAX_COOKIE_AGE: std::time::Duration = std::time::Duration::from_secs(400 * 24 * 3600);
+
+/// The longest `Path` accepted (RFC 6265bis: browsers ignore attribute values over 1024 bytes).
+const MAX_PATH_LEN: usize = 1024;
 
 /// How the id is carried in the cookie value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +138,88 @@ pub enum CookieId {
 }
 
 impl CookieConfig {
+    /// Checks the settings together, so that every `Set-Cookie:` this configuration formats
+    /// is what it means (docs/DESIGN.md §3):
+    ///
+    /// - the name is a cookie token (visible ASCII, no separators);
+    /// - `Path` starts with `/` and holds only visible ASCII other than `;` (no spaces, no
+    ///   control characters: `Path=/; Domain=evil.example` cannot smuggle an attribute),
+    ///   at most 1024 bytes;
+    /// - `Domain` is a host name: dot-separated labels of letters, digits and `-`
+    ///   (international names in their `xn--` form), one leading dot allowed;
+    /// - a name starting with `__Secure-` needs `Secure`; one starting with `__Host-` needs
+    ///   `Secure`, no `Domain` and `Path=/` (browsers drop such cookies otherwise; the prefixes
+    ///   are matched in any case, as browsers do); `Partitioned` needs `Secure` too
+    ///   (`SameSite=None` turns `Secure` on by itself);
+    /// - `signed` and `flask` modes have at least one secret, and no secret is empty.
+    pub fn validate(&self) -> Result<()> {
+        let name = &self.name;
+        let is_token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+        if !is_token {
+            return Err(Error::config(
+                "cookie_name",
+                format!("{name:?} is not a cookie name"),
+            ));
+        }
+        let path = &self.path;
+        if !path.starts_with('/')
+            || path.len() > MAX_PATH_LEN
+            || !path.bytes().all(|b| b.is_ascii_graphic() && b != b';')
+        {
+            return Err(Error::config(
+                "cookie_path",
+                format!(
+                    "{path:?} must start with '/' and hold at most {MAX_PATH_LEN} visible ASCII \
+                     characters other than ';'"
+                ),
+            ));
+        }
+        if let Some(domain) = &self.domain
+            && !is_host_name(domain)
+        {
+            return Err(Error::config(
+                "cookie_domain",
+                format!(
+                    "{domain:?} is not a host name (labels of letters, digits and '-', \
+                     in ASCII: xn-- form for international names)"
+                ),
+            ));
+        }
+        let secure = self.secure || self.same_site == Some(SameSite::None);
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("__secure-") && !secure {
+            return Err(Error::config(
+                "cookie_name",
+                "a __Secure- cookie needs the Secure attribute",
+            ));
+        }
+        if lower.starts_with("__host-") && (!secure || self.domain.is_some() || path != "/") {
+            return Err(Error::config(
+                "cookie_name",
+                "a __Host- cookie needs the Secure attribute, no Domain and Path=/",
+            ));
+        }
+        if self.partitioned && !secure {
+            return Err(Error::config(
+                "cookie_partitioned",
+                "a Partitioned cookie needs the Secure attribute",
+            ));
+        }
+        if self.mode != CookieMode::Plain && self.secrets.is_empty() {
+            return Err(Error::config(
+                "secret",
+                "signed and flask cookie modes need at least one secret",
+            ));
+        }
+        if self.secrets.iter().any(|secret| secret.0.is_empty()) {
+            return Err(Error::config("secret", "a secret must not be empty"));
+        }
+        Ok(())
+    }
+
     /// Finds the session cookie in a `Cookie:` header and checks it.
     ///
     /// When several cookies carry the session's name, the first acceptable one wins.
@@ -201,10 +291,14 @@ impl CookieConfig {
     pub fn set_cookie(&self, id: &SessionId, max_age: Option<std::time::Duration>) -> String {
         let mut cookie = self.base(self.value(id));
         if let Some(max_age) = max_age {
-            let seconds = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
-            let max_age = Duration::seconds(seconds);
+            // Browsers cap a cookie's lifetime at 400 days anyway; the cap keeps the
+            // arithmetic in range.
+            let seconds = max_age.min(MAX_COOKIE_AGE).as_secs();
+            let max_age = Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX));
             cookie.set_max_age(max_age);
-            cookie.set_expires(OffsetDateTime::now_utc() + max_age);
+            if let Some(expires) = OffsetDateTime::now_utc().checked_add(max_age) {
+                cookie.set_expires(expires);
+            }
         }
         cookie.to_string()
     }
@@ -232,6 +326,20 @@ impl CookieConfig {
         cookie.set_partitioned(self.partitioned);
         cookie
     }
+}
+
+/// Whether `domain` is a host name for the `Domain` attribute: labels of 1 to 63 letters,
+/// digits and `-`, at most 253 characters, after one optional leading dot.
+fn is_host_name(domain: &str) -> bool {
+    let host = domain.strip_prefix('.').unwrap_or(domain);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 fn sha256_mac(secret: &Secret, id: &str) -> Hmac<Sha256> {
@@ -332,6 +440,146 @@ mod tests {
         assert_eq!(plain.read(Some("sessionx=abc")), CookieId::Absent);
         let header = format!("session=bogus; session={}", id.as_str());
         assert_eq!(plain.read(Some(&header)), CookieId::Valid(id));
+    }
+
+    #[test]
+    fn validate_refuses_attributes_that_would_smuggle_or_be_dropped() {
+        let valid = CookieConfig {
+            domain: Some("example.org".into()),
+            path: "/app".into(),
+            ..config(CookieMode::Signed, &["k"])
+        };
+        assert_eq!(valid.validate(), Ok(()));
+        assert_eq!(CookieConfig::default().validate(), Ok(()));
+        let dotted = CookieConfig {
+            domain: Some(".sub-1.example.org".into()),
+            ..CookieConfig::default()
+        };
+        assert_eq!(dotted.validate(), Ok(()));
+        let refused = |config: CookieConfig, setting: &str| {
+            let error = config.validate().unwrap_err();
+            assert!(
+                matches!(&error, Error::Config { key, .. } if key == setting),
+                "{setting}: {error}"
+            );
+        };
+        for path in [
+            "/; Domain=evil.example",
+            "/a b",
+            "/a\tb",
+            "/a\r\nSet-Cookie: x=1",
+            "/caf\u{e9}",
+            "app",
+            "",
+            &format!("/{}", "a".repeat(MAX_PATH_LEN)),
+        ] {
+            refused(
+                CookieConfig {
+                    path: path.into(),
+                    ..valid.clone()
+                },
+                "cookie_path",
+            );
+        }
+        for domain in [
+            "example.org; Secure",
+            "evil.example\n",
+            "exa mple.org",
+            "",
+            ".",
+            "example..org",
+            "example.org.",
+            "caf\u{e9}.example",
+            "example.org/path",
+            &format!("{}.org", "a".repeat(64)),
+        ] {
+            refused(
+                CookieConfig {
+                    domain: Some(domain.into()),
+                    ..valid.clone()
+                },
+                "cookie_domain",
+            );
+        }
+        for name in ["", "a b", "a;b", "s\u{e9}", "a=b"] {
+            refused(
+                CookieConfig {
+                    name: name.into(),
+                    ..valid.clone()
+                },
+                "cookie_name",
+            );
+        }
+        refused(config(CookieMode::Signed, &[]), "secret");
+        refused(config(CookieMode::Flask, &[]), "secret");
+        refused(config(CookieMode::Signed, &["k", ""]), "secret");
+        refused(config(CookieMode::Plain, &[""]), "secret");
+    }
+
+    #[test]
+    fn validate_checks_the_name_prefixes_and_partitioned_against_secure() {
+        let secure = |name: &str| CookieConfig {
+            name: name.into(),
+            secure: true,
+            ..CookieConfig::default()
+        };
+        for name in ["__Secure-sid", "__Host-sid", "__host-sid", "__SECURE-sid"] {
+            assert_eq!(secure(name).validate(), Ok(()), "{name}");
+            let error = CookieConfig {
+                secure: false,
+                ..secure(name)
+            }
+            .validate()
+            .unwrap_err();
+            assert!(matches!(&error, Error::Config { key, .. } if key == "cookie_name"));
+        }
+        // SameSite=None turns Secure on, so it satisfies the prefixes.
+        let same_site_none = CookieConfig {
+            same_site: Some(SameSite::None),
+            ..CookieConfig {
+                secure: false,
+                ..secure("__Host-sid")
+            }
+        };
+        assert_eq!(same_site_none.validate(), Ok(()));
+        let secure_with_domain = CookieConfig {
+            domain: Some("example.org".into()),
+            ..secure("__Secure-sid")
+        };
+        assert_eq!(secure_with_domain.validate(), Ok(()));
+        for host in [
+            CookieConfig {
+                domain: Some("example.org".into()),
+                ..secure("__Host-sid")
+            },
+            CookieConfig {
+                path: "/app".into(),
+                ..secure("__Host-sid")
+            },
+        ] {
+            assert!(host.validate().is_err(), "{host:?}");
+        }
+        let partitioned = CookieConfig {
+            partitioned: true,
+            ..CookieConfig::default()
+        };
+        assert!(partitioned.validate().is_err());
+        assert_eq!(
+            CookieConfig {
+                secure: true,
+                ..partitioned
+            }
+            .validate(),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn set_cookie_caps_the_lifetime_at_400_days() {
+        let id = SessionId::generate();
+        let header = CookieConfig::default().set_cookie(&id, Some(std::time::Duration::MAX));
+        assert!(header.contains("; Max-Age=34560000"), "{header}");
+        assert!(header.contains("; Expires="), "{header}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The request lifecycle (docs/DESIGN.md §5) and the no-lost-update saves (docs/DESIGN.md §6) on top of any store.
+//! The request lifecycle (docs/DESIGN.md §5) and the no-lost-update saves (docs/DESIGN.md §6)
+//! on top of any store.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -13,10 +14,10 @@ use time::OffsetDateTime;
 
 use crate::codec::Entries;
 use crate::config::{Concurrency, Config};
-use crate::cookies::CookieId;
+use crate::cookies::{CookieId, MAX_COOKIE_AGE};
 use crate::error::{Error, Result};
 use crate::id::SessionId;
-use crate::session::{CREATED_KEY, Change, PERMANENT_KEY, Session, holds_data};
+use crate::session::{CREATED_KEY, PERMANENT_KEY, Session, holds_data};
 use crate::store::{CasOutcome, Record, Store};
 
 /// What the response must carry after [`SessionManager::save`].
@@ -66,8 +67,11 @@ impl std::fmt::Debug for SessionManager {
 }
 
 impl SessionManager {
-    /// Opens the configured store.
+    /// Checks the configuration, a hand-built one too (cookie attributes and secrets as
+    /// [`CookieConfig::validate`](crate::CookieConfig::validate) does, lifetimes from one
+    /// second to 400 days, the key prefix), then opens the configured store.
     pub fn new(config: Config) -> Result<SessionManager> {
+        check_config(&config)?;
         let store = config.store.open()?;
         Ok(SessionManager::with_store(config, store))
     }
@@ -97,13 +101,13 @@ impl SessionManager {
         &self.store
     }
 
-    /// The store key of a session: the prefix and the id, or the id's SHA-256 when
-    /// `hash_ids` is on.
+    /// The store key of a session: the prefix and the id, or, when `hash_ids` is on, the
+    /// prefix, [`HASHED_KEY_MARKER`] and the id's SHA-256 (docs/DESIGN.md §4).
     fn key(&self, id: &SessionId) -> String {
         if self.config.hash_ids {
             let digest = Sha256::digest(id.as_str().as_bytes());
             format!(
-                "{}{}",
+                "{}{HASHED_KEY_MARKER}{}",
                 self.config.key_prefix,
                 URL_SAFE_NO_PAD.encode(digest)
             )
@@ -135,7 +139,7 @@ impl SessionManager {
         if record.is_expired_at(now) {
             return Ok(self.fresh(true));
         }
-        let data = match Entries::decode(&record.data) {
+        let mut data = match Entries::decode(&record.data) {
             Ok(data) => data,
             Err(error) => {
                 log::warn!(
@@ -146,14 +150,25 @@ impl SessionManager {
                 return Ok(self.fresh(true));
             }
         };
-        if self
-            .absolute_deadline(&data)
-            .is_some_and(|deadline| deadline <= now)
-        {
-            self.store.delete(&key)?;
-            return Ok(self.fresh(true));
+        let mut created_stamped = false;
+        if let Some(lifetime) = self.config.absolute_lifetime {
+            match created_at(&data, now) {
+                Some(created) if deadline(created, lifetime) <= now => {
+                    self.store.delete(&key)?;
+                    return Ok(self.fresh(true));
+                }
+                Some(_) => {}
+                // Written by Flask-Session, or before the absolute lifetime was configured:
+                // bounded from now on, and the save writes the stamp (docs/DESIGN.md §5).
+                None => {
+                    data.insert(CREATED_KEY.into(), Value::from(now.unix_timestamp()));
+                    created_stamped = true;
+                }
+            }
         }
-        Ok(Session::from_record(id, data, record))
+        let mut session = Session::from_record(id, data, record);
+        session.created_stamped = created_stamped;
+        Ok(session)
     }
 
     fn fresh(&self, cookie_sent: bool) -> Session {
@@ -170,8 +185,40 @@ impl SessionManager {
 
     fn absolute_deadline(&self, data: &Entries) -> Option<OffsetDateTime> {
         let lifetime = self.config.absolute_lifetime?;
-        let created = data.get(CREATED_KEY)?.as_i64()?;
-        Some(OffsetDateTime::from_unix_timestamp(created).ok()? + lifetime)
+        let created = created_at(data, OffsetDateTime::now_utc())?;
+        Some(deadline(created, lifetime))
+    }
+
+    /// Gives `data`, which this request's changes were replayed on, the session's creation
+    /// time when an absolute lifetime is set: the earlier of the one `data` holds and the
+    /// session's own, so that no merge loses or postpones it.
+    fn keep_created(&self, data: &mut Entries, session: &Session) {
+        if self.config.absolute_lifetime.is_none() {
+            return;
+        }
+        let now = OffsetDateTime::now_utc();
+        let stored = created_at(data, now);
+        let earliest = [stored, created_at(&session.data, now)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now);
+        if stored != Some(earliest) {
+            data.insert(CREATED_KEY.into(), Value::from(earliest.unix_timestamp()));
+        }
+    }
+
+    /// This request's changes, applied in order on a fresher stored value.
+    fn replay(&self, session: &Session, current: &Record) -> Result<Entries> {
+        let mut data = Entries::decode(&current.data).unwrap_or_else(|error| {
+            log::warn!("concurrent value undecodable, replacing it: {error}");
+            Entries::new()
+        });
+        for change in &session.changes {
+            change.apply(&mut data)?;
+        }
+        self.keep_created(&mut data, session);
+        Ok(data)
     }
 
     /// The store TTL for `data`: the idle lifetime, cut short by the absolute lifetime.
@@ -220,7 +267,7 @@ impl SessionManager {
             self.ended(&session)
         } else if session.regenerated {
             self.save_regenerated(&session)?
-        } else if session.changes.is_empty() {
+        } else if session.changes.is_empty() && !session.created_stamped {
             self.save_unmodified(&session)?
         } else if session.loaded.is_none() {
             self.save_new(&session)?
@@ -294,8 +341,12 @@ impl SessionManager {
         }
         let ttl = self.ttl(&session.data);
         // The load returned the expiry; the last renewal was one TTL before it.
-        let renewed_at = loaded.record.expires_at - ttl;
-        if OffsetDateTime::now_utc() - renewed_at < self.config.touch_interval {
+        let renewed_at = time::Duration::try_from(ttl)
+            .ok()
+            .and_then(|ttl| loaded.record.expires_at.checked_sub(ttl));
+        if renewed_at.is_some_and(|renewed_at| {
+            OffsetDateTime::now_utc() - renewed_at < self.config.touch_interval
+        }) {
             return Ok(SaveOutcome::default());
         }
         if self.store.touch(&self.key(&loaded.id), ttl)? {
@@ -379,7 +430,7 @@ impl SessionManager {
                             None => return Ok(self.ended(session)),
                         }
                     }
-                    replayed = Some(replay(&session.changes, &current)?);
+                    replayed = Some(self.replay(session, &current)?);
                     expected = Cow::Owned(current);
                 }
             }
@@ -426,7 +477,7 @@ impl SessionManager {
             match self.store.compare_and_delete(&old_key, &current)? {
                 CasOutcome::Stored | CasOutcome::Conflict(None) => return Ok(outcome),
                 CasOutcome::Conflict(Some(fresher)) => {
-                    replayed = Some(replay(&session.changes, &fresher)?);
+                    replayed = Some(self.replay(session, &fresher)?);
                     current = Cow::Owned(fresher);
                 }
             }
@@ -449,14 +500,58 @@ fn back_off(attempt: u32) {
     std::thread::sleep(Duration::from_micros(wait));
 }
 
-/// This request's changes, applied in order on a fresher stored value.
-fn replay(changes: &[Change], current: &Record) -> Result<Entries> {
-    let mut data = Entries::decode(&current.data).unwrap_or_else(|error| {
-        log::warn!("concurrent value undecodable, replacing it: {error}");
-        Entries::new()
-    });
-    for change in changes {
-        change.apply(&mut data)?;
+/// Marks a hashed store key, between the prefix and the hash. It holds `:`, which no id
+/// holds, so a hash taken from a store dump and presented as a cookie to a manager without
+/// `hash_ids` (same store, same prefix) names no record; and it suits every backend's keys
+/// (the filesystem store's `[A-Za-z0-9_.:-]`, memcached's no spaces, SQL's 255 characters).
+pub(crate) const HASHED_KEY_MARKER: &str = "sha256:";
+
+/// The creation time `data` holds, if valid: whole Unix seconds, not after `now`. Anything
+/// else counts as none, and the session is stamped anew.
+fn created_at(data: &Entries, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    let seconds = data.get(CREATED_KEY)?.as_i64()?;
+    let created = OffsetDateTime::from_unix_timestamp(seconds).ok()?;
+    (created <= now).then_some(created)
+}
+
+/// When a session created at `created` ends under an absolute `lifetime` (the end of time,
+/// should the sum leave the calendar).
+fn deadline(created: OffsetDateTime, lifetime: Duration) -> OffsetDateTime {
+    time::Duration::try_from(lifetime)
+        .ok()
+        .and_then(|lifetime| created.checked_add(lifetime))
+        .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc())
+}
+
+/// Checks what [`SessionManager::new`] needs of a configuration, hand-built ones included:
+/// the cookie's attributes and secrets ([`CookieConfig::validate`](crate::CookieConfig::validate)),
+/// lifetimes from one second to [`MAX_COOKIE_AGE`] (400 days), a key prefix of at most 100
+/// characters without control characters, and at least one save attempt.
+pub(crate) fn check_config(config: &Config) -> Result<()> {
+    config.cookie.validate()?;
+    let lifetimes = [
+        ("lifetime", Some(config.idle_lifetime)),
+        ("absolute_lifetime", config.absolute_lifetime),
+    ];
+    for (name, lifetime) in lifetimes {
+        if lifetime.is_some_and(|d| d < Duration::from_secs(1) || d > MAX_COOKIE_AGE) {
+            return Err(Error::config(
+                name,
+                "must be from one second to 400 days (the longest cookie lifetime browsers keep)",
+            ));
+        }
     }
-    Ok(data)
+    if config.key_prefix.len() > 100 || config.key_prefix.chars().any(char::is_control) {
+        return Err(Error::config(
+            "key_prefix",
+            "at most 100 characters, no control characters",
+        ));
+    }
+    if config.max_attempts == 0 {
+        return Err(Error::config("max_attempts", "must be at least 1"));
+    }
+    if config.cleanup_every == Some(0) {
+        return Err(Error::config("cleanup_every", "must be at least 1"));
+    }
+    Ok(())
 }

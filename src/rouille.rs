@@ -20,9 +20,20 @@ use crate::error::Result;
 use crate::manager::{SaveOutcome, SessionManager};
 use crate::session::Session;
 
-/// Loads the session named by the request's `Cookie` header.
+/// Loads the session named by the request's `Cookie` headers: all of them, joined with
+/// `"; "`, since an HTTP/2 proxy may split one header into several.
 pub fn load(manager: &SessionManager, request: &Request) -> Result<Session> {
-    manager.load(request.header("Cookie"))
+    manager.load(cookie_header(request).as_deref())
+}
+
+/// Every `Cookie` header of `request` joined into one, or `None` if there is none.
+fn cookie_header(request: &Request) -> Option<String> {
+    let values: Vec<&str> = request
+        .headers()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("Cookie"))
+        .map(|(_, value)| value)
+        .collect();
+    (!values.is_empty()).then(|| values.join("; "))
 }
 
 /// Saves the session and adds the headers the save asks for to `response`.
@@ -51,4 +62,41 @@ where
     let mut session = load(manager, request)?;
     let response = handler(&mut session);
     save(manager, session, response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, store::StoreConfig};
+
+    fn request(cookies: &[String]) -> Request {
+        let headers = cookies
+            .iter()
+            .map(|value| ("Cookie".to_owned(), value.clone()))
+            .collect();
+        Request::fake_http("GET", "/", headers, Vec::new())
+    }
+
+    #[test]
+    fn every_cookie_header_is_read() {
+        let manager = SessionManager::new(
+            Config::builder(StoreConfig::Memory)
+                .secret("k")
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let mut session = manager.load(None).unwrap();
+        session.insert("user", "ann").unwrap();
+        let set_cookie = manager.save(session).unwrap().set_cookie.unwrap();
+        let pair = set_cookie.split(';').next().unwrap().to_owned();
+        // HTTP/2 proxies send each cookie as a header of its own.
+        let split = request(&["theme=dark".into(), "lang=en; a=b".into(), pair]);
+        let session = load(&manager, &split).unwrap();
+        assert_eq!(
+            session.get::<String>("user").unwrap().as_deref(),
+            Some("ann")
+        );
+        assert!(load(&manager, &request(&[])).unwrap().is_new());
+    }
 }

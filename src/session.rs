@@ -8,7 +8,7 @@ use rmpv::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::Entries;
+use crate::codec::{self, Entries};
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::store::Record;
@@ -22,6 +22,28 @@ pub const CREATED_KEY: &str = "_created";
 /// Other keys starting with `_` (Flask's `_flashes`, Flask-Login's `_user_id`) are data.
 fn is_reserved(key: &str) -> bool {
     key == PERMANENT_KEY || key == CREATED_KEY
+}
+
+/// Refuses a write to `_created`: the creation time bounds the absolute lifetime, so only
+/// the manager sets it (docs/DESIGN.md §5).
+fn check_writable(key: &str) -> Result<()> {
+    if key == CREATED_KEY {
+        return Err(Error::Value {
+            key: key.to_owned(),
+            message: "reserved: the creation time is kept by sessionstore, not the application"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// Removes every key but the creation time, which outlives a `clear` (docs/DESIGN.md §5).
+fn clear_keeping_created(data: &mut Entries) {
+    let created = data.remove(CREATED_KEY);
+    data.clear();
+    if let Some(created) = created {
+        data.insert(CREATED_KEY.to_owned(), created);
+    }
 }
 
 /// Whether `data` holds anything besides reserved keys (an empty session is never stored).
@@ -60,7 +82,7 @@ impl Change {
             Change::Remove(key) => {
                 data.remove(key);
             }
-            Change::Clear => data.clear(),
+            Change::Clear => clear_keeping_created(data),
             Change::Modify(key, operation) => {
                 let value = operation(data.get(key))?;
                 data.insert(key.clone(), value);
@@ -101,6 +123,9 @@ pub struct Session {
     pub(crate) regenerated: bool,
     pub(crate) destroyed: bool,
     pub(crate) cookie_sent: bool,
+    /// The load gave the session the creation time its record lacked (an absolute lifetime
+    /// is configured): the save must write it even if the request changed nothing.
+    pub(crate) created_stamped: bool,
 }
 
 impl fmt::Debug for Session {
@@ -125,6 +150,7 @@ impl Session {
             regenerated: false,
             destroyed: false,
             cookie_sent,
+            created_stamped: false,
         }
     }
 
@@ -138,6 +164,7 @@ impl Session {
             regenerated: false,
             destroyed: false,
             cookie_sent: true,
+            created_stamped: false,
         }
     }
 
@@ -180,22 +207,38 @@ impl Session {
     }
 
     /// Stores `value` under `key` (any serde-serializable value).
+    ///
+    /// Fails, recording nothing, for the reserved key `_created` and for a value whose
+    /// arrays and maps nest deeper than [`MAX_NESTING`](crate::codec::MAX_NESTING).
     pub fn insert<T: Serialize>(&mut self, key: &str, value: T) -> Result<()> {
+        check_writable(key)?;
         let value = encode_value(key, &value)?;
-        self.insert_value(key, value)
-    }
-
-    /// Stores a raw MessagePack value under `key`.
-    pub fn insert_value(&mut self, key: &str, value: Value) -> Result<()> {
-        self.touch();
-        self.data.insert(key.to_owned(), value.clone());
-        self.changes.push(Change::Set(key.to_owned(), value));
+        self.set(key, value);
         Ok(())
     }
 
-    /// Removes `key`, returning its former value.
+    /// Stores a raw MessagePack value under `key`; fails as [`insert`](Session::insert) does.
+    pub fn insert_value(&mut self, key: &str, value: Value) -> Result<()> {
+        check_writable(key)?;
+        codec::check_nesting(key, &value)?;
+        self.set(key, value);
+        Ok(())
+    }
+
+    /// Sets `key` to a value already checked, and records the change.
+    fn set(&mut self, key: &str, value: Value) {
+        self.touch();
+        self.data.insert(key.to_owned(), value.clone());
+        self.changes.push(Change::Set(key.to_owned(), value));
+    }
+
+    /// Removes `key`, returning its former value. The reserved `_created` cannot be removed:
+    /// removing it does nothing and returns `None`.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         self.touch();
+        if key == CREATED_KEY {
+            return None;
+        }
         // Recorded even when the key is absent here: a concurrent request may have added
         // it, and this request's intent is that it be gone.
         self.changes.push(Change::Remove(key.to_owned()));
@@ -214,18 +257,21 @@ impl Session {
         self.data.keys().map(String::as_str)
     }
 
-    /// Removes every key (the session then ends unless something is written after).
+    /// Removes every key but the creation time `_created` (the session then ends unless
+    /// something is written after; a login that clears, regenerates and writes keeps the
+    /// session's absolute deadline).
     pub fn clear(&mut self) {
         self.touch();
         self.changes.push(Change::Clear);
-        self.data.clear();
+        clear_keeping_created(&mut self.data);
     }
 
     /// Replaces the value under `key` with `f(current)`. Unlike `insert`, the operation
     /// itself is recorded: if a concurrent request changed the session, the save re-runs `f`
     /// on the fresher value, so no increment is lost.
     ///
-    /// Returns the new value. Fails if the current value is not a `T`.
+    /// Returns the new value. Fails, recording nothing, if the current value is not a `T`,
+    /// and as [`insert`](Session::insert) does.
     pub fn modify<T, F>(&mut self, key: &str, f: F) -> Result<T>
     where
         T: Serialize + DeserializeOwned,
@@ -246,11 +292,19 @@ impl Session {
     /// which a conflicting save re-runs on the fresher value. An error from `operation`
     /// changes and records nothing here, and fails the save when a replay returns it.
     ///
-    /// Returns the new value.
+    /// Returns the new value. Fails, recording nothing, for the reserved `_created` and for a
+    /// value nested deeper than the codec's limit (a replay then fails the save).
     pub fn modify_value<F>(&mut self, key: &str, operation: F) -> Result<&Value>
     where
         F: Fn(Option<&Value>) -> Result<Value> + Send + Sync + 'static,
     {
+        check_writable(key)?;
+        let owned_key = key.to_owned();
+        let operation = move |current: Option<&Value>| {
+            let value = operation(current)?;
+            codec::check_nesting(&owned_key, &value)?;
+            Ok(value)
+        };
         self.touch();
         let new_value = operation(self.data.get(key))?;
         self.changes
@@ -301,10 +355,12 @@ fn decode_value<T: DeserializeOwned>(key: &str, value: Value) -> Result<T> {
 }
 
 fn encode_value<T: Serialize>(key: &str, value: &T) -> Result<Value> {
-    rmpv::ext::to_value(value).map_err(|e| Error::Value {
+    let value = rmpv::ext::to_value(value).map_err(|e| Error::Value {
         key: key.to_owned(),
         message: e.to_string(),
-    })
+    })?;
+    codec::check_nesting(key, &value)?;
+    Ok(value)
 }
 
 #[cfg(test)]

@@ -490,15 +490,13 @@ pub unsafe extern "C" fn sessionstore_session_incr(
     })
 }
 
-/// The one MessagePack value in `bytes`, with nothing after it.
-pub(super) fn single_msgpack_value(mut bytes: &[u8]) -> Outcome<Value> {
-    let value = rmpv::decode::read_value(&mut bytes)
-        .map_err(|error| Failure::invalid(format!("data is not MessagePack: {error}")))?;
-    if !bytes.is_empty() {
-        return Err(Failure::invalid(format!(
-            "data holds {} bytes after its MessagePack value",
-            bytes.len()
-        )));
-    }
-    Ok(value)
+/// The one MessagePack value in `bytes`, with nothing after it and nested no deeper than
+/// the codec's limit (docs/DESIGN.md §4).
+pub(super) fn single_msgpack_value(bytes: &[u8]) -> Outcome<Value> {
+    crate::codec::decode_value(bytes).map_err(|error| match error {
+        crate::Error::Codec(message) => {
+            Failure::invalid(format!("data is not MessagePack: {message}"))
+        }
+        other => other.into(),
+    })
 }
