@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::codec::Format;
-use crate::cookies::{CookieConfig, CookieMode, SameSite, Secret};
+use crate::cookies::{CookieConfig, CookieMode, MAX_COOKIE_AGE, SameSite, Secret};
 use crate::error::{Error, Result};
 use crate::parse::{parse_bool, parse_store_url};
 use crate::store::StoreConfig;
@@ -112,6 +112,41 @@ impl Config {
     /// ```
     pub fn from_url(url: &str) -> Result<Config> {
         Config::builder_from_url(url)?.build()
+    }
+
+    /// Checks every setting, as [`SessionManager::new`](crate::SessionManager::new) does for
+    /// a configuration built by hand: the cookie's attributes
+    /// ([`CookieConfig::validate`]), the secrets, lifetimes from one second to 400 days (the
+    /// longest cookie lifetime browsers keep), the key prefix and the retry and cleanup
+    /// counts. The builder, store URLs, Flask settings and the C ABI all end here.
+    pub fn validate(&self) -> Result<()> {
+        self.cookie.validate()?;
+        let lifetimes = [
+            ("lifetime", Some(self.idle_lifetime)),
+            ("absolute_lifetime", self.absolute_lifetime),
+        ];
+        for (name, lifetime) in lifetimes {
+            if lifetime.is_some_and(|d| d < Duration::from_secs(1) || d > MAX_COOKIE_AGE) {
+                return Err(Error::config(
+                    name,
+                    "must be from one second to 400 days (the longest cookie lifetime browsers \
+                     keep)",
+                ));
+            }
+        }
+        if self.key_prefix.len() > 100 || self.key_prefix.chars().any(char::is_control) {
+            return Err(Error::config(
+                "key_prefix",
+                "at most 100 characters, no control characters",
+            ));
+        }
+        if self.max_attempts == 0 {
+            return Err(Error::config("max_attempts", "must be at least 1"));
+        }
+        if self.cleanup_every == Some(0) {
+            return Err(Error::config("cleanup_every", "must be at least 1"));
+        }
+        Ok(())
     }
 
     /// A builder preset from a store URL, to add secrets and cookie settings.
@@ -330,52 +365,7 @@ impl ConfigBuilder {
         if !self.mode_set && !config.cookie.secrets.is_empty() {
             config.cookie.mode = CookieMode::Signed;
         }
-        if config.cookie.mode != CookieMode::Plain && config.cookie.secrets.is_empty() {
-            return Err(Error::config(
-                "secret",
-                "signed and flask cookie modes need at least one secret",
-            ));
-        }
-        if config
-            .cookie
-            .secrets
-            .iter()
-            .any(|s| *s == Secret::new(Vec::new()))
-        {
-            return Err(Error::config("secret", "a secret must not be empty"));
-        }
-        let name = &config.cookie.name;
-        let valid_name = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
-        if !valid_name {
-            return Err(Error::config(
-                "cookie_name",
-                format!("{name:?} is not a cookie name"),
-            ));
-        }
-        if config.key_prefix.len() > 100 || config.key_prefix.chars().any(char::is_control) {
-            return Err(Error::config(
-                "key_prefix",
-                "at most 100 characters, no control characters",
-            ));
-        }
-        if config.idle_lifetime.is_zero() {
-            return Err(Error::config("lifetime", "must be at least one second"));
-        }
-        if config.absolute_lifetime.is_some_and(|d| d.is_zero()) {
-            return Err(Error::config(
-                "absolute_lifetime",
-                "must be at least one second",
-            ));
-        }
-        if config.max_attempts == 0 {
-            return Err(Error::config("max_attempts", "must be at least 1"));
-        }
-        if config.cleanup_every == Some(0) {
-            return Err(Error::config("cleanup_every", "must be at least 1"));
-        }
+        self.config.validate()?;
         Ok(self.config)
     }
 }

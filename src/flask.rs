@@ -216,6 +216,9 @@ fn flask_name(key: &str) -> &str {
         "key_prefix" => "SESSION_KEY_PREFIX",
         "lifetime" => "PERMANENT_SESSION_LIFETIME",
         "cleanup_every" => "SESSION_CLEANUP_N_REQUESTS",
+        "cookie_path" => "SESSION_COOKIE_PATH",
+        "cookie_domain" => "SESSION_COOKIE_DOMAIN",
+        "cookie_partitioned" => "SESSION_COOKIE_PARTITIONED",
         other => other,
     }
 }

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::codec::Entries;
 use crate::config::{Concurrency, Config};
-use crate::cookies::{CookieId, MAX_COOKIE_AGE};
+use crate::cookies::CookieId;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::session::{CREATED_KEY, PERMANENT_KEY, Session, holds_data};
@@ -71,7 +71,7 @@ impl SessionManager {
     /// [`CookieConfig::validate`](crate::CookieConfig::validate) does, lifetimes from one
     /// second to 400 days, the key prefix), then opens the configured store.
     pub fn new(config: Config) -> Result<SessionManager> {
-        check_config(&config)?;
+        config.validate()?;
         let store = config.store.open()?;
         Ok(SessionManager::with_store(config, store))
     }
@@ -521,37 +521,4 @@ fn deadline(created: OffsetDateTime, lifetime: Duration) -> OffsetDateTime {
         .ok()
         .and_then(|lifetime| created.checked_add(lifetime))
         .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc())
-}
-
-/// Checks what [`SessionManager::new`] needs of a configuration, hand-built ones included:
-/// the cookie's attributes and secrets ([`CookieConfig::validate`](crate::CookieConfig::validate)),
-/// lifetimes from one second to [`MAX_COOKIE_AGE`] (400 days), a key prefix of at most 100
-/// characters without control characters, and at least one save attempt.
-pub(crate) fn check_config(config: &Config) -> Result<()> {
-    config.cookie.validate()?;
-    let lifetimes = [
-        ("lifetime", Some(config.idle_lifetime)),
-        ("absolute_lifetime", config.absolute_lifetime),
-    ];
-    for (name, lifetime) in lifetimes {
-        if lifetime.is_some_and(|d| d < Duration::from_secs(1) || d > MAX_COOKIE_AGE) {
-            return Err(Error::config(
-                name,
-                "must be from one second to 400 days (the longest cookie lifetime browsers keep)",
-            ));
-        }
-    }
-    if config.key_prefix.len() > 100 || config.key_prefix.chars().any(char::is_control) {
-        return Err(Error::config(
-            "key_prefix",
-            "at most 100 characters, no control characters",
-        ));
-    }
-    if config.max_attempts == 0 {
-        return Err(Error::config("max_attempts", "must be at least 1"));
-    }
-    if config.cleanup_every == Some(0) {
-        return Err(Error::config("cleanup_every", "must be at least 1"));
-    }
-    Ok(())
 }

@@ -24,4 +24,5 @@ mod memcached;
 mod merge_properties;
 mod pool_timeout;
 mod redis;
+mod security;
 mod server_restart;

@@ -496,3 +496,117 @@ fn nesting_past_the_limit_is_refused_on_a_small_stack() {
         assert!(codec::encode(&data, Format::Json).is_err());
     });
 }
+
+/// Finding 4: every path into a manager checks the cookie attributes, so an injected
+/// `Path=/; Domain=evil.example` never reaches a `Set-Cookie` header: the builder, a store
+/// URL's builder, Flask settings (named by their Flask setting) and the C ABI's options.
+#[test]
+fn every_path_into_a_manager_refuses_an_injected_cookie_attribute() {
+    const INJECTED: &str = "/; Domain=evil.example";
+    let builder = Config::builder(StoreConfig::Memory)
+        .secret("k")
+        .cookie_path(INJECTED)
+        .build();
+    assert!(matches!(builder, Err(Error::Config { ref key, .. }) if key == "cookie_path"));
+
+    let from_url = Config::builder_from_url("memory://")
+        .unwrap()
+        .cookie_domain("evil.example; Secure")
+        .build();
+    assert!(matches!(from_url, Err(Error::Config { ref key, .. }) if key == "cookie_domain"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let flask = Config::from_flask([
+        ("SESSION_TYPE", "filesystem"),
+        ("SESSION_FILE_DIR", dir.path().to_str().unwrap()),
+        ("SECRET_KEY", "k"),
+        ("SESSION_COOKIE_PATH", INJECTED),
+    ]);
+    assert!(
+        matches!(flask, Err(Error::Config { ref key, .. }) if key == "SESSION_COOKIE_PATH"),
+        "{flask:?}"
+    );
+}
+
+#[cfg(feature = "capi")]
+#[test]
+fn the_c_abi_refuses_an_injected_cookie_attribute() {
+    use sessionstore::ffi::*;
+    use std::ffi::{CStr, CString};
+    let url = CString::new("memory://").unwrap();
+    let path = CString::new("/; Domain=evil.example").unwrap();
+    // SAFETY: every pointer is valid for the call; the handles are freed below.
+    unsafe {
+        let mut options = std::ptr::null_mut();
+        assert_eq!(
+            sessionstore_options_new(&mut options),
+            sessionstore_result::SESSIONSTORE_OK
+        );
+        assert_eq!(
+            sessionstore_options_set_cookie_path(options, path.as_ptr()),
+            sessionstore_result::SESSIONSTORE_OK
+        );
+        let mut manager = std::ptr::null_mut();
+        let result = sessionstore_manager_open(url.as_ptr(), options, &mut manager);
+        sessionstore_options_free(options);
+        assert_eq!(result, sessionstore_result::SESSIONSTORE_CONFIG);
+        assert!(manager.is_null());
+        let message = CStr::from_ptr(sessionstore_last_error()).to_string_lossy();
+        assert!(message.contains("cookie_path"), "{message}");
+    }
+}
+
+/// Finding 6 through the C ABI: `sessionstore_session_set_msgpack` takes a value at the
+/// nesting limit and refuses one past it (and one nested 100 000 deep) with
+/// SESSIONSTORE_INVALID_ARGUMENT, on a thread with a 128 KiB stack.
+#[cfg(feature = "capi")]
+#[test]
+fn the_c_abi_applies_the_nesting_limit_on_a_small_stack() {
+    use sessionstore::ffi::*;
+    use std::ffi::CString;
+    fn nested_arrays(depth: usize) -> Vec<u8> {
+        let mut bytes = vec![0x91; depth - 1];
+        bytes.push(0x90);
+        bytes
+    }
+    std::thread::Builder::new()
+        .stack_size(128 * 1024)
+        .spawn(|| {
+            let url = CString::new("memory://").unwrap();
+            let key = CString::new("deep").unwrap();
+            // SAFETY: every pointer is valid for the call; the handles are freed below.
+            unsafe {
+                let mut manager = std::ptr::null_mut();
+                let opened =
+                    sessionstore_manager_open(url.as_ptr(), std::ptr::null(), &mut manager);
+                assert_eq!(opened, sessionstore_result::SESSIONSTORE_OK);
+                let mut session = std::ptr::null_mut();
+                let loaded = sessionstore_manager_load(manager, std::ptr::null(), &mut session);
+                assert_eq!(loaded, sessionstore_result::SESSIONSTORE_OK);
+                let set = |bytes: &[u8]| {
+                    sessionstore_session_set_msgpack(
+                        session,
+                        key.as_ptr(),
+                        bytes.as_ptr(),
+                        bytes.len(),
+                    )
+                };
+                assert_eq!(
+                    set(&nested_arrays(MAX_NESTING)),
+                    sessionstore_result::SESSIONSTORE_OK
+                );
+                for depth in [MAX_NESTING + 1, 100_000] {
+                    assert_eq!(
+                        set(&nested_arrays(depth)),
+                        sessionstore_result::SESSIONSTORE_INVALID_ARGUMENT,
+                        "depth {depth}"
+                    );
+                }
+                sessionstore_session_free(session);
+                sessionstore_manager_free(manager);
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
