@@ -409,7 +409,7 @@ impl MysqlStore {
         data: &[u8],
         ttl: Duration,
     ) -> Result<bool> {
-        let expiry = timestamp(expiry_after(ttl));
+        let expiry = timestamp(expiry_after(BACKEND, ttl)?);
         match conn.run(|conn| conn.exec_drop(&self.sql.insert, (key, data, expiry))) {
             Ok(()) => Ok(true),
             Err(mysql::Error::MySqlError(error)) if error.code == ER_DUP_ENTRY => Ok(false),
@@ -450,7 +450,7 @@ impl Store for MysqlStore {
         ttl: Duration,
     ) -> Result<CasOutcome> {
         let mut conn = self.connection()?;
-        let expiry = timestamp(expiry_after(ttl));
+        let expiry = timestamp(expiry_after(BACKEND, ttl)?);
         let matched = Self::execute_on(
             &mut conn,
             &self.sql.compare_and_set,
@@ -480,7 +480,7 @@ impl Store for MysqlStore {
     }
 
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
-        let expiry = timestamp(expiry_after(ttl));
+        let expiry = timestamp(expiry_after(BACKEND, ttl)?);
         self.execute(&self.sql.set, (key, data, expiry))?;
         Ok(())
     }
@@ -491,7 +491,7 @@ impl Store for MysqlStore {
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
-        let expiry = timestamp(expiry_after(ttl));
+        let expiry = timestamp(expiry_after(BACKEND, ttl)?);
         let matched = self.execute(&self.sql.touch, (expiry, key, now()))?;
         Ok(matched == 1)
     }

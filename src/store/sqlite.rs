@@ -296,7 +296,7 @@ impl Store for SqliteStore {
     }
 
     fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
-        let expiry = expiry_text(expiry_after(ttl))?;
+        let expiry = expiry_text(expiry_after(BACKEND, ttl)?)?;
         let now = now_text()?;
         let written = self.execute(&self.sql.create, params![key, data, expiry, now])?;
         Ok(written == 1)
@@ -310,7 +310,7 @@ impl Store for SqliteStore {
         ttl: Duration,
     ) -> Result<CasOutcome> {
         let conn = self.connection()?;
-        let expiry = expiry_text(expiry_after(ttl))?;
+        let expiry = expiry_text(expiry_after(BACKEND, ttl)?)?;
         let now = now_text()?;
         let changed = conn
             .prepare_cached(&self.sql.compare_and_set)
@@ -340,7 +340,7 @@ impl Store for SqliteStore {
     }
 
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
-        let expiry = expiry_text(expiry_after(ttl))?;
+        let expiry = expiry_text(expiry_after(BACKEND, ttl)?)?;
         self.execute(&self.sql.set, params![key, data, expiry])?;
         Ok(())
     }
@@ -351,7 +351,7 @@ impl Store for SqliteStore {
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
-        let expiry = expiry_text(expiry_after(ttl))?;
+        let expiry = expiry_text(expiry_after(BACKEND, ttl)?)?;
         let now = now_text()?;
         let changed = self.execute(&self.sql.touch, params![expiry, key, now])?;
         Ok(changed == 1)
