@@ -19,13 +19,20 @@
 //! `UPDATE … WHERE session_id = ? AND data = ?`. The table name, validated, is the only text
 //! spliced into SQL; every value is a bound parameter.
 //!
+//! A database file the store creates is readable and writable by its owner only (0600,
+//! whatever the umask); SQLite creates the `-wal` and `-shm` files with the same mode. The
+//! mode of an existing file is left as it is.
+//!
 //! Each pooled connection uses WAL journaling, `synchronous=NORMAL` and a busy timeout (5 s
 //! by default, `busy_timeout` in the URL). A call waits at most `pool_timeout` (5 s by
 //! default) for a connection of the pool.
 
 use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::io;
 use std::os::unix::ffi::OsStringExt;
-use std::path::PathBuf;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use r2d2::{ManageConnection, Pool, PooledConnection};
@@ -193,9 +200,17 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens the pool and creates the table and its index if missing.
+    /// Opens the pool and creates the database file (mode 0600) and the table and its index
+    /// if missing.
     pub fn open(options: &SqliteOptions) -> Result<SqliteStore> {
         options.validate()?;
+        create_private(&options.path).map_err(|e| {
+            Error::store_caused_by(
+                BACKEND,
+                format!("cannot create {}", options.path.display()),
+                e,
+            )
+        })?;
         let manager = SqliteConnectionManager::file(&options.path)
             .with_flags(OpenFlags::default().difference(OpenFlags::SQLITE_OPEN_URI))
             .with_init({
@@ -372,6 +387,29 @@ impl Store for SqliteStore {
     }
 }
 
+/// Creates the database file readable and writable by its owner only, whatever the umask, if
+/// it does not exist; an existing file keeps its mode. SQLite gives the `-wal` and `-shm`
+/// files the database file's mode.
+fn create_private(path: &Path) -> io::Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        // A missing directory is reported by SQLite's own open, with its message.
+        Err(e) if matches!(
+            e.kind(),
+            io::ErrorKind::AlreadyExists | io::ErrorKind::NotFound
+        ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Sets up a new pooled connection.
 fn init_connection(conn: &mut Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
     conn.busy_timeout(busy_timeout)?;
@@ -398,7 +436,6 @@ fn parse_expiry(text: &[u8]) -> Option<OffsetDateTime> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
     use crate::store::test_support::contract::{
@@ -600,6 +637,21 @@ mod tests {
         for bad in ["", "9t", "x;drop", "a b", "\"q\"", "é", &"t".repeat(64)] {
             assert!(validate_table_name(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A new database file is private; an existing one keeps the mode its owner gave it.
+    #[test]
+    fn new_database_file_is_private_and_an_existing_one_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode_of = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        open(dir.path());
+        assert_eq!(mode_of(&dir.path().join("sessions.db")), 0o600);
+        let shared = dir.path().join("shared.db");
+        std::fs::write(&shared, b"").unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+        SqliteStore::open(&SqliteOptions::new(&shared)).unwrap();
+        assert_eq!(mode_of(&shared), 0o640);
     }
 
     #[test]
