@@ -101,7 +101,10 @@ fn full_store_refuses_new_sessions_until_some_expire() {
     session.insert("role", "root").unwrap();
     admin_manager.save(session).unwrap();
     let session = admin_manager.load(Some(&admin)).unwrap();
-    assert_eq!(session.get::<String>("role").unwrap().as_deref(), Some("root"));
+    assert_eq!(
+        session.get::<String>("role").unwrap().as_deref(),
+        Some("root")
+    );
 
     std::thread::sleep(Duration::from_millis(1100));
     for _ in 1..threshold {
@@ -162,7 +165,9 @@ fn out_of_range_lifetimes_are_errors(store: &dyn Store) {
             store.create(&fresh, b"\x80", ttl).map(|_| ()),
             store.set(&key, b"\x81", ttl),
             store.touch(&key, ttl).map(|_| ()),
-            store.compare_and_set(&key, &record, b"\x82", ttl).map(|_| ()),
+            store
+                .compare_and_set(&key, &record, b"\x82", ttl)
+                .map(|_| ()),
         ];
         for result in results {
             match result {

@@ -387,7 +387,8 @@ impl FileStore {
             match read_expiry(&self.dir.join(&name)) {
                 Ok(Some(at)) if at > now => {
                     live += 1;
-                    first_expiry = Some(first_expiry.map_or(at, |first: OffsetDateTime| first.min(at)));
+                    first_expiry =
+                        Some(first_expiry.map_or(at, |first: OffsetDateTime| first.min(at)));
                 }
                 Ok(_) => {
                     if self.remove(&name)? {

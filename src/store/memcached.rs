@@ -375,7 +375,9 @@ impl MemcachedStore {
                     format!("lifetime {ttl:?} puts the expiry past memcached's range (2106)"),
                 )
             })?;
-        let ttl_seconds = ttl.as_secs().saturating_add(u64::from(ttl.subsec_nanos() > 0));
+        let ttl_seconds = ttl
+            .as_secs()
+            .saturating_add(u64::from(ttl.subsec_nanos() > 0));
         Ok(Expiry {
             exptime: match u32::try_from(ttl_seconds) {
                 Ok(seconds) if ttl_seconds <= RELATIVE_EXPTIME_LIMIT => seconds.max(1),
@@ -635,7 +637,9 @@ mod tests {
         let short = store.expiry(Duration::from_millis(1500)).unwrap();
         assert_eq!(short.exptime, 2, "relative, rounded up");
         assert!((now + 1..=now + 3).contains(&i64::from(short.flags)));
-        let thirty = store.expiry(Duration::from_secs(RELATIVE_EXPTIME_LIMIT)).unwrap();
+        let thirty = store
+            .expiry(Duration::from_secs(RELATIVE_EXPTIME_LIMIT))
+            .unwrap();
         assert_eq!(thirty.exptime, 2_592_000, "30 days is still relative");
         let month = store.expiry(Duration::from_secs(31 * 86400)).unwrap();
         assert_eq!(

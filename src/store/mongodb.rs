@@ -35,7 +35,8 @@ use mongodb::sync::{Client, Collection};
 use time::OffsetDateTime;
 
 use super::shared::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_TIMEOUT, expiry_after, pool_timeout_message, shown_key,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_TIMEOUT, deadline_after, expiry_after,
+    pool_timeout_message, shown_key,
 };
 use super::{CasOutcome, Record, Store};
 use crate::error::{Error, Result};
@@ -243,7 +244,7 @@ impl Checkout {
     }
 
     fn take(&self) -> Result<Turn<'_>> {
-        let deadline = Instant::now() + self.timeout;
+        let deadline = deadline_after(self.timeout);
         // The count is changed in single statements: a panic cannot leave it half-written.
         let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
         while *free == 0 {

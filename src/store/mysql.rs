@@ -43,7 +43,7 @@ use mysql::prelude::Queryable;
 use mysql::{OptsBuilder, Pool, PoolConstraints, PoolOpts, PooledConn};
 use time::PrimitiveDateTime;
 
-use super::shared::{DEFAULT_CONNECT_TIMEOUT, expiry_after, pool_timeout_message};
+use super::shared::{DEFAULT_CONNECT_TIMEOUT, deadline_after, expiry_after, pool_timeout_message};
 use super::sql::{
     ALIVE_BYPASS, PURGE_BATCH, RowStatements, now, purge_in_batches, row_record, timestamp,
 };
@@ -338,7 +338,7 @@ impl MysqlStore {
     /// other after a ping; connections that fail the ping are dropped and the next one tried,
     /// until the pool has none to give within the pool timeout.
     fn connection(&self) -> Result<Checkout<'_>> {
-        let deadline = Instant::now() + self.pool_timeout;
+        let deadline = deadline_after(self.pool_timeout);
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
             let mut conn = self.pool.try_get_conn(wait).map_err(|e| match e {

@@ -564,12 +564,7 @@ impl Store for RedisStore {
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
         let ttl = millis(ttl)?;
         self.run("set", key, Resend::Safe, |conn| {
-            cmd("SET")
-                .arg(key)
-                .arg(data)
-                .arg("PX")
-                .arg(ttl)
-                .query(conn)
+            cmd("SET").arg(key).arg(data).arg("PX").arg(ttl).query(conn)
         })
     }
 

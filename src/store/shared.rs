@@ -36,6 +36,17 @@ pub(crate) fn expiry_after(backend: &'static str, ttl: Duration) -> Result<Offse
         })
 }
 
+/// The instant `timeout` from now, for the pools that count their own wait. A timeout past
+/// what the clock holds waits a year instead: never a panic.
+#[cfg(any(feature = "mysql", feature = "mongodb"))]
+pub(crate) fn deadline_after(timeout: Duration) -> std::time::Instant {
+    const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
+    let now = std::time::Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(LONGEST_WAIT))
+        .unwrap_or(now)
+}
+
 /// The message of a call that got no connection from its pool within `timeout` (all in
 /// use, or none could be opened), with the pool's own `cause`.
 #[cfg(pooled_store)]

@@ -399,10 +399,11 @@ fn create_private(path: &Path) -> io::Result<()> {
     {
         Ok(_) => Ok(()),
         // A missing directory is reported by SQLite's own open, with its message.
-        Err(e) if matches!(
-            e.kind(),
-            io::ErrorKind::AlreadyExists | io::ErrorKind::NotFound
-        ) =>
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::AlreadyExists | io::ErrorKind::NotFound
+            ) =>
         {
             Ok(())
         }
