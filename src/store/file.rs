@@ -33,9 +33,20 @@
 //! # Threshold
 //!
 //! Like Flask-Session's `SESSION_FILE_THRESHOLD`, [`FileOptions::threshold`] caps the number of
-//! session files. Before [`Store::create`] or [`Store::set`] writes, if the other session files
-//! number `threshold` or more, the expired (and unreadable) ones are deleted, then the ones
-//! expiring soonest until there is room for the one being written.
+//! session files, but a live session is never evicted to make room (docs/DESIGN.md §4): when
+//! the directory holds `threshold` files, writing a *new* session file ([`Store::create`], or
+//! [`Store::set`] of a key without a file) first deletes the expired and unreadable files, and
+//! if that frees nothing the write fails with [`Error::Store`] ("the store is full"). Writes to
+//! an existing file (compare-and-set, touch, `set` of an existing key) always go through.
+//!
+//! The store counts its files in memory instead of listing the directory at each write: it
+//! counts at open, adds its own new files and subtracts its own deletions. Only when the count
+//! reaches the threshold does it list the directory, purge the expired files and count again,
+//! and then at most once per [`RECOUNT_INTERVAL`] unless a file it knows of has expired since.
+//! Stores in other processes on the same directory keep counts of their own, so a store sees
+//! their new and deleted files at its next recount: until then the directory may hold more
+//! files than the threshold (what the others wrote since), or a store may refuse a new session
+//! for up to [`RECOUNT_INTERVAL`] after another process made room.
 
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
@@ -43,7 +54,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
@@ -57,6 +68,9 @@ const MAGIC: [u8; 4] = *b"SSF1";
 const HEADER_LEN: usize = 16;
 const MAX_KEY_LEN: usize = 200;
 const LOCK_FILE: &str = ".lock";
+/// How often a full store may list its directory again to find room for a new session (unless
+/// a file it knows of has expired, which makes it look at once).
+pub const RECOUNT_INTERVAL: Duration = Duration::from_secs(1);
 /// Temporary file names already taken (by a crashed process with the same pid) are skipped;
 /// this bounds how many are tried.
 const TEMP_ATTEMPTS: u32 = 100;
@@ -68,7 +82,8 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 pub struct FileOptions {
     /// The directory holding the session files, created (mode 0700) if missing.
     pub dir: PathBuf,
-    /// The most session files kept; older ones are dropped to make room (at least 1).
+    /// The most session files kept (at least 1). Expired files are deleted to make room; a
+    /// new session that still does not fit is refused, live ones are never evicted.
     pub threshold: usize,
     /// The permission bits of the session files (at most `0o777`).
     pub mode: u32,
@@ -153,20 +168,35 @@ pub struct FileStore {
     dir: PathBuf,
     threshold: usize,
     mode: u32,
-    /// `.lock`, open for the life of the store. The mutex excludes this process's threads,
-    /// which `flock` does not (they share the open file description).
-    lock_file: Mutex<File>,
+    /// The lock file and the file count. The mutex excludes this process's threads, which
+    /// `flock` does not (they share the open file description).
+    state: Mutex<DirState>,
+}
+
+/// What the directory lock guards in this process.
+#[derive(Debug)]
+struct DirState {
+    /// `.lock`, open for the life of the store.
+    lock_file: File,
+    /// The session files in the directory, expired ones included, as last counted and kept
+    /// up to date with this store's own writes and deletions.
+    files: usize,
+    /// The soonest expiry among the files at the last count, lowered by this store's writes;
+    /// `None` when unknown. Until then a recount cannot find an expired file of this store's.
+    first_expiry: Option<OffsetDateTime>,
+    /// When the files were last counted.
+    counted_at: Instant,
 }
 
 /// Holds the directory lock; releases it when dropped.
 struct DirLock<'a> {
-    file: MutexGuard<'a, File>,
+    state: MutexGuard<'a, DirState>,
     dir: &'a Path,
 }
 
 impl Drop for DirLock<'_> {
     fn drop(&mut self) {
-        if let Err(e) = self.file.unlock() {
+        if let Err(e) = self.state.lock_file.unlock() {
             log::error!(
                 "filesystem store: cannot unlock {}: {e}",
                 self.dir.join(LOCK_FILE).display()
@@ -194,25 +224,30 @@ impl FileStore {
             .mode(options.mode | 0o600)
             .open(&lock_path)
             .map_err(|e| path_error("open", &lock_path, e))?;
+        let files = session_files(dir)?.len();
         Ok(FileStore {
             dir: dir.clone(),
             threshold: options.threshold,
             mode: options.mode,
-            lock_file: Mutex::new(lock_file),
+            state: Mutex::new(DirState {
+                lock_file,
+                files,
+                first_expiry: None,
+                counted_at: Instant::now(),
+            }),
         })
     }
 
     /// Takes the directory lock.
     fn lock(&self) -> Result<DirLock<'_>> {
-        // The mutex guards no data of its own (the file handle cannot be left half-updated),
-        // so a panic of another thread while holding it does not matter.
-        let file = self
-            .lock_file
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        File::lock(&file).map_err(|e| path_error("lock", &self.dir.join(LOCK_FILE), e))?;
+        // A panic of another thread while holding the mutex cannot leave the state
+        // half-updated in a way that matters: the count is approximate anyway and corrected
+        // at the next recount.
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        File::lock(&state.lock_file)
+            .map_err(|e| path_error("lock", &self.dir.join(LOCK_FILE), e))?;
         Ok(DirLock {
-            file,
+            state,
             dir: &self.dir,
         })
     }
@@ -303,64 +338,102 @@ impl FileStore {
         }
     }
 
-    /// The names of the session files, except `except`.
-    fn session_files(&self, except: Option<&str>) -> Result<Vec<String>> {
-        let entries = fs::read_dir(&self.dir).map_err(|e| path_error("list", &self.dir, e))?;
-        let mut names = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| path_error("list", &self.dir, e))?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            if !is_key(&name) || except == Some(name.as_str()) {
-                continue;
-            }
-            let file_type = entry
-                .file_type()
-                .map_err(|e| path_error("list", &self.dir, e))?;
-            if file_type.is_file() {
-                names.push(name);
-            }
+    /// Whether `key` has a file, live or not.
+    fn has_file(&self, key: &str, path: &Path) -> Result<bool> {
+        match fs::symlink_metadata(path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(key_error("read", key, e)),
         }
-        Ok(names)
     }
 
-    /// The session files with their expiry (`None` for an unreadable header), except `except`.
-    fn session_expiries(
-        &self,
-        except: Option<&str>,
-    ) -> Result<Vec<(String, Option<OffsetDateTime>)>> {
-        let mut files = Vec::new();
-        for name in self.session_files(except)? {
+    /// Makes sure one more session file fits under the threshold. When the count says the
+    /// directory is full, purges the expired files and counts again if a known file has
+    /// expired or the last count is older than [`RECOUNT_INTERVAL`]; still full is an error.
+    /// Call with the directory lock held.
+    fn make_room(&self, state: &mut DirState) -> Result<()> {
+        if state.files < self.threshold {
+            return Ok(());
+        }
+        let now = OffsetDateTime::now_utc();
+        if state.first_expiry.is_none_or(|at| at <= now)
+            || state.counted_at.elapsed() >= RECOUNT_INTERVAL
+        {
+            self.purge_and_count(state)?;
+        }
+        if state.files < self.threshold {
+            return Ok(());
+        }
+        Err(Error::store(
+            BACKEND,
+            format!(
+                "the store is full: {} session files, threshold {}; new sessions are refused \
+                 until some expire or end (live sessions are never evicted; raise threshold \
+                 or SESSION_FILE_THRESHOLD to keep more)",
+                state.files, self.threshold
+            ),
+        ))
+    }
+
+    /// Deletes the expired and unreadable session files, counts the others and notes the
+    /// soonest expiry among them; returns how many files it deleted. Call with the directory
+    /// lock held.
+    fn purge_and_count(&self, state: &mut DirState) -> Result<u64> {
+        let now = OffsetDateTime::now_utc();
+        let mut purged = 0;
+        let mut live = 0;
+        let mut first_expiry = None;
+        for name in session_files(&self.dir)? {
             match read_expiry(&self.dir.join(&name)) {
-                Ok(expiry) => files.push((name, expiry)),
+                Ok(Some(at)) if at > now => {
+                    live += 1;
+                    first_expiry =
+                        Some(first_expiry.map_or(at, |first: OffsetDateTime| first.min(at)));
+                }
+                Ok(_) => {
+                    if self.remove(&name)? {
+                        purged += 1;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(key_error("read", &name, e)),
             }
         }
-        Ok(files)
+        state.files = live;
+        state.first_expiry = first_expiry;
+        state.counted_at = Instant::now();
+        Ok(purged)
     }
 
-    /// Enforces the threshold before `key` is written: if the other session files number
-    /// `threshold` or more, deletes the dead ones, then the ones expiring soonest, until
-    /// fewer remain. Call with the directory lock held.
-    fn make_room(&self, key: &str) -> Result<()> {
-        if self.session_files(Some(key))?.len() < self.threshold {
-            return Ok(());
+    /// Writes `key`'s file, first making room if it is a new one.
+    fn write_counted(
+        &self,
+        state: &mut DirState,
+        key: &str,
+        path: &Path,
+        data: &[u8],
+        ttl: Duration,
+    ) -> Result<()> {
+        let expires_at = expiry_after(BACKEND, ttl)?;
+        let is_new = !self.has_file(key, path)?;
+        if is_new {
+            self.make_room(state)?;
         }
-        let mut files = self.session_expiries(Some(key))?;
-        // `None` (unreadable) sorts first, then the expired ones, then by expiry.
-        files.sort_by_key(|(_, expiry)| *expiry);
-        let now = OffsetDateTime::now_utc();
-        let dead = files
-            .iter()
-            .take_while(|(_, expiry)| expiry.is_none_or(|at| at <= now))
-            .count();
-        let excess = (files.len() + 1).saturating_sub(self.threshold);
-        for (name, _) in &files[..dead.max(excess)] {
-            self.remove(name)?;
+        self.write(key, path, data, expires_at)?;
+        if is_new {
+            state.files += 1;
         }
+        state.first_expiry = state.first_expiry.map(|first| first.min(expires_at));
         Ok(())
+    }
+
+    /// Deletes `key`'s file and counts it out; `false` if it was already gone.
+    fn remove_counted(&self, state: &mut DirState, key: &str) -> Result<bool> {
+        let removed = self.remove(key)?;
+        if removed {
+            state.files = state.files.saturating_sub(1);
+        }
+        Ok(removed)
     }
 }
 
@@ -376,12 +449,11 @@ impl Store for FileStore {
 
     fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
         let path = self.path(key)?;
-        let _lock = self.lock()?;
+        let mut lock = self.lock()?;
         if self.read_live(key, &path)?.is_some() {
             return Ok(false);
         }
-        self.make_room(key)?;
-        self.write(key, &path, data, expiry_after(ttl))?;
+        self.write_counted(&mut lock.state, key, &path, data, ttl)?;
         Ok(true)
     }
 
@@ -392,11 +464,12 @@ impl Store for FileStore {
         data: &[u8],
         ttl: Duration,
     ) -> Result<CasOutcome> {
+        let expires_at = expiry_after(BACKEND, ttl)?;
         let path = self.path(key)?;
         let _lock = self.lock()?;
         match self.read_live(key, &path)? {
             Some(current) if current.data == expected.data => {
-                self.write(key, &path, data, expiry_after(ttl))?;
+                self.write(key, &path, data, expires_at)?;
                 Ok(CasOutcome::Stored)
             }
             current => Ok(CasOutcome::Conflict(current)),
@@ -405,10 +478,10 @@ impl Store for FileStore {
 
     fn compare_and_delete(&self, key: &str, expected: &Record) -> Result<CasOutcome> {
         let path = self.path(key)?;
-        let _lock = self.lock()?;
+        let mut lock = self.lock()?;
         match self.read_live(key, &path)? {
             Some(current) if current.data == expected.data => {
-                self.remove(key)?;
+                self.remove_counted(&mut lock.state, key)?;
                 Ok(CasOutcome::Stored)
             }
             current => Ok(CasOutcome::Conflict(current)),
@@ -417,24 +490,24 @@ impl Store for FileStore {
 
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
         let path = self.path(key)?;
-        let _lock = self.lock()?;
-        self.make_room(key)?;
-        self.write(key, &path, data, expiry_after(ttl))
+        let mut lock = self.lock()?;
+        self.write_counted(&mut lock.state, key, &path, data, ttl)
     }
 
     fn delete(&self, key: &str) -> Result<()> {
         self.path(key)?;
-        let _lock = self.lock()?;
-        self.remove(key)?;
+        let mut lock = self.lock()?;
+        self.remove_counted(&mut lock.state, key)?;
         Ok(())
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
+        let expires_at = expiry_after(BACKEND, ttl)?;
         let path = self.path(key)?;
         let _lock = self.lock()?;
         match self.read_live(key, &path)? {
             Some(record) => {
-                self.write(key, &path, &record.data, expiry_after(ttl))?;
+                self.write(key, &path, &record.data, expires_at)?;
                 Ok(true)
             }
             None => Ok(false),
@@ -442,16 +515,29 @@ impl Store for FileStore {
     }
 
     fn purge_expired(&self) -> Result<u64> {
-        let _lock = self.lock()?;
-        let now = OffsetDateTime::now_utc();
-        let mut purged = 0;
-        for (name, expiry) in self.session_expiries(None)? {
-            if expiry.is_none_or(|at| at <= now) && self.remove(&name)? {
-                purged += 1;
-            }
-        }
-        Ok(purged)
+        let mut lock = self.lock()?;
+        self.purge_and_count(&mut lock.state)
     }
+}
+
+/// The names of the session files in `dir`.
+fn session_files(dir: &Path) -> Result<Vec<String>> {
+    let entries = fs::read_dir(dir).map_err(|e| path_error("list", dir, e))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| path_error("list", dir, e))?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if !is_key(&name) {
+            continue;
+        }
+        let file_type = entry.file_type().map_err(|e| path_error("list", dir, e))?;
+        if file_type.is_file() {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 /// Whether `name` is an acceptable key (and so a session file name).
@@ -539,7 +625,7 @@ mod tests {
     }
 
     fn file_count(store: &FileStore) -> usize {
-        store.session_files(None).unwrap().len()
+        session_files(&store.dir).unwrap().len()
     }
 
     store_contract_tests! {
@@ -648,8 +734,20 @@ mod tests {
         assert_eq!(dir_mode, 0o700);
     }
 
+    fn assert_full(result: Result<impl std::fmt::Debug>) {
+        match result {
+            Err(Error::Store { backend, message }) => {
+                assert_eq!(backend, BACKEND);
+                assert!(message.contains("threshold 3"), "{message}");
+            }
+            other => panic!("expected the store-full error, got {other:?}"),
+        }
+    }
+
+    /// A full directory loses its expired files to a new session, never its live ones; when
+    /// nothing has expired, new sessions are refused and existing ones still update.
     #[test]
-    fn threshold_removes_expired_then_soonest() {
+    fn threshold_removes_only_expired_files() {
         let dir = tempfile::tempdir().unwrap();
         let options = FileOptions {
             threshold: 3,
@@ -662,17 +760,54 @@ mod tests {
         expire();
         store.create("session:4", b"x", MINUTE * 3).unwrap();
         assert!(!options.dir.join("session:1").exists(), "expired file kept");
-        assert!(store.load("session:2").unwrap().is_some());
         assert_eq!(file_count(&store), 3);
-        store.create("session:5", b"x", MINUTE * 4).unwrap();
-        assert!(
-            !options.dir.join("session:2").exists(),
-            "soonest expiring kept"
-        );
+
+        assert_full(store.create("session:5", b"x", MINUTE * 4));
+        assert_full(store.set("session:5", b"x", MINUTE * 4));
         assert_eq!(file_count(&store), 3);
-        for key in ["session:3", "session:4", "session:5"] {
+        store.set("session:2", b"y", MINUTE).unwrap();
+        assert!(store.touch("session:3", MINUTE).unwrap());
+        let record = store.load("session:4").unwrap().unwrap();
+        let outcome = store.compare_and_set("session:4", &record, b"z", MINUTE);
+        assert_eq!(outcome.unwrap(), CasOutcome::Stored);
+        for key in ["session:2", "session:3", "session:4"] {
             assert!(store.load(key).unwrap().is_some(), "{key} removed");
         }
+
+        store.delete("session:2").unwrap();
+        assert!(store.create("session:5", b"x", MINUTE).unwrap());
+        assert_eq!(file_count(&store), 3);
+    }
+
+    /// Another store on the directory (another process) makes room: this one sees it at its
+    /// next recount, within `RECOUNT_INTERVAL`.
+    #[test]
+    fn full_store_sees_room_made_by_another_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = FileOptions {
+            threshold: 3,
+            ..FileOptions::new(dir.path().join("sessions"))
+        };
+        let (store, other) = (
+            FileStore::open(&options).unwrap(),
+            FileStore::open(&options).unwrap(),
+        );
+        for key in ["session:1", "session:2", "session:3"] {
+            store.create(key, b"x", MINUTE).unwrap();
+        }
+        assert_full(store.create("session:4", b"x", MINUTE));
+        other.delete("session:1").unwrap();
+        thread::sleep(RECOUNT_INTERVAL);
+        assert!(store.create("session:4", b"x", MINUTE).unwrap());
+        assert_full(store.create("session:5", b"x", MINUTE));
+    }
+
+    #[test]
+    fn huge_lifetime_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        assert!(store.create("session:a", b"x", Duration::MAX).is_err());
+        assert_eq!(file_count(&store), 0);
     }
 
     #[test]

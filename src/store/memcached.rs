@@ -58,7 +58,7 @@ use memcache::{Client, CommandError, MemcacheError, Stream, ToMemcacheValue};
 use time::OffsetDateTime;
 
 use super::net::{DEFAULT_IO_TIMEOUT, Renewable, renewal_due, with_default_port};
-use super::shared::{DEFAULT_CONNECT_TIMEOUT, pool_timeout_message, shown_key};
+use super::shared::{DEFAULT_CONNECT_TIMEOUT, expiry_after, pool_timeout_message, shown_key};
 use super::{CasOutcome, Record, Store, Version};
 use crate::error::{Error, Result};
 use crate::parse::{QueryParams, parse_bool};
@@ -364,23 +364,27 @@ impl MemcachedStore {
         })
     }
 
-    /// What a write with `ttl` sends.
-    fn expiry(&self, ttl: Duration) -> Expiry {
-        let now = OffsetDateTime::now_utc();
-        let at = now.checked_add(ttl.try_into().unwrap_or(time::Duration::MAX));
-        let at_seconds = at.map_or(u32::MAX, |at| {
-            let seconds = at.unix_timestamp() + i64::from(at.nanosecond() > 0);
-            u32::try_from(seconds).unwrap_or(u32::MAX)
-        });
-        let ttl_seconds = (ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0)).max(1);
-        Expiry {
-            exptime: if ttl_seconds > RELATIVE_EXPTIME_LIMIT {
-                at_seconds
-            } else {
-                ttl_seconds as u32
+    /// What a write with `ttl` sends; an error when the expiry would not fit memcached's
+    /// 32-bit Unix time (past 2106).
+    fn expiry(&self, ttl: Duration) -> Result<Expiry> {
+        let at = expiry_after(BACKEND, ttl)?;
+        let at_seconds = u32::try_from(at.unix_timestamp() + i64::from(at.nanosecond() > 0))
+            .map_err(|_| {
+                Error::store(
+                    BACKEND,
+                    format!("lifetime {ttl:?} puts the expiry past memcached's range (2106)"),
+                )
+            })?;
+        let ttl_seconds = ttl
+            .as_secs()
+            .saturating_add(u64::from(ttl.subsec_nanos() > 0));
+        Ok(Expiry {
+            exptime: match u32::try_from(ttl_seconds) {
+                Ok(seconds) if ttl_seconds <= RELATIVE_EXPTIME_LIMIT => seconds.max(1),
+                _ => at_seconds,
             },
             flags: if self.expiry_flags { at_seconds } else { 0 },
-        }
+        })
     }
 
     /// The live record in a fetched item, or `None` when its flags say it has expired.
@@ -467,7 +471,7 @@ impl Store for MemcachedStore {
     }
 
     fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
-        let Expiry { exptime, flags } = self.expiry(ttl);
+        let Expiry { exptime, flags } = self.expiry(ttl)?;
         // Sent again, an `add` that was applied finds its own item and reports `false`: the
         // manager then creates under another id, leaving an unused item to expire.
         let added = self.run("create", key, true, |client| {
@@ -486,7 +490,7 @@ impl Store for MemcachedStore {
         data: &[u8],
         ttl: Duration,
     ) -> Result<CasOutcome> {
-        let Expiry { exptime, flags } = self.expiry(ttl);
+        let Expiry { exptime, flags } = self.expiry(ttl)?;
         self.cas(
             "compare-and-set",
             key,
@@ -505,7 +509,7 @@ impl Store for MemcachedStore {
     }
 
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
-        let Expiry { exptime, flags } = self.expiry(ttl);
+        let Expiry { exptime, flags } = self.expiry(ttl)?;
         self.run("set", key, true, |client| {
             client.set(key, Item { data, flags }, exptime)
         })
@@ -517,7 +521,7 @@ impl Store for MemcachedStore {
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
-        let Expiry { exptime, flags } = self.expiry(ttl);
+        let Expiry { exptime, flags } = self.expiry(ttl)?;
         if !self.expiry_flags {
             return self.run("touch", key, true, |client| client.touch(key, exptime));
         }
@@ -630,24 +634,28 @@ mod tests {
     fn exptime_follows_the_thirty_day_rule() {
         let store = unopened(&["a:1"], true);
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let short = store.expiry(Duration::from_millis(1500));
+        let short = store.expiry(Duration::from_millis(1500)).unwrap();
         assert_eq!(short.exptime, 2, "relative, rounded up");
         assert!((now + 1..=now + 3).contains(&i64::from(short.flags)));
-        let thirty = store.expiry(Duration::from_secs(RELATIVE_EXPTIME_LIMIT));
+        let thirty = store
+            .expiry(Duration::from_secs(RELATIVE_EXPTIME_LIMIT))
+            .unwrap();
         assert_eq!(thirty.exptime, 2_592_000, "30 days is still relative");
-        let month = store.expiry(Duration::from_secs(31 * 86400));
+        let month = store.expiry(Duration::from_secs(31 * 86400)).unwrap();
         assert_eq!(
             month.exptime, month.flags,
             "over 30 days: absolute Unix time"
         );
         assert!(i64::from(month.exptime) >= now + 31 * 86400);
         assert_eq!(
-            store.expiry(Duration::ZERO).exptime,
+            store.expiry(Duration::ZERO).unwrap().exptime,
             1,
             "never 0 (no expiry)"
         );
+        let century = Duration::from_secs(100 * 366 * 86400);
+        assert!(store.expiry(century).is_err(), "past 2106");
         let plain = unopened(&["a:1"], false);
-        assert_eq!(plain.expiry(Duration::from_secs(60)).flags, 0);
+        assert_eq!(plain.expiry(Duration::from_secs(60)).unwrap().flags, 0);
     }
 
     #[test]

@@ -10,6 +10,8 @@ use super::shared::expiry_after;
 use super::{CasOutcome, Record, Store};
 use crate::error::Result;
 
+const BACKEND: &str = "memory";
+
 /// Sessions in a process-local map. Expired entries are dropped when read and by
 /// [`Store::purge_expired`]; compare-and-set compares under the lock.
 ///
@@ -50,7 +52,7 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn backend(&self) -> &'static str {
-        "memory"
+        BACKEND
     }
 
     fn load(&self, key: &str) -> Result<Option<Record>> {
@@ -58,14 +60,12 @@ impl Store for MemoryStore {
     }
 
     fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
+        let expires_at = expiry_after(BACKEND, ttl)?;
         let mut entries = self.entries();
         if Self::live(&mut entries, key).is_some() {
             return Ok(false);
         }
-        entries.insert(
-            key.to_owned(),
-            Record::new(data.to_vec(), expiry_after(ttl)),
-        );
+        entries.insert(key.to_owned(), Record::new(data.to_vec(), expires_at));
         Ok(true)
     }
 
@@ -76,10 +76,11 @@ impl Store for MemoryStore {
         data: &[u8],
         ttl: Duration,
     ) -> Result<CasOutcome> {
+        let expires_at = expiry_after(BACKEND, ttl)?;
         let mut entries = self.entries();
         match Self::live(&mut entries, key) {
             Some(current) if current.data == expected.data => {
-                *current = Record::new(data.to_vec(), expiry_after(ttl));
+                *current = Record::new(data.to_vec(), expires_at);
                 Ok(CasOutcome::Stored)
             }
             current => Ok(CasOutcome::Conflict(current.cloned())),
@@ -98,10 +99,9 @@ impl Store for MemoryStore {
     }
 
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
-        self.entries().insert(
-            key.to_owned(),
-            Record::new(data.to_vec(), expiry_after(ttl)),
-        );
+        let expires_at = expiry_after(BACKEND, ttl)?;
+        self.entries()
+            .insert(key.to_owned(), Record::new(data.to_vec(), expires_at));
         Ok(())
     }
 
@@ -111,9 +111,10 @@ impl Store for MemoryStore {
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
+        let expires_at = expiry_after(BACKEND, ttl)?;
         Ok(match Self::live(&mut self.entries(), key) {
             Some(record) => {
-                record.expires_at = expiry_after(ttl);
+                record.expires_at = expires_at;
                 true
             }
             None => false,

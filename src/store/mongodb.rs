@@ -35,7 +35,8 @@ use mongodb::sync::{Client, Collection};
 use time::OffsetDateTime;
 
 use super::shared::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_TIMEOUT, expiry_after, pool_timeout_message, shown_key,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_TIMEOUT, deadline_after, expiry_after,
+    pool_timeout_message, shown_key,
 };
 use super::{CasOutcome, Record, Store};
 use crate::error::{Error, Result};
@@ -243,7 +244,7 @@ impl Checkout {
     }
 
     fn take(&self) -> Result<Turn<'_>> {
-        let deadline = Instant::now() + self.timeout;
+        let deadline = deadline_after(self.timeout);
         // The count is changed in single statements: a panic cannot leave it half-written.
         let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
         while *free == 0 {
@@ -325,18 +326,17 @@ impl MongoStore {
         Ok(f())
     }
 
-    /// Writes `data` with a fresh expiry to the document `filter` selects, creating it
+    /// Writes `data` expiring at `expiration` to the document `filter` selects, creating it
     /// (with the filter's `id`) if `upsert`. Returns whether a document was matched or
     /// created.
     fn write(
         &self,
         filter: Document,
         data: &[u8],
-        ttl: Duration,
+        expiration: DateTime,
         upsert: bool,
     ) -> mongodb::error::Result<bool> {
-        let update =
-            doc! { "$set": { "val": binary(data), "expiration": date(expiry_after(ttl)) } };
+        let update = doc! { "$set": { "val": binary(data), "expiration": expiration } };
         let result = self
             .collection
             .update_one(filter, update)
@@ -380,8 +380,9 @@ impl Store for MongoStore {
     }
 
     fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
+        let expiration = date(expiry_after(BACKEND, ttl)?);
         let only_expired = doc! { "id": key, "expiration": { "$lte": DateTime::now() } };
-        match self.call(|| self.write(only_expired, data, ttl, true))? {
+        match self.call(|| self.write(only_expired, data, expiration, true))? {
             Ok(written) => Ok(written),
             // A live document holds the key: the upsert's insert hit the unique index.
             Err(error) if is_duplicate_key(&error) => Ok(false),
@@ -396,13 +397,14 @@ impl Store for MongoStore {
         data: &[u8],
         ttl: Duration,
     ) -> Result<CasOutcome> {
+        let expiration = date(expiry_after(BACKEND, ttl)?);
         let filter = doc! {
             "id": key,
             "val": binary(&expected.data),
             "expiration": { "$gt": DateTime::now() },
         };
         if self
-            .call(|| self.write(filter, data, ttl, false))?
+            .call(|| self.write(filter, data, expiration, false))?
             .map_err(Error::in_store(BACKEND))?
         {
             Ok(CasOutcome::Stored)
@@ -431,9 +433,10 @@ impl Store for MongoStore {
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
         // Two upserts of a new key at once: the unique index refuses the second insert, which
         // then finds the document and updates it.
-        match self.call(|| self.write(doc! { "id": key }, data, ttl, true))? {
+        let expiration = date(expiry_after(BACKEND, ttl)?);
+        match self.call(|| self.write(doc! { "id": key }, data, expiration, true))? {
             Err(error) if is_duplicate_key(&error) => {
-                self.call(|| self.write(doc! { "id": key }, data, ttl, true))?
+                self.call(|| self.write(doc! { "id": key }, data, expiration, true))?
                     .map_err(Error::in_store(BACKEND))?;
                 Ok(())
             }
@@ -448,12 +451,13 @@ impl Store for MongoStore {
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
+        let expiration = date(expiry_after(BACKEND, ttl)?);
         let result = self
             .call(|| {
                 self.collection
                     .update_one(
                         doc! { "id": key, "expiration": { "$gt": DateTime::now() } },
-                        doc! { "$set": { "expiration": date(expiry_after(ttl)) } },
+                        doc! { "$set": { "expiration": expiration } },
                     )
                     .run()
             })?

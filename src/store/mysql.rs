@@ -43,7 +43,7 @@ use mysql::prelude::Queryable;
 use mysql::{OptsBuilder, Pool, PoolConstraints, PoolOpts, PooledConn};
 use time::PrimitiveDateTime;
 
-use super::shared::{DEFAULT_CONNECT_TIMEOUT, expiry_after, pool_timeout_message};
+use super::shared::{DEFAULT_CONNECT_TIMEOUT, deadline_after, expiry_after, pool_timeout_message};
 use super::sql::{
     ALIVE_BYPASS, PURGE_BATCH, RowStatements, now, purge_in_batches, row_record, timestamp,
 };
@@ -338,7 +338,7 @@ impl MysqlStore {
     /// other after a ping; connections that fail the ping are dropped and the next one tried,
     /// until the pool has none to give within the pool timeout.
     fn connection(&self) -> Result<Checkout<'_>> {
-        let deadline = Instant::now() + self.pool_timeout;
+        let deadline = deadline_after(self.pool_timeout);
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
             let mut conn = self.pool.try_get_conn(wait).map_err(|e| match e {
@@ -409,7 +409,7 @@ impl MysqlStore {
         data: &[u8],
         ttl: Duration,
     ) -> Result<bool> {
-        let expiry = timestamp(expiry_after(ttl));
+        let expiry = timestamp(expiry_after(BACKEND, ttl)?);
         match conn.run(|conn| conn.exec_drop(&self.sql.insert, (key, data, expiry))) {
             Ok(()) => Ok(true),
             Err(mysql::Error::MySqlError(error)) if error.code == ER_DUP_ENTRY => Ok(false),
@@ -450,7 +450,7 @@ impl Store for MysqlStore {
         ttl: Duration,
     ) -> Result<CasOutcome> {
         let mut conn = self.connection()?;
-        let expiry = timestamp(expiry_after(ttl));
+        let expiry = timestamp(expiry_after(BACKEND, ttl)?);
         let matched = Self::execute_on(
             &mut conn,
             &self.sql.compare_and_set,
@@ -480,7 +480,7 @@ impl Store for MysqlStore {
     }
 
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
-        let expiry = timestamp(expiry_after(ttl));
+        let expiry = timestamp(expiry_after(BACKEND, ttl)?);
         self.execute(&self.sql.set, (key, data, expiry))?;
         Ok(())
     }
@@ -491,7 +491,7 @@ impl Store for MysqlStore {
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
-        let expiry = timestamp(expiry_after(ttl));
+        let expiry = timestamp(expiry_after(BACKEND, ttl)?);
         let matched = self.execute(&self.sql.touch, (expiry, key, now()))?;
         Ok(matched == 1)
     }

@@ -397,7 +397,7 @@ impl Store for PostgresStore {
     }
 
     fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
-        let expiry = timestamp(expiry_after(ttl));
+        let expiry = timestamp(expiry_after(BACKEND, ttl)?);
         let now = now();
         let written = self.execute(|p| &p.create, &[&key, &data, &expiry, &now])?;
         Ok(written == 1)
@@ -412,7 +412,7 @@ impl Store for PostgresStore {
     ) -> Result<CasOutcome> {
         let mut pooled = self.connection()?;
         let conn = &mut *pooled;
-        let expiry = timestamp(expiry_after(ttl));
+        let expiry = timestamp(expiry_after(BACKEND, ttl)?);
         let now = now();
         let changed = conn
             .client
@@ -447,7 +447,7 @@ impl Store for PostgresStore {
     }
 
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
-        let expiry = timestamp(expiry_after(ttl));
+        let expiry = timestamp(expiry_after(BACKEND, ttl)?);
         self.execute(|p| &p.set, &[&key, &data, &expiry])?;
         Ok(())
     }
@@ -458,7 +458,7 @@ impl Store for PostgresStore {
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
-        let expiry = timestamp(expiry_after(ttl));
+        let expiry = timestamp(expiry_after(BACKEND, ttl)?);
         let now = now();
         let changed = self.execute(|p| &p.touch, &[&expiry, &key, &now])?;
         Ok(changed == 1)

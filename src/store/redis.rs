@@ -40,7 +40,7 @@ use r2d2::{ManageConnection, Pool};
 use time::OffsetDateTime;
 
 use super::net::{DEFAULT_IO_TIMEOUT, Renewable, renewal_due, with_default_port};
-use super::shared::{DEFAULT_CONNECT_TIMEOUT, pool_timeout_message, shown_key};
+use super::shared::{DEFAULT_CONNECT_TIMEOUT, expiry_after, pool_timeout_message, shown_key};
 use super::{CasOutcome, Record, Store};
 use crate::error::{Error, Result};
 use crate::parse::{QueryParams, redacted};
@@ -493,9 +493,13 @@ fn expiry_from_millis(millis: i64) -> OffsetDateTime {
         .unwrap_or_else(|_| renewal_due())
 }
 
-/// A TTL in whole milliseconds, at least 1.
-fn millis(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+/// A TTL in whole milliseconds, at least 1; an error when the expiry would fall past the year
+/// 9999 (below that, the milliseconds fit Redis' 64-bit expiry easily).
+fn millis(ttl: Duration) -> Result<u64> {
+    expiry_after(BACKEND, ttl)?;
+    u64::try_from(ttl.as_millis())
+        .map(|millis| millis.max(1))
+        .map_err(|_| Error::store(BACKEND, format!("lifetime {ttl:?} is out of range")))
 }
 
 impl Store for RedisStore {
@@ -523,6 +527,7 @@ impl Store for RedisStore {
     }
 
     fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
+        let ttl = millis(ttl)?;
         // Sent again, a create that was applied finds its own record and reports `false`: the
         // manager then creates under another id, leaving an unused record to expire.
         let reply: Value = self.run("create", key, Resend::Safe, |conn| {
@@ -531,7 +536,7 @@ impl Store for RedisStore {
                 .arg(data)
                 .arg("NX")
                 .arg("PX")
-                .arg(millis(ttl))
+                .arg(ttl)
                 .query(conn)
         })?;
         Ok(reply == Value::Okay)
@@ -544,7 +549,7 @@ impl Store for RedisStore {
         data: &[u8],
         ttl: Duration,
     ) -> Result<CasOutcome> {
-        let ttl = millis(ttl).to_string();
+        let ttl = millis(ttl)?.to_string();
         self.write(
             "compare-and-set",
             key,
@@ -557,13 +562,9 @@ impl Store for RedisStore {
     }
 
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
+        let ttl = millis(ttl)?;
         self.run("set", key, Resend::Safe, |conn| {
-            cmd("SET")
-                .arg(key)
-                .arg(data)
-                .arg("PX")
-                .arg(millis(ttl))
-                .query(conn)
+            cmd("SET").arg(key).arg(data).arg("PX").arg(ttl).query(conn)
         })
     }
 
@@ -574,8 +575,9 @@ impl Store for RedisStore {
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
+        let ttl = millis(ttl)?;
         self.run("touch", key, Resend::Safe, |conn| {
-            cmd("PEXPIRE").arg(key).arg(millis(ttl)).query(conn)
+            cmd("PEXPIRE").arg(key).arg(ttl).query(conn)
         })
     }
 }
@@ -713,8 +715,8 @@ mod tests {
 
     #[test]
     fn ttls_are_whole_milliseconds() {
-        assert_eq!(millis(Duration::from_secs(2)), 2000);
-        assert_eq!(millis(Duration::from_micros(10)), 1);
-        assert_eq!(millis(Duration::MAX), u64::MAX);
+        assert_eq!(millis(Duration::from_secs(2)).unwrap(), 2000);
+        assert_eq!(millis(Duration::from_micros(10)).unwrap(), 1);
+        assert!(millis(Duration::MAX).is_err());
     }
 }

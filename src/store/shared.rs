@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::error::{Error, Result};
+
 /// How long opening a connection to a server may take unless the store's URL says otherwise.
 #[cfg(server_store)]
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -14,9 +16,35 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[cfg(any(feature = "sqlite", feature = "mongodb"))]
 pub(crate) const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The expiry a write with `ttl` sets, from now.
-pub(crate) fn expiry_after(ttl: Duration) -> OffsetDateTime {
-    OffsetDateTime::now_utc() + ttl
+/// The latest expiry a store accepts: the end of the year 9999, the last that every backend's
+/// timestamp (and Python's `datetime`, for Flask-Session reading the same store) can hold.
+const LATEST_EXPIRY: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59 UTC);
+
+/// The expiry a write with `ttl` sets, from now. A lifetime that reaches past
+/// [`LATEST_EXPIRY`] is an error of `backend`, never a panic; the manager's own bound on
+/// lifetimes keeps every configured one far below it.
+pub(crate) fn expiry_after(backend: &'static str, ttl: Duration) -> Result<OffsetDateTime> {
+    time::Duration::try_from(ttl)
+        .ok()
+        .and_then(|ttl| OffsetDateTime::now_utc().checked_add(ttl))
+        .filter(|at| *at <= LATEST_EXPIRY)
+        .ok_or_else(|| {
+            Error::store(
+                backend,
+                format!("lifetime {ttl:?} puts the expiry past the year 9999"),
+            )
+        })
+}
+
+/// The instant `timeout` from now, for the pools that count their own wait. A timeout past
+/// what the clock holds waits a year instead: never a panic.
+#[cfg(any(feature = "mysql", feature = "mongodb"))]
+pub(crate) fn deadline_after(timeout: Duration) -> std::time::Instant {
+    const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
+    let now = std::time::Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(LONGEST_WAIT))
+        .unwrap_or(now)
 }
 
 /// The message of a call that got no connection from its pool within `timeout` (all in

@@ -19,13 +19,20 @@
 //! `UPDATE … WHERE session_id = ? AND data = ?`. The table name, validated, is the only text
 //! spliced into SQL; every value is a bound parameter.
 //!
+//! A database file the store creates is readable and writable by its owner only (0600,
+//! whatever the umask); SQLite creates the `-wal` and `-shm` files with the same mode. The
+//! mode of an existing file is left as it is.
+//!
 //! Each pooled connection uses WAL journaling, `synchronous=NORMAL` and a busy timeout (5 s
 //! by default, `busy_timeout` in the URL). A call waits at most `pool_timeout` (5 s by
 //! default) for a connection of the pool.
 
 use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::io;
 use std::os::unix::ffi::OsStringExt;
-use std::path::PathBuf;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use r2d2::{ManageConnection, Pool, PooledConnection};
@@ -193,9 +200,17 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens the pool and creates the table and its index if missing.
+    /// Opens the pool and creates the database file (mode 0600) and the table and its index
+    /// if missing.
     pub fn open(options: &SqliteOptions) -> Result<SqliteStore> {
         options.validate()?;
+        create_private(&options.path).map_err(|e| {
+            Error::store_caused_by(
+                BACKEND,
+                format!("cannot create {}", options.path.display()),
+                e,
+            )
+        })?;
         let manager = SqliteConnectionManager::file(&options.path)
             .with_flags(OpenFlags::default().difference(OpenFlags::SQLITE_OPEN_URI))
             .with_init({
@@ -296,7 +311,7 @@ impl Store for SqliteStore {
     }
 
     fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
-        let expiry = expiry_text(expiry_after(ttl))?;
+        let expiry = expiry_text(expiry_after(BACKEND, ttl)?)?;
         let now = now_text()?;
         let written = self.execute(&self.sql.create, params![key, data, expiry, now])?;
         Ok(written == 1)
@@ -310,7 +325,7 @@ impl Store for SqliteStore {
         ttl: Duration,
     ) -> Result<CasOutcome> {
         let conn = self.connection()?;
-        let expiry = expiry_text(expiry_after(ttl))?;
+        let expiry = expiry_text(expiry_after(BACKEND, ttl)?)?;
         let now = now_text()?;
         let changed = conn
             .prepare_cached(&self.sql.compare_and_set)
@@ -340,7 +355,7 @@ impl Store for SqliteStore {
     }
 
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
-        let expiry = expiry_text(expiry_after(ttl))?;
+        let expiry = expiry_text(expiry_after(BACKEND, ttl)?)?;
         self.execute(&self.sql.set, params![key, data, expiry])?;
         Ok(())
     }
@@ -351,7 +366,7 @@ impl Store for SqliteStore {
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
-        let expiry = expiry_text(expiry_after(ttl))?;
+        let expiry = expiry_text(expiry_after(BACKEND, ttl)?)?;
         let now = now_text()?;
         let changed = self.execute(&self.sql.touch, params![expiry, key, now])?;
         Ok(changed == 1)
@@ -369,6 +384,30 @@ impl Store for SqliteStore {
                 .map_err(Error::in_store(BACKEND))?;
             Ok(deleted as u64)
         })
+    }
+}
+
+/// Creates the database file readable and writable by its owner only, whatever the umask, if
+/// it does not exist; an existing file keeps its mode. SQLite gives the `-wal` and `-shm`
+/// files the database file's mode.
+fn create_private(path: &Path) -> io::Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        // A missing directory is reported by SQLite's own open, with its message.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::AlreadyExists | io::ErrorKind::NotFound
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -398,7 +437,6 @@ fn parse_expiry(text: &[u8]) -> Option<OffsetDateTime> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
     use crate::store::test_support::contract::{
@@ -600,6 +638,21 @@ mod tests {
         for bad in ["", "9t", "x;drop", "a b", "\"q\"", "é", &"t".repeat(64)] {
             assert!(validate_table_name(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A new database file is private; an existing one keeps the mode its owner gave it.
+    #[test]
+    fn new_database_file_is_private_and_an_existing_one_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode_of = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        open(dir.path());
+        assert_eq!(mode_of(&dir.path().join("sessions.db")), 0o600);
+        let shared = dir.path().join("shared.db");
+        std::fs::write(&shared, b"").unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+        SqliteStore::open(&SqliteOptions::new(&shared)).unwrap();
+        assert_eq!(mode_of(&shared), 0o640);
     }
 
     #[test]
