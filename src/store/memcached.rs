@@ -162,6 +162,11 @@ impl MemcachedOptions {
     }
 
     fn validate(&self) -> Result<()> {
+        super::shared::check_timeouts(&[
+            ("connect_timeout", Some(self.connect_timeout)),
+            ("pool_timeout", self.pool_timeout),
+            ("timeout", Some(self.timeout)),
+        ])?;
         if self.servers.is_empty() {
             return Err(Error::config("servers", "at least one server"));
         }

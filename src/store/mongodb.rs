@@ -165,6 +165,7 @@ impl MongoOptions {
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
+        super::shared::check_timeouts(&[("pool_timeout", Some(self.pool_timeout))])?;
         // MongoDB's rules: no empty names, none of these characters in a database name.
         if self.database.is_empty()
             || self

@@ -156,6 +156,10 @@ impl MysqlOptions {
     }
 
     fn validate(&self) -> Result<()> {
+        super::shared::check_timeouts(&[
+            ("connect_timeout", Some(self.connect_timeout)),
+            ("pool_timeout", self.pool_timeout),
+        ])?;
         validate_table_name(&self.table).map_err(|message| Error::config("table", message))?;
         if self.database.is_empty() || self.database.contains('/') {
             return Err(Error::config(

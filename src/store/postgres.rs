@@ -120,6 +120,7 @@ impl PostgresOptions {
 
     /// Checks the options and returns the driver's connection settings.
     fn validate(&self) -> Result<postgres::Config> {
+        super::shared::check_timeouts(&[("pool_timeout", self.pool_timeout)])?;
         validate_table_name(&self.table).map_err(|message| Error::config("table", message))?;
         if self.pool_size == 0 {
             return Err(Error::config("pool_size", "must be at least 1"));

@@ -198,6 +198,11 @@ impl RedisOptions {
     }
 
     fn validate(&self) -> Result<()> {
+        super::shared::check_timeouts(&[
+            ("connect_timeout", Some(self.connect_timeout)),
+            ("pool_timeout", self.pool_timeout),
+            ("timeout", Some(self.timeout)),
+        ])?;
         if self.nodes.is_empty() || (!self.cluster && self.nodes.len() > 1) {
             return Err(Error::config(
                 "nodes",

@@ -16,6 +16,27 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[cfg(any(feature = "sqlite", feature = "mongodb"))]
 pub(crate) const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest wait a store accepts for a timeout (connect, pool, I/O, busy): an hour. A longer
+/// one is a configuration mistake, and the connection pools add it to the current time
+/// without checking.
+#[cfg(pooled_store)]
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Refuses any of `timeouts` (a setting's name and its value, if set) longer than
+/// [`MAX_TIMEOUT`], naming the setting.
+#[cfg(pooled_store)]
+pub(crate) fn check_timeouts(timeouts: &[(&str, Option<Duration>)]) -> Result<()> {
+    for (name, timeout) in timeouts {
+        if timeout.is_some_and(|timeout| timeout > MAX_TIMEOUT) {
+            return Err(Error::config(
+                *name,
+                format!("at most {} seconds", MAX_TIMEOUT.as_secs()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The latest expiry a store accepts: the end of the year 9999, the last that every backend's
 /// timestamp (and Python's `datetime`, for Flask-Session reading the same store) can hold.
 const LATEST_EXPIRY: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59 UTC);

@@ -126,6 +126,10 @@ impl SqliteOptions {
     }
 
     fn validate(&self) -> Result<()> {
+        super::shared::check_timeouts(&[
+            ("busy_timeout", Some(self.busy_timeout)),
+            ("pool_timeout", Some(self.pool_timeout)),
+        ])?;
         let path = self.path.as_os_str();
         if path.is_empty() || path == ":memory:" {
             return Err(Error::config(

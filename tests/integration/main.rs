@@ -25,4 +25,5 @@ mod merge_properties;
 mod pool_timeout;
 mod redis;
 mod security;
+mod security_store;
 mod server_restart;

@@ -255,3 +255,55 @@ fn huge_lifetime_is_an_error_in_mongodb() {
     );
     out_of_range_lifetimes_are_errors(store.as_ref());
 }
+
+/// A timeout past an hour in a store URL is a configuration error naming it, never a panic
+/// (the connection pools add their timeout to the current time unchecked).
+#[test]
+fn absurd_timeouts_are_configuration_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}/s.db", dir.path().display());
+    let mut urls = vec![
+        (format!("{sqlite}?pool_timeout=1e18"), "pool_timeout"),
+        (format!("{sqlite}?busy_timeout=3601"), "busy_timeout"),
+    ];
+    if cfg!(feature = "redis") {
+        urls.push((
+            "redis://127.0.0.1:6379/0?pool_timeout=1e18".into(),
+            "pool_timeout",
+        ));
+        urls.push(("redis://127.0.0.1:6379/0?timeout=1e12".into(), "timeout"));
+    }
+    if cfg!(feature = "memcached") {
+        urls.push((
+            "memcache://127.0.0.1:11211?connect_timeout=1e18".into(),
+            "connect_timeout",
+        ));
+    }
+    if cfg!(feature = "postgres") {
+        urls.push((
+            "postgres://postgres@127.0.0.1:5432/test?pool_timeout=1e18".into(),
+            "pool_timeout",
+        ));
+    }
+    if cfg!(feature = "mysql") {
+        urls.push((
+            "mysql://root@127.0.0.1:3306/test?pool_timeout=1e18".into(),
+            "pool_timeout",
+        ));
+    }
+    if cfg!(feature = "mongodb") {
+        urls.push((
+            "mongodb://127.0.0.1:27017/?pool_timeout=1e18".into(),
+            "pool_timeout",
+        ));
+    }
+    for (url, setting) in urls {
+        let error = Config::from_url(&url)
+            .and_then(SessionManager::new)
+            .expect_err(&url);
+        assert!(
+            matches!(&error, Error::Config { key, .. } if key == setting),
+            "{url}: {error}"
+        );
+    }
+}
