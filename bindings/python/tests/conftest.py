@@ -1,6 +1,7 @@
 """Fixtures: managers on real stores (SQLite in a temporary directory, Redis on
 127.0.0.1:6379, PostgreSQL on 127.0.0.1:5432), each test under its own key prefix."""
 
+import threading
 import uuid
 
 import pytest
@@ -59,3 +60,21 @@ def stored_session(manager, **values):
     session = manager.load(None)
     session.update(values)
     return cookie_of(manager.save(session))
+
+
+def run_in_threads(count, work):
+    """Runs ``work()`` on ``count`` threads at once; returns the exceptions they raised."""
+    failures = []
+
+    def guarded():
+        try:
+            work()
+        except Exception as error:  # reported by the caller
+            failures.append(error)
+
+    threads = [threading.Thread(target=guarded) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
