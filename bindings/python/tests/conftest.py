@@ -5,6 +5,7 @@ import threading
 import uuid
 
 import pytest
+import redis
 
 from sessionstore import SessionManager
 
@@ -25,8 +26,15 @@ def store_url(kind, tmp_path):
 
 @pytest.fixture
 def prefix():
-    """A key prefix of this test's own, so tests sharing a server never meet."""
-    return f"pytest:{uuid.uuid4().hex}:"
+    """A key prefix of this test's own, so tests sharing a server never meet; the test's
+    Redis keys are deleted after it."""
+    prefix = f"pytest:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture(params=["sqlite", "redis", "postgres"])
