@@ -328,3 +328,19 @@ def test_every_declared_function_is_in_the_header_with_as_many_arguments():
         assert declaration, name
         parameters = declaration.group(1).strip()
         assert (0 if parameters == "void" else parameters.count(",") + 1) == len(argtypes), name
+
+
+def test_flask_session_sqlalchemy_settings_name_the_sql_store(tmp_path):
+    config = {
+        "SESSION_TYPE": "sqlalchemy",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/flask.db",
+        "SESSION_SQLALCHEMY": object(),  # Flask-Session's db object: not needed here
+        "SESSION_PERMANENT": False,
+        "SESSION_COOKIE_SAMESITE": None,
+    }
+    with SessionManager.from_flask_config(config) as manager:
+        saved = manager.save(stored_via(manager))
+        assert "SameSite" not in saved.set_cookie and "Expires" not in saved.set_cookie
+        with manager.load(cookie_of(saved)) as session:
+            assert session["x"] == 1
+    assert (tmp_path / "flask.db").is_file()
