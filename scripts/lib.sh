@@ -55,7 +55,7 @@ python_env() {
     fi
     if ! cmp -s "$requirements" "$stamp"; then
         say "pip install -r $requirements"
-        "$VENV/bin/pip" install -q --disable-pip-version-check --pre -r "$requirements"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check --pre -r "$requirements"
         cp "$requirements" "$stamp"
     fi
 }
@@ -74,6 +74,7 @@ python_package() {
         return 0
     fi
     say "pip install ./bindings/python (release build of the library)"
-    "$VENV/bin/pip" install -q --disable-pip-version-check --no-build-isolation ./bindings/python
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation \
+        ./bindings/python
     echo "$sources" >"$stamp"
 }

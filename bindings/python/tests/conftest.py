@@ -1,9 +1,11 @@
 """Fixtures: managers on real stores (SQLite in a temporary directory, Redis on
 127.0.0.1:6379, PostgreSQL on 127.0.0.1:5432), each test under its own key prefix."""
 
+import threading
 import uuid
 
 import pytest
+import redis
 
 from sessionstore import SessionManager
 
@@ -24,8 +26,15 @@ def store_url(kind, tmp_path):
 
 @pytest.fixture
 def prefix():
-    """A key prefix of this test's own, so tests sharing a server never meet."""
-    return f"pytest:{uuid.uuid4().hex}:"
+    """A key prefix of this test's own, so tests sharing a server never meet; the test's
+    Redis keys are deleted after it."""
+    prefix = f"pytest:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture(params=["sqlite", "redis", "postgres"])
@@ -59,3 +68,21 @@ def stored_session(manager, **values):
     session = manager.load(None)
     session.update(values)
     return cookie_of(manager.save(session))
+
+
+def run_in_threads(count, work):
+    """Runs ``work()`` on ``count`` threads at once; returns the exceptions they raised."""
+    failures = []
+
+    def guarded():
+        try:
+            work()
+        except Exception as error:  # reported by the caller
+            failures.append(error)
+
+    threads = [threading.Thread(target=guarded) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures

@@ -52,14 +52,17 @@ def _text(name, value):
 
 def flask_settings(config):
     """The settings of ``config`` that sessions use, as (name, str) pairs; None values
-    (Flask's unset defaults) are left out."""
+    (Flask's unset defaults) are left out, but for SESSION_COOKIE_SAMESITE, where Flask's
+    None means no SameSite attribute."""
     if not isinstance(config, Mapping):
         raise TypeError(f"expected a mapping of Flask settings, got {type(config).__name__}")
-    return [
-        (name, _text(name, value))
+    settings = {
+        name: value
         for name, value in config.items()
         if isinstance(name, str)
         and (name.startswith("SESSION_") or name in _FLASK_KEYS)
         and name not in _UNUSED_OBJECTS
-        and value is not None
-    ]
+    }
+    if "SESSION_COOKIE_SAMESITE" in settings and settings["SESSION_COOKIE_SAMESITE"] is None:
+        settings["SESSION_COOKIE_SAMESITE"] = ""
+    return [(name, _text(name, value)) for name, value in settings.items() if value is not None]

@@ -115,7 +115,21 @@ class _Handle:
             self.close()
 
 
-class SessionManager:
+class _Closable:
+    """close() and ``with`` for the owner of a _Handle in ``self._handle``."""
+
+    def close(self):
+        """Releases the handle (idempotent)."""
+        self._handle.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+class SessionManager(_Closable):
     """Loads and saves sessions: open one per application and share it by every thread.
 
     ``url`` names the store (``redis://127.0.0.1:6379/0``, ``sqlite:///var/app/sessions.db``,
@@ -130,7 +144,8 @@ class SessionManager:
     max_attempts, cleanup_every, max_size.
 
     Raises ConfigError for an invalid URL or setting and StoreError when the store cannot
-    be opened.
+    be opened. close() (or the end of a ``with`` block) releases it; sessions still out
+    keep the store open until they are saved or closed.
     """
 
     def __init__(self, url, secret=None, **options):
@@ -206,16 +221,6 @@ class SessionManager:
         check(lib.sessionstore_manager_purge_expired(self._handle.pointer, byref(count)))
         return count.value
 
-    def close(self):
-        """Releases the manager; sessions still out keep the store open until saved."""
-        self._handle.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
 
 # Modify operations handed to the library, by the id passed as the callback's user data;
 # an entry lives until the library releases it (the session saved or closed).
@@ -240,14 +245,15 @@ def _release_operation(user_data):
     _operations.pop(user_data, None)
 
 
-class Session(MutableMapping):
+class Session(_Closable, MutableMapping):
     """One request's session, from SessionManager.load(), handed to SessionManager.save().
 
     A mutable mapping of str keys (``get``, ``[]``, ``in``, ``del``, ``keys``, ``clear``,
     ``len``, iteration; reserved keys such as ``_permanent`` included). Each access calls
     the library: values are decoded on every read and written at once. Use it from one
-    thread at a time. Unsaved, it is released by close(), by ``with``, or when garbage;
-    after save() or close() every use raises ClosedError.
+    thread at a time. Unsaved, it is released, and nothing written, by close(), by the end
+    of a ``with`` block, or when garbage; after save() or close() every use raises
+    ClosedError.
     """
 
     def __init__(self, pointer):
@@ -412,16 +418,6 @@ class Session(MutableMapping):
     def closed(self):
         """Whether the session was saved or closed."""
         return self._handle.closed
-
-    def close(self):
-        """Releases the session without saving it; nothing is written. Idempotent."""
-        self._handle.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
     def __repr__(self):
         state = "closed" if self.closed else f"{len(self)} keys"
