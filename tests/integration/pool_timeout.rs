@@ -16,6 +16,7 @@
 #![cfg(pooled_store)]
 
 use crate::common;
+#[cfg(any(feature = "mongodb", feature = "redis", feature = "memcached"))]
 use crate::net_servers;
 
 use std::thread;

@@ -1,0 +1,607 @@
+//! The stored value: a MessagePack map with string keys, exactly as Flask-Session 0.8 writes
+//! it, with a JSON object accepted on read (Flask-Session's `json` serialization format).
+//!
+//! ```
+//! use sessionstore::codec::{self, Data, Format};
+//! let mut data = Data::new();
+//! data.insert("_permanent".into(), true.into());
+//! data.insert("user_id".into(), 42.into());
+//! let bytes = codec::encode(&data, Format::MessagePack).unwrap();
+//! assert_eq!(bytes[0], 0x82); // a map of two entries
+//! assert_eq!(codec::decode(&bytes).unwrap(), data);
+//! ```
+
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use rmp::Marker;
+use rmpv::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::{Error, Result};
+
+mod reader;
+
+use reader::{length, read, skip, take};
+
+/// A session's data: string keys to MessagePack values.
+pub type Data = BTreeMap<String, Value>;
+
+/// MessagePack's extension type for timestamps.
+pub const TIMESTAMP_EXT: i8 = -1;
+
+/// How deep arrays and maps may nest in one session value (docs/DESIGN.md §4): an array or
+/// map under a session key is level 1, one inside it level 2, and so on. Every decoder
+/// refuses a stored value that nests deeper (the session then starts afresh) and every
+/// write refuses such a value, so no recursion over a value, in this crate, rmpv or serde,
+/// goes deeper than this: a hostile stored value cannot overflow a request thread's stack.
+///
+/// 32: in a debug build serde's deserializer into a `serde_json::Value` takes about 2.8 KiB
+/// of stack per level, so 32 levels of it fit a 128 KiB thread stack (musl's default) with
+/// room to spare, where 64 would not. Session data rarely nests more than a few levels.
+pub const MAX_NESTING: usize = 32;
+
+/// How session data is written to the store. Reading accepts both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// MessagePack map (Flask-Session 0.8's default `msgpack`).
+    #[default]
+    MessagePack,
+    /// JSON object (Flask-Session's `json`): bytes become base64 strings, timestamps RFC 3339.
+    Json,
+}
+
+impl Format {
+    /// Parses Flask-Session's `SESSION_SERIALIZATION_FORMAT` spelling (`msgpack` or `json`).
+    pub fn from_name(name: &str) -> Option<Format> {
+        match name.to_ascii_lowercase().as_str() {
+            "msgpack" | "messagepack" => Some(Format::MessagePack),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+/// Encodes session data in the given format.
+///
+/// Fails for a value nested deeper than [`MAX_NESTING`], and for values JSON cannot carry
+/// (non-finite floats, extension types other than timestamps) when `format` is
+/// [`Format::Json`].
+pub fn encode(data: &Data, format: Format) -> Result<Vec<u8>> {
+    for (key, value) in data {
+        check_nesting(key, value)?;
+    }
+    match format {
+        Format::MessagePack => {
+            let mut out = Vec::with_capacity(64);
+            write_map(
+                &mut out,
+                data.len(),
+                data.iter().map(|(k, v)| (k, Encoding::Value(v))),
+            )?;
+            Ok(out)
+        }
+        Format::Json => to_json_object(data.iter()),
+    }
+}
+
+/// One value of a map being written: decoded, or still in its stored encoding.
+enum Encoding<'a> {
+    Value(&'a Value),
+    Encoded(&'a [u8]),
+}
+
+/// Writes a MessagePack map of `len` entries straight into `out` (no intermediate tree).
+fn write_map<'a>(
+    out: &mut Vec<u8>,
+    len: usize,
+    entries: impl Iterator<Item = (&'a String, Encoding<'a>)>,
+) -> Result<()> {
+    let failed = |e: &dyn fmt::Display| Error::Codec(format!("MessagePack encoding failed: {e}"));
+    let len = u32::try_from(len).map_err(|e| failed(&e))?;
+    rmp::encode::write_map_len(out, len).map_err(|e| failed(&e))?;
+    for (key, value) in entries {
+        rmp::encode::write_str(out, key).map_err(|e| failed(&e))?;
+        match value {
+            Encoding::Value(value) => {
+                rmpv::encode::write_value(out, value).map_err(|e| failed(&e))?;
+            }
+            Encoding::Encoded(bytes) => out.extend_from_slice(bytes),
+        }
+    }
+    Ok(())
+}
+
+fn to_json_object<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>) -> Result<Vec<u8>> {
+    let mut object = serde_json::Map::new();
+    for (key, value) in entries {
+        object.insert(key.clone(), to_json(key, value)?);
+    }
+    serde_json::to_vec(&object).map_err(|e| Error::Codec(e.to_string()))
+}
+
+/// Decodes a stored session: MessagePack first, then a JSON object.
+pub fn decode(bytes: &[u8]) -> Result<Data> {
+    match decode_msgpack(bytes) {
+        Ok(data) => Ok(data),
+        Err(msgpack_error) => decode_json(bytes)
+            .map_err(|json_error| Error::Codec(format!("{msgpack_error}; {json_error}"))),
+    }
+}
+
+fn decode_msgpack(bytes: &[u8]) -> std::result::Result<Data, String> {
+    // The session's map is one level more than its values.
+    let mut rest = bytes;
+    let value = read(&mut rest, MAX_NESTING + 1)?;
+    if !rest.is_empty() {
+        return Err(format!(
+            "not MessagePack: {} bytes after the value",
+            rest.len()
+        ));
+    }
+    let Value::Map(entries) = value else {
+        return Err("MessagePack value is not a map".into());
+    };
+    let mut data = Data::new();
+    for (key, value) in entries {
+        match key {
+            Value::String(s) if s.is_str() => {
+                data.insert(s.into_str().unwrap_or_default(), value);
+            }
+            other => return Err(format!("MessagePack map key {other} is not a string")),
+        }
+    }
+    Ok(data)
+}
+
+/// Why a value with a string that is not UTF-8 is refused (msgspec refuses it too).
+const INVALID_UTF8: &str = "MessagePack string is not UTF-8";
+
+/// Decodes one MessagePack value (not a whole session) that a caller hands in encoded, as
+/// the C ABI's raw MessagePack setter does: the bytes must hold exactly one value, its
+/// strings UTF-8 and its arrays and maps nested at most [`MAX_NESTING`] deep.
+///
+/// ```
+/// use sessionstore::codec;
+/// let value = codec::decode_value(b"\x92\x01\xa1a").unwrap();
+/// assert_eq!(value, rmpv::Value::Array(vec![1.into(), "a".into()]));
+/// assert!(codec::decode_value(&[0x91; 65]).is_err());
+/// ```
+pub fn decode_value(bytes: &[u8]) -> Result<Value> {
+    let mut rest = bytes;
+    let value = read(&mut rest, MAX_NESTING).map_err(Error::Codec)?;
+    if !rest.is_empty() {
+        return Err(Error::Codec(format!(
+            "{} bytes after the MessagePack value",
+            rest.len()
+        )));
+    }
+    Ok(value)
+}
+
+/// Whether `value`'s arrays and maps (map keys included) nest at most `max` deep. Recurses
+/// at most `max + 1` calls deep, whatever the value. (The recursive functions over values
+/// in this module use plain loops: in a debug build each iterator adapter is a stack frame
+/// of its own, a dozen per level.)
+fn nesting_within(value: &Value, max: usize) -> bool {
+    match value {
+        Value::Array(items) => {
+            let Some(inner) = max.checked_sub(1) else {
+                return false;
+            };
+            for item in items {
+                if !nesting_within(item, inner) {
+                    return false;
+                }
+            }
+            true
+        }
+        Value::Map(entries) => {
+            let Some(inner) = max.checked_sub(1) else {
+                return false;
+            };
+            for (key, value) in entries {
+                if !nesting_within(key, inner) || !nesting_within(value, inner) {
+                    return false;
+                }
+            }
+            true
+        }
+        _ => true,
+    }
+}
+
+/// Refuses a value for `key` whose arrays and maps nest deeper than [`MAX_NESTING`].
+pub(crate) fn check_nesting(key: &str, value: &Value) -> Result<()> {
+    if nesting_within(value, MAX_NESTING) {
+        Ok(())
+    } else {
+        Err(Error::Value {
+            key: key.to_owned(),
+            message: format!("arrays and maps nested deeper than {MAX_NESTING} levels"),
+        })
+    }
+}
+
+/// Whether the arrays and objects of a JSON text nest at most `max` deep. serde_json builds
+/// its values recursively; this iterative scan runs first. It reads strings exactly as JSON
+/// does, so on any text serde_json accepts, or on the part it reads before it fails, the
+/// depth it sees is the depth serde_json reaches.
+fn json_nesting_within(bytes: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
+fn decode_json(bytes: &[u8]) -> std::result::Result<Data, String> {
+    // The object itself is one level more than its values.
+    if !json_nesting_within(bytes, MAX_NESTING + 1) {
+        return Err(format!(
+            "not a JSON object: nested deeper than {MAX_NESTING} levels"
+        ));
+    }
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a JSON object: {e}"))?;
+    Ok(object.into_iter().map(|(k, v)| (k, from_json(v))).collect())
+}
+
+fn from_json(value: serde_json::Value) -> Value {
+    match value {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Boolean(b),
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                Value::F64(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        serde_json::Value::String(s) => Value::from(s),
+        serde_json::Value::Array(items) => {
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                values.push(from_json(item));
+            }
+            Value::Array(values)
+        }
+        serde_json::Value::Object(map) => {
+            let mut entries = Vec::with_capacity(map.len());
+            for (key, value) in map {
+                entries.push((Value::from(key), from_json(value)));
+            }
+            Value::Map(entries)
+        }
+    }
+}
+
+fn to_json(key: &str, value: &Value) -> Result<serde_json::Value> {
+    let refuse = |what: &str| Error::Value {
+        key: key.to_owned(),
+        message: format!("{what} cannot be written as JSON"),
+    };
+    Ok(match value {
+        Value::Nil => serde_json::Value::Null,
+        Value::Boolean(b) => serde_json::Value::Bool(*b),
+        Value::Integer(i) => match (i.as_i64(), i.as_u64()) {
+            (Some(v), _) => v.into(),
+            (None, Some(v)) => v.into(),
+            _ => return Err(refuse("integer")),
+        },
+        Value::F32(f) => serde_json::Number::from_f64(f64::from(*f))
+            .ok_or_else(|| refuse("non-finite float"))?
+            .into(),
+        Value::F64(f) => serde_json::Number::from_f64(*f)
+            .ok_or_else(|| refuse("non-finite float"))?
+            .into(),
+        Value::String(s) => match s.as_str() {
+            Some(text) => text.into(),
+            None => return Err(refuse("invalid UTF-8 string")),
+        },
+        Value::Binary(bytes) => BASE64.encode(bytes).into(),
+        Value::Array(items) => {
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                values.push(to_json(key, item)?);
+            }
+            values.into()
+        }
+        Value::Map(entries) => {
+            let mut object = serde_json::Map::new();
+            for (k, v) in entries {
+                let Some(name) = k.as_str() else {
+                    return Err(refuse("map with non-string keys"));
+                };
+                object.insert(name.to_owned(), to_json(key, v)?);
+            }
+            object.into()
+        }
+        Value::Ext(..) => match value_to_timestamp(value) {
+            Some(ts) => ts.format(&Rfc3339).map_err(|_| refuse("timestamp"))?.into(),
+            None => return Err(refuse("extension type")),
+        },
+    })
+}
+
+/// Session data as a request holds it: the top-level map of the stored value, each value
+/// left in its stored encoding until something reads it.
+///
+/// A request reads or changes a few keys of a session. Decoding every value on load and
+/// encoding every value again on save costs, for a session of a few kilobytes, more than
+/// the store round trips; so a load only checks the value's structure (exactly what rmpv's
+/// decoder accepts) and indexes the top-level keys, a read decodes the one value it asks
+/// for, and a save writes the values nobody replaced as the bytes they were read as.
+#[derive(Clone, Default)]
+pub(crate) struct Entries {
+    /// The stored value that [`Slot::Encoded`] ranges point into.
+    source: Arc<[u8]>,
+    map: BTreeMap<String, Slot>,
+}
+
+#[derive(Clone)]
+enum Slot {
+    /// A value still encoded, at `range` of the source; decoded on first read.
+    Encoded {
+        range: Range<usize>,
+        decoded: OnceCell<Value>,
+    },
+    /// A value set by this request, or read from JSON.
+    Decoded(Value),
+}
+
+impl Entries {
+    /// No data.
+    pub(crate) fn new() -> Entries {
+        Entries::default()
+    }
+
+    /// Reads a stored value: a MessagePack map (its values left encoded), else a JSON
+    /// object. Fails, as [`decode`] does, on anything else.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Entries> {
+        match index_msgpack(bytes) {
+            Ok(map) => Ok(Entries {
+                source: Arc::from(bytes),
+                map,
+            }),
+            Err(msgpack_error) => match decode_json(bytes) {
+                Ok(data) => Ok(data.into_iter().collect()),
+                Err(json_error) => Err(Error::Codec(format!("{msgpack_error}; {json_error}"))),
+            },
+        }
+    }
+
+    /// The value under `key`, decoded on first read.
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
+        self.map.get(key).map(|slot| self.value_of(slot))
+    }
+
+    fn value_of<'a>(&'a self, slot: &'a Slot) -> &'a Value {
+        match slot {
+            Slot::Decoded(value) => value,
+            Slot::Encoded { range, decoded } => {
+                decoded.get_or_init(|| decode_checked(&self.source[range.clone()]))
+            }
+        }
+    }
+
+    /// Sets `key` to `value`.
+    pub(crate) fn insert(&mut self, key: String, value: Value) {
+        self.map.insert(key, Slot::Decoded(value));
+    }
+
+    /// Removes `key`, returning its value.
+    pub(crate) fn remove(&mut self, key: &str) -> Option<Value> {
+        let slot = self.map.remove(key)?;
+        Some(match slot {
+            Slot::Decoded(value) => value,
+            Slot::Encoded { range, decoded } => decoded
+                .into_inner()
+                .unwrap_or_else(|| decode_checked(&self.source[range])),
+        })
+    }
+
+    /// Whether `key` is present.
+    pub(crate) fn contains_key(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// The keys, in order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &String> {
+        self.map.keys()
+    }
+
+    /// The number of keys.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Removes every key.
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.map
+            .iter()
+            .map(|(key, slot)| (key, self.value_of(slot)))
+    }
+
+    /// Encodes the data in `format`; in MessagePack, values still encoded are copied as
+    /// they are.
+    pub(crate) fn encode(&self, format: Format) -> Result<Vec<u8>> {
+        match format {
+            Format::MessagePack => {
+                let mut out = Vec::with_capacity(self.source.len() + 64);
+                let entries = self.map.iter().map(|(key, slot)| {
+                    let value = match slot {
+                        Slot::Encoded { range, .. } => {
+                            Encoding::Encoded(&self.source[range.clone()])
+                        }
+                        Slot::Decoded(value) => Encoding::Value(value),
+                    };
+                    (key, value)
+                });
+                write_map(&mut out, self.map.len(), entries)?;
+                Ok(out)
+            }
+            Format::Json => to_json_object(self.iter()),
+        }
+    }
+}
+
+impl FromIterator<(String, Value)> for Entries {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(entries: I) -> Entries {
+        Entries {
+            source: Arc::default(),
+            map: entries
+                .into_iter()
+                .map(|(key, value)| (key, Slot::Decoded(value)))
+                .collect(),
+        }
+    }
+}
+
+impl PartialEq for Entries {
+    fn eq(&self, other: &Entries) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl fmt::Debug for Entries {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Decodes one value that [`skip`] has checked, so decoding cannot fail.
+fn decode_checked(mut bytes: &[u8]) -> Value {
+    read(&mut bytes, MAX_NESTING).unwrap_or_else(|error| {
+        log::error!("a checked MessagePack value failed to decode: {error}");
+        Value::Nil
+    })
+}
+
+/// The top-level entries of a MessagePack map, each value's byte range checked by [`skip`].
+/// Accepts exactly what [`decode_msgpack`] accepts.
+fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, String> {
+    let mut rest = bytes;
+    let len = match Marker::from_u8(take(&mut rest, 1)?[0]) {
+        Marker::FixMap(len) => usize::from(len),
+        Marker::Map16 => length(&mut rest, 2)?,
+        Marker::Map32 => length(&mut rest, 4)?,
+        _ => {
+            // Not a map: decodable or not, it is refused.
+            let mut whole = bytes;
+            skip(&mut whole, MAX_NESTING + 1)?;
+            return Err("MessagePack value is not a map".into());
+        }
+    };
+    // Collected first, then built in one go: much cheaper than inserting one by one. Each
+    // entry takes at least two bytes, which bounds the allocation whatever `len` claims.
+    let mut entries = Vec::with_capacity(len.min(rest.len() / 2));
+    for _ in 0..len {
+        let len = match Marker::from_u8(take(&mut rest, 1)?[0]) {
+            Marker::FixStr(len) => usize::from(len),
+            Marker::Str8 => length(&mut rest, 1)?,
+            Marker::Str16 => length(&mut rest, 2)?,
+            Marker::Str32 => length(&mut rest, 4)?,
+            _ => return Err("MessagePack map key is not a string".into()),
+        };
+        let key = take(&mut rest, len)?;
+        let key = std::str::from_utf8(key)
+            .map_err(|_| "MessagePack map key is not a UTF-8 string".to_owned())?;
+        let start = bytes.len() - rest.len();
+        skip(&mut rest, MAX_NESTING)?;
+        let range = start..bytes.len() - rest.len();
+        entries.push((
+            key.to_owned(),
+            Slot::Encoded {
+                range,
+                decoded: OnceCell::new(),
+            },
+        ));
+    }
+    if !rest.is_empty() {
+        return Err(format!(
+            "not MessagePack: {} bytes after the value",
+            rest.len()
+        ));
+    }
+    // Of repeated keys the last one stays, as with inserts.
+    Ok(entries.into_iter().collect())
+}
+
+/// Makes a MessagePack timestamp (extension type -1) in its most compact form.
+pub fn timestamp_to_value(at: OffsetDateTime) -> Value {
+    let seconds = at.unix_timestamp();
+    let nanos = at.nanosecond();
+    let payload = if nanos == 0 && (0..=i64::from(u32::MAX)).contains(&seconds) {
+        (seconds as u32).to_be_bytes().to_vec()
+    } else if (0..1i64 << 34).contains(&seconds) {
+        ((u64::from(nanos) << 34) | seconds as u64)
+            .to_be_bytes()
+            .to_vec()
+    } else {
+        let mut bytes = nanos.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&seconds.to_be_bytes());
+        bytes
+    };
+    Value::Ext(TIMESTAMP_EXT, payload)
+}
+
+/// Reads a MessagePack timestamp; `None` if `value` is not one.
+pub fn value_to_timestamp(value: &Value) -> Option<OffsetDateTime> {
+    let Value::Ext(TIMESTAMP_EXT, payload) = value else {
+        return None;
+    };
+    let (seconds, nanos) = match payload.len() {
+        4 => (
+            i64::from(u32::from_be_bytes(payload[..].try_into().ok()?)),
+            0,
+        ),
+        8 => {
+            let packed = u64::from_be_bytes(payload[..].try_into().ok()?);
+            ((packed & ((1 << 34) - 1)) as i64, (packed >> 34) as u32)
+        }
+        12 => (
+            i64::from_be_bytes(payload[4..].try_into().ok()?),
+            u32::from_be_bytes(payload[..4].try_into().ok()?),
+        ),
+        _ => return None,
+    };
+    let at = OffsetDateTime::from_unix_timestamp(seconds).ok()?;
+    at.replace_nanosecond(nanos).ok()
+}
+
+#[cfg(test)]
+mod tests;
