@@ -274,12 +274,16 @@ fn flags_are_parsed_alike() {
         let python = Command::new(common::flask::python())
             .arg(web::python_app_script())
             .args(*args)
-            .stderr(Stdio::null())
-            .status()
+            .output()
             .unwrap();
         assert_eq!(c.code(), Some(2), "{args:?}");
         assert_eq!(c.code(), demo.code(), "{args:?}");
-        assert_eq!(c.code(), python.code(), "{args:?}: the Python app");
+        assert_eq!(
+            c.code(),
+            python.status.code(),
+            "{args:?}: the Python app said {}",
+            String::from_utf8_lossy(&python.stderr)
+        );
     }
 }
 
