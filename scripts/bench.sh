@@ -7,9 +7,12 @@
 #   SUITE: ratios (default: the interleaved ratio table, library / raw driver, and the C ABI
 #          / Rust API table), throughput (1-8 threads, distinct and shared sessions),
 #          request_cycle (criterion: every store and request), components (criterion: the
-#          library's own work, no server), capi (criterion: C ABI vs Rust API), or all.
+#          library's own work, no server), capi (criterion: C ABI vs Rust API), python (the
+#          Python package against Flask-Session 0.8 and redis-py on Redis, in the test
+#          virtualenv, the package installed from a release build first), or all.
 # Environment: BENCH_STORES=redis,postgres (default: every store), BENCH_QUICK=1 (short
-#   runs), BENCH_SECONDS=N (throughput: seconds per configuration, default 1).
+#   runs), BENCH_SECONDS=N (throughput: seconds per configuration, default 1). The python
+#   suite takes its own flags after -- (--rounds N, --requests N, --redis URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -18,10 +21,11 @@ suite=${1:-ratios}
 shift || true
 [[ ${1:-} == -- ]] && shift
 case $suite in
-    all) suites=(ratios throughput request_cycle components capi) ;;
-    ratios | throughput | request_cycle | components | capi) suites=("$suite") ;;
+    all) suites=(ratios throughput request_cycle components capi python) ;;
+    ratios | throughput | request_cycle | components | capi | python) suites=("$suite") ;;
     *)
-        echo "unknown suite $suite (ratios, throughput, request_cycle, components, capi, all)" >&2
+        echo "unknown suite $suite" \
+            "(ratios, throughput, request_cycle, components, capi, python, all)" >&2
         exit 2
         ;;
 esac
@@ -34,6 +38,13 @@ for name in "${suites[@]}"; do
     case $name in
         ratios | throughput)
             cargo bench --all-features --bench "$name" -- "$@" | tee "$out/$name.md"
+            ;;
+        python)
+            python_package
+            quick=()
+            [[ -n ${BENCH_QUICK:-} ]] && quick=(--quick)
+            "$VENV/bin/python" bindings/python/benchmarks/bench_session.py "${quick[@]}" "$@" |
+                tee "$out/$name.md"
             ;;
         *) cargo bench --all-features --bench "$name" -- "$@" ;;
     esac

@@ -48,6 +48,9 @@ step "Python package: pytest against real servers"
 # Any non-zero status fails the run, pytest's 5 ("no tests collected") included.
 "${VENV:-target/venv}/bin/python" -m pytest -p no:cacheprovider bindings/python/tests
 
+step "Python package: its benchmark once, short (bindings/python/benchmarks)"
+"${VENV:-target/venv}/bin/python" bindings/python/benchmarks/bench_session.py --quick
+
 step "doc tests"
 cargo test --all-features --doc
 

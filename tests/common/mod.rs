@@ -127,51 +127,56 @@ pub fn store_config(backend: &str, dir: &std::path::Path) -> StoreConfig {
         "sqlite" => StoreConfig::Sqlite(sessionstore::store::sqlite::SqliteOptions::new(
             dir.join("sessions.db"),
         )),
-        "postgres" => server_store(
+        server => {
+            let url = server_url(server);
+            Config::builder_from_url(&url)
+                .and_then(|builder| builder.build())
+                .unwrap_or_else(|e| panic!("{url}: {e}"))
+                .store
+        }
+    }
+}
+
+/// The store URL of a server backend's test service: `$SESSIONSTORE_<BACKEND>_URL`, else
+/// the local service, with the table or collection every test of the backend shares.
+pub fn server_url(backend: &str) -> String {
+    let (var, default, params) = match backend {
+        "postgres" => (
             "SESSIONSTORE_POSTGRES_URL",
             "postgres://postgres@127.0.0.1:5432/test",
             "table=sessionstore_tests",
         ),
-        "mysql" => server_store(
+        "mysql" => (
             "SESSIONSTORE_MYSQL_URL",
             "mysql://root@127.0.0.1:3306/test",
             "table=sessionstore_tests",
         ),
-        "mongodb" => server_store(
+        "mongodb" => (
             "SESSIONSTORE_MONGODB_URL",
             // SecantusDB spends ~25 ms on each retryable write's bookkeeping, ~1 ms without.
             "mongodb://127.0.0.1:27017/?retryWrites=false",
             "db=sessionstore_tests&collection=sessions",
         ),
-        "redis" => server_store(
+        "redis" => (
             "SESSIONSTORE_REDIS_URL",
             "redis://127.0.0.1:6379/0",
             "pool_size=8",
         ),
-        "redis_cluster" => server_store(
+        "redis_cluster" => (
             "SESSIONSTORE_REDIS_CLUSTER_URL",
             "redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003",
             "pool_size=8",
         ),
-        "memcached" => server_store(
+        "memcached" => (
             "SESSIONSTORE_MEMCACHED_URL",
             "memcache://127.0.0.1:11211",
             "pool_size=8",
         ),
         other => panic!("no such backend in the tests: {other}"),
-    }
-}
-
-/// A test server's store: the server URL from `var` (else `default`, the local test
-/// service) with `params` (the table or collection every test of the backend shares).
-pub fn server_store(var: &str, default: &str, params: &str) -> StoreConfig {
+    };
     let server = std::env::var(var).unwrap_or_else(|_| default.to_owned());
     let separator = if server.contains('?') { '&' } else { '?' };
-    let url = format!("{server}{separator}{params}");
-    Config::builder_from_url(&url)
-        .and_then(|builder| builder.build())
-        .unwrap_or_else(|e| panic!("{var}: {e}"))
-        .store
+    format!("{server}{separator}{params}")
 }
 
 /// A key prefix no other test uses, so tests can share one server.

@@ -1,12 +1,15 @@
 //! The web servers the HTTP tests start: the rouille demo (`examples/demo.rs`), the C server
-//! (`ffi/examples/server.c`) and the Flask app (`tests/flask_app.py`, see [`super::flask`]).
+//! (`ffi/examples/server.c`), the Python package's example Flask app
+//! (`bindings/python/examples/app.py`) and the Flask-Session app (`tests/flask_app.py`, see
+//! [`super::flask`]).
 //! Each listens on a free loopback port it picks itself and announces its address in its
 //! first line of output (`... listening on http://127.0.0.1:PORT`); its standard error goes
 //! to a log file, printed when the test fails. A server is stopped (by its own PID) when
 //! dropped.
 //!
 //! The test command builds the first two before the tests: `cargo build --all-features
-//! --all-targets` (the demo) and `scripts/test-c.sh` (the C server, `target/ffi/server`).
+//! --all-targets` (the demo) and `scripts/test-c.sh` (the C server, `target/ffi/server`), and
+//! installs the Python package into the test virtualenv (`python_package` in scripts/lib.sh).
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
@@ -150,10 +153,26 @@ pub fn c_server<A: AsRef<OsStr>>(args: &[A]) -> HttpServer {
     start_listening("the C server", &c_server_binary(), args)
 }
 
-fn start_listening<A: AsRef<OsStr>>(name: &str, binary: &Path, args: &[A]) -> HttpServer {
-    let mut all: Vec<&OsStr> = vec!["--listen".as_ref(), "127.0.0.1:0".as_ref()];
+/// The Python package's example Flask app on a free loopback port, with the demo's `args`,
+/// run by the test virtualenv's Python (where the test command installs the package) on
+/// werkzeug's threaded server.
+pub fn python_app<A: AsRef<OsStr>>(args: &[A]) -> HttpServer {
+    let app = python_app_script();
+    let mut all: Vec<&OsStr> = vec![app.as_os_str()];
     all.extend(args.iter().map(AsRef::as_ref));
-    HttpServer::start(name, binary, &all, &[] as &[(&str, &str)])
+    start_listening("the Python app", &super::flask::python(), &all)
+}
+
+/// The Python package's example Flask app, `bindings/python/examples/app.py`.
+pub fn python_app_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bindings/python/examples/app.py")
+}
+
+/// Starts `program` with `--listen 127.0.0.1:0` after `args`.
+fn start_listening<A: AsRef<OsStr>>(name: &str, program: &Path, args: &[A]) -> HttpServer {
+    let mut all: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
+    all.extend([OsStr::new("--listen"), OsStr::new("127.0.0.1:0")]);
+    HttpServer::start(name, program, &all, &[] as &[(&str, &str)])
 }
 
 /// A browser: one cookie jar for 127.0.0.1 whatever the port, as browsers keep cookies.

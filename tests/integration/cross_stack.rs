@@ -1,21 +1,28 @@
-//! One user's session across three stacks (docs/DESIGN.md §1, §6): the Flask app on Flask-Session 0.8
-//! (tests/flask_app.py), the C server on libmicrohttpd (ffi/examples/server.c) and the rouille
-//! demo (examples/demo.rs), all three on one store with one secret, key prefix, cookie name
-//! and lifetime, in `flask` cookie mode (Flask signs the id with itsdangerous,
-//! SESSION_USE_SIGNER), each on a free loopback port, on Redis, PostgreSQL and MongoDB.
+//! One user's session across four stacks (docs/DESIGN.md §1, §6): the Flask app on
+//! Flask-Session 0.8 (tests/flask_app.py), the C server on libmicrohttpd
+//! (ffi/examples/server.c), the rouille demo (examples/demo.rs) and the Python package's
+//! example Flask app (bindings/python/examples/app.py), all on one store with one secret, key
+//! prefix, cookie name and lifetime, in `flask` cookie mode (Flask signs the id with
+//! itsdangerous, SESSION_USE_SIGNER), each on a free loopback port, on Redis, PostgreSQL and
+//! MongoDB.
 //!
 //! - One browser (one ureq cookie jar: cookies are not port-scoped) logs in on Flask, is
-//!   seen on the C server, counts visits on rouille, C and Flask in turn, each counted once,
-//!   and logs out on the C server; the session is then gone on Flask and rouille.
+//!   seen on the C server, counts visits on rouille, C, Flask and the Python app in turn, each
+//!   counted once, logs in again on the Python app, and logs out on the C server; the session
+//!   is then gone on Flask, rouille and the Python app.
 //! - Concurrent visits: 3 servers × 4 clients × 250 `GET /visit` sharing one cookie (one
 //!   jar). Rouille and two C servers in the no-lost-update mode (`concurrency=cas`, the
-//!   default) count all 3000. With Flask as the third server, or with the Rust and C servers
-//!   in last-writer-wins mode (`concurrency=lww` in the store URL), visits can be lost: those
-//!   runs assert only what holds whatever the interleaving (every request to the Rust and C
-//!   servers answered, the count at most 3000) and print the count, the visits lost and the
-//!   request rate (run with `--no-capture` to see them; the README records a run).
+//!   default) count all 3000, and so do rouille, C and the Python app (its `/visit` is plain
+//!   Flask code, `session["visits"] = session.get("visits", 0) + 1`, which the package
+//!   replays as an increment). With Flask-Session as the third server, or with the Rust and
+//!   C servers in last-writer-wins mode (`concurrency=lww` in the store URL), visits can be
+//!   lost: those runs assert only what holds whatever the interleaving (every request to the
+//!   Rust, C and Python servers answered, the count at most 3000) and print the count, the
+//!   visits lost and the request rate (run with `--no-capture` to see them; the README
+//!   records a run).
 //!
-//! The test command builds the demo and the C server first (tests/common/web.rs).
+//! The test command builds the demo and the C server and installs the Python package first
+//! (tests/common/web.rs).
 
 #![cfg(all(
     feature = "capi",
@@ -171,6 +178,8 @@ enum Stack {
     Rouille(Mode),
     C(Mode),
     Flask,
+    /// The Python package's example app, in the no-lost-update mode.
+    Python,
 }
 
 impl Stack {
@@ -179,6 +188,7 @@ impl Stack {
             Stack::Rouille(mode) => format!("rouille ({mode:?})"),
             Stack::C(mode) => format!("C ({mode:?})"),
             Stack::Flask => "Flask".to_owned(),
+            Stack::Python => "Python".to_owned(),
         }
     }
 }
@@ -248,6 +258,7 @@ impl Shared {
             Stack::Rouille(mode) => Running::Server(web::demo(&self.server_args(mode))),
             Stack::C(mode) => Running::Server(web::c_server(&self.server_args(mode))),
             Stack::Flask => Running::Flask(FlaskApp::start(&self.flask_settings())),
+            Stack::Python => Running::Server(web::python_app(&self.server_args(Mode::Cas))),
         }
     }
 
@@ -305,12 +316,13 @@ fn cookie(browser: &Agent) -> Option<String> {
     web::cookie_value(browser, COOKIE)
 }
 
-fn one_session_across_flask_c_and_rouille(store: Store) {
+fn one_session_across_flask_c_rouille_and_python(store: Store) {
     let shared = Shared::new(store);
     let manager = shared.manager();
     let flask = shared.start(Stack::Flask);
     let c = shared.start(Stack::C(Mode::Cas));
     let rouille = shared.start(Stack::Rouille(Mode::Cas));
+    let python = shared.start(Stack::Python);
     let browser = browser();
     let nobody = json!({"user": null, "visits": 0});
 
@@ -334,7 +346,8 @@ fn one_session_across_flask_c_and_rouille(store: Store) {
     assert!(shared.record(&manager, &anonymous).is_none());
     assert_eq!(get_with(&c, "/whoami", &anonymous), nobody);
 
-    // The C server and rouille see Flask's login; /whoami writes nothing on any of them.
+    // The C server, rouille and the Python app see Flask's login; /whoami writes nothing on
+    // any of them.
     let stored = shared
         .record(&manager, &logged_in)
         .expect("Flask stored the session");
@@ -350,6 +363,10 @@ fn one_session_across_flask_c_and_rouille(store: Store) {
         get(&browser, &flask, "/whoami"),
         json!({"user": "ann", "visits": 1})
     );
+    assert_eq!(
+        get(&browser, &python, "/whoami"),
+        json!({"user": "ann", "visits": 1})
+    );
     let after = shared.record(&manager, &logged_in).expect("still stored");
     assert_eq!(
         (after.data, after.expires_at),
@@ -357,20 +374,42 @@ fn one_session_across_flask_c_and_rouille(store: Store) {
         "/whoami rewrote the record"
     );
 
-    // Visits on rouille, C and Flask in turn, each counted once, seen by all three.
-    for (n, server) in (2..).zip([&rouille, &c, &flask, &rouille, &c, &flask]) {
+    // Visits on rouille, C, Flask and Python in turn, each counted once, seen by all four.
+    let all = [&rouille, &c, &flask, &python];
+    for (n, server) in (2..).zip(all.iter().chain(&all)) {
         assert_eq!(
             get(&browser, server, "/visit"),
             json!({"user": "ann", "visits": n})
         );
     }
-    for server in [&flask, &c, &rouille] {
+    for server in all {
         assert_eq!(
             get(&browser, server, "/whoami"),
-            json!({"user": "ann", "visits": 7})
+            json!({"user": "ann", "visits": 9})
         );
     }
     assert_eq!(cookie(&browser).as_deref(), Some(logged_in.as_str()));
+
+    // A login on the Python app: a new id again, the old record deleted, the data kept.
+    assert_eq!(
+        post(&browser, &python, "/login", &[("user", "bob")]),
+        json!({"user": "bob", "visits": 9})
+    );
+    let logged_in_again = cookie(&browser).expect("the Python app set the session cookie");
+    assert_ne!(
+        logged_in_again.split('.').next(),
+        logged_in.split('.').next(),
+        "a new id on login"
+    );
+    assert!(shared.record(&manager, &logged_in).is_none());
+    assert_eq!(get_with(&flask, "/whoami", &logged_in), nobody);
+    for server in all {
+        assert_eq!(
+            get(&browser, server, "/whoami"),
+            json!({"user": "bob", "visits": 9})
+        );
+    }
+    let logged_in = logged_in_again;
 
     // A logout on the C server ends the session everywhere.
     assert_eq!(post(&browser, &c, "/logout", &[]), nobody);
@@ -378,8 +417,10 @@ fn one_session_across_flask_c_and_rouille(store: Store) {
     assert!(shared.record(&manager, &logged_in).is_none());
     assert_eq!(get_with(&flask, "/whoami", &logged_in), nobody);
     assert_eq!(get_with(&rouille, "/whoami", &logged_in), nobody);
-    assert_eq!(get(&browser, &flask, "/whoami"), nobody);
-    assert_eq!(get(&browser, &rouille, "/whoami"), nobody);
+    assert_eq!(get_with(&python, "/whoami", &logged_in), nobody);
+    for server in [&flask, &rouille, &python] {
+        assert_eq!(get(&browser, server, "/whoami"), nobody);
+    }
 }
 
 /// What one server's clients saw in a concurrent run.
@@ -547,6 +588,13 @@ fn concurrent_rust_and_c_lose_no_visit(store: Store) {
     assert_eq!(figures.visits, figures.total());
 }
 
+/// Rouille, C and the Python app, all in no-lost-update mode: every visit counts.
+fn concurrent_rust_c_and_python_lose_no_visit(store: Store) {
+    use Stack::*;
+    let figures = measured(store, &[Rouille(Mode::Cas), C(Mode::Cas), Python]);
+    assert_eq!(figures.visits, figures.total());
+}
+
 /// Rouille and C in no-lost-update mode with Flask-Session beside them: Flask's
 /// read-modify-write overwrites concurrent increments (its own and the others'), so the
 /// count is measured, not expected.
@@ -571,13 +619,18 @@ macro_rules! cross_stack_suite {
     ($store:ident) => {
         mod $store {
             #[test]
-            fn one_session_across_flask_c_and_rouille() {
-                super::one_session_across_flask_c_and_rouille(super::$store());
+            fn one_session_across_flask_c_rouille_and_python() {
+                super::one_session_across_flask_c_rouille_and_python(super::$store());
             }
 
             #[test]
             fn concurrent_rust_and_c_lose_no_visit() {
                 super::concurrent_rust_and_c_lose_no_visit(super::$store());
+            }
+
+            #[test]
+            fn concurrent_rust_c_and_python_lose_no_visit() {
+                super::concurrent_rust_c_and_python_lose_no_visit(super::$store());
             }
 
             #[test]

@@ -1,10 +1,13 @@
-//! The HTTP contract of the two demo servers, driven over real HTTP with a cookie jar: the
-//! rouille demo (examples/demo.rs) and the C server (ffi/examples/server.c, on libmicrohttpd
-//! and the C ABI) pass the same scenarios, give the same answers to the same requests, and
-//! share one session when they share a store.
+//! The HTTP contract of the demo servers, driven over real HTTP with a cookie jar: the
+//! rouille demo (examples/demo.rs), the C server (ffi/examples/server.c, on libmicrohttpd
+//! and the C ABI) and the Python package's example Flask app
+//! (bindings/python/examples/app.py, on werkzeug's threaded server) pass the same scenarios
+//! on SQLite, Redis and PostgreSQL, give the same answers to the same requests, and share one
+//! session when they share a store.
 //!
-//! The test command builds both first: `cargo build --all-features --all-targets` (the demo)
-//! and `scripts/test-c.sh` (the C server, in `target/ffi/server`).
+//! The test command builds and installs them first: `cargo build --all-features
+//! --all-targets` (the demo), `scripts/test-c.sh` (the C server, in `target/ffi/server`) and
+//! `python_package` in scripts/lib.sh (the Python package, into the test virtualenv).
 
 #![cfg(all(feature = "capi", feature = "rouille", feature = "sqlite"))]
 
@@ -23,48 +26,102 @@ use ureq::Agent;
 enum Server {
     Demo,
     C,
+    Python,
 }
 
 impl Server {
-    /// Starts it on a free port with `--store store` and `extra` flags.
-    fn start(self, store: &str, extra: &[&str]) -> HttpServer {
-        let mut args = vec!["--store", store];
+    /// Starts it on a free port with `store`'s `--store` and `--prefix` and `extra` flags.
+    fn start(self, store: &TestStore, extra: &[&str]) -> HttpServer {
+        let mut args = vec!["--store", &store.url, "--prefix", &store.prefix];
         args.extend_from_slice(extra);
         match self {
             Server::Demo => web::demo(&args),
             Server::C => web::c_server(&args),
+            Server::Python => web::python_app(&args),
         }
     }
 }
 
-/// The scenarios, run on each server below.
+/// The store of a scenario.
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Redis,
+    Postgres,
+}
+
+/// One test's store: its URL and a key prefix of its own, and the temporary directory of an
+/// SQLite file.
+struct TestStore {
+    url: String,
+    prefix: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Backend {
+    /// A fresh SQLite file, or the Redis or PostgreSQL test service.
+    fn store(self) -> TestStore {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match self {
+            Backend::Sqlite => sqlite_store(&dir, "s.db"),
+            Backend::Redis => common::server_url("redis"),
+            Backend::Postgres => common::server_url("postgres"),
+        };
+        TestStore {
+            url,
+            prefix: common::unique_prefix(),
+            _dir: dir,
+        }
+    }
+}
+
+/// The scenarios of one server on one store.
+macro_rules! contract_scenarios {
+    ($server:expr, $backend:expr) => {
+        #[test]
+        fn visits_login_and_logout() {
+            crate::http_contract::visits_login_and_logout($server, $backend);
+        }
+
+        #[test]
+        fn tampered_cookies_get_fresh_sessions() {
+            crate::http_contract::tampered_cookies_get_fresh_sessions($server, $backend);
+        }
+
+        #[test]
+        fn concurrent_visits_sharing_one_cookie_all_count() {
+            crate::http_contract::concurrent_visits_sharing_one_cookie_all_count($server, $backend);
+        }
+    };
+}
+
+/// The scenarios, run on each server below, on each store.
 macro_rules! contract_suite {
     ($name:ident, $server:expr) => {
         mod $name {
-            #[test]
-            fn visits_login_and_logout() {
-                super::visits_login_and_logout($server);
+            mod sqlite {
+                contract_scenarios!($server, crate::http_contract::Backend::Sqlite);
             }
 
-            #[test]
-            fn tampered_cookies_get_fresh_sessions() {
-                super::tampered_cookies_get_fresh_sessions($server);
+            #[cfg(feature = "redis")]
+            mod redis {
+                contract_scenarios!($server, crate::http_contract::Backend::Redis);
             }
 
-            #[test]
-            fn concurrent_visits_sharing_one_cookie_all_count() {
-                super::concurrent_visits_sharing_one_cookie_all_count($server);
+            #[cfg(feature = "postgres")]
+            mod postgres {
+                contract_scenarios!($server, crate::http_contract::Backend::Postgres);
             }
         }
     };
 }
 
-contract_suite!(demo, super::Server::Demo);
-contract_suite!(c_server, super::Server::C);
+contract_suite!(demo, crate::http_contract::Server::Demo);
+contract_suite!(c_server, crate::http_contract::Server::C);
+contract_suite!(python_app, crate::http_contract::Server::Python);
 
-fn visits_login_and_logout(server: Server) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server.start(&sqlite_store(&dir, "s.db"), &["--secret", "test secret"]);
+fn visits_login_and_logout(server: Server, backend: Backend) {
+    let server = server.start(&backend.store(), &["--secret", "test secret"]);
     let browser = browser();
     let url = |path: &str| server.url(path);
 
@@ -126,9 +183,8 @@ fn visits_login_and_logout(server: Server) {
     );
 }
 
-fn tampered_cookies_get_fresh_sessions(server: Server) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server.start(&sqlite_store(&dir, "s.db"), &["--secret", "test secret"]);
+fn tampered_cookies_get_fresh_sessions(server: Server, backend: Backend) {
+    let server = server.start(&backend.store(), &["--secret", "test secret"]);
     let browser = browser();
     let url = |path: &str| server.url(path);
     post(&browser, &url("/login"), &[("user", "mallory")]);
@@ -166,18 +222,14 @@ fn tampered_cookies_get_fresh_sessions(server: Server) {
     );
 }
 
-fn concurrent_visits_sharing_one_cookie_all_count(server: Server) {
-    let dir = tempfile::tempdir().unwrap();
+/// Clients and visits per client of the concurrent scenario.
+const CLIENTS: usize = 8;
+const VISITS: usize = 50;
+
+fn concurrent_visits_sharing_one_cookie_all_count(server: Server, backend: Backend) {
     let server = server.start(
-        &sqlite_store(&dir, "s.db"),
-        &[
-            "--cookie-mode",
-            "plain",
-            "--cookie-name",
-            "sid",
-            "--prefix",
-            "demo:",
-        ],
+        &backend.store(),
+        &["--cookie-mode", "plain", "--cookie-name", "sid"],
     );
     let browser = browser();
     let url = server.url("/visit");
@@ -187,15 +239,15 @@ fn concurrent_visits_sharing_one_cookie_all_count(server: Server) {
         cookie_value(&browser, "sid").expect("cookie named by --cookie-name")
     );
     std::thread::scope(|scope| {
-        for _ in 0..4 {
+        for _ in 0..CLIENTS {
             scope.spawn(|| {
-                for _ in 0..50 {
+                for _ in 0..VISITS {
                     get_with_cookie(&url, &cookie);
                 }
             });
         }
     });
-    assert_eq!(get(&browser, &url)["visits"], 202);
+    assert_eq!(get(&browser, &url)["visits"], CLIENTS * VISITS + 2);
 }
 
 #[test]
@@ -219,12 +271,23 @@ fn flags_are_parsed_alike() {
             .stderr(Stdio::null())
             .status()
             .unwrap();
+        let python = Command::new(common::flask::python())
+            .arg(web::python_app_script())
+            .args(*args)
+            .output()
+            .unwrap();
         assert_eq!(c.code(), Some(2), "{args:?}");
         assert_eq!(c.code(), demo.code(), "{args:?}");
+        assert_eq!(
+            c.code(),
+            python.status.code(),
+            "{args:?}: the Python app said {}",
+            String::from_utf8_lossy(&python.stderr)
+        );
     }
 }
 
-/// What a response says, for comparing the two servers: status, content type, Vary, body,
+/// What a response says, for comparing the servers: status, content type, Vary, body,
 /// and the Set-Cookie header without its value and Expires date (both differ by nature).
 fn observe(mut response: ureq::http::Response<ureq::Body>) -> Value {
     let header = |name: &str| {
@@ -278,6 +341,28 @@ fn play(agent: &Agent, base: &str, step: &Step) -> Value {
     observe(response.unwrap())
 }
 
+/// The same answer up to how the JSON body is written (Flask escapes non-ASCII characters
+/// and ends the body with a newline) and the content type's parameters (JSON is UTF-8).
+fn as_json(mut observed: Value) -> Value {
+    let body = observed["body"].as_str().unwrap_or_default().to_owned();
+    observed["body"] = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{body:?}: {e}"))
+    };
+    if let Some(content_type) = observed["content-type"].as_str() {
+        let media_type = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        observed["content-type"] = Value::String(media_type);
+    }
+    observed
+}
+
+/// The C server answers byte for byte like the demo; the Python app alike up to how its JSON
+/// is written ([`as_json`]).
 #[test]
 fn answers_exactly_like_the_demo() {
     use Step::*;
@@ -305,52 +390,63 @@ fn answers_exactly_like_the_demo() {
         Get("/whoami"),
         PostForm("/logout", b""),
     ];
-    let dir = tempfile::tempdir().unwrap();
     let flags = ["--secret", "same answers", "--cookie-name", "sid"];
-    let c = Server::C.start(&sqlite_store(&dir, "c.db"), &flags);
-    let demo = Server::Demo.start(&sqlite_store(&dir, "demo.db"), &flags);
-    let (c_browser, demo_browser) = (browser(), browser());
+    let (c_store, demo_store, python_store) = (
+        Backend::Sqlite.store(),
+        Backend::Sqlite.store(),
+        Backend::Sqlite.store(),
+    );
+    let c = Server::C.start(&c_store, &flags);
+    let demo = Server::Demo.start(&demo_store, &flags);
+    let python = Server::Python.start(&python_store, &flags);
+    let (c_browser, demo_browser, python_browser) = (browser(), browser(), browser());
     for step in &script {
         let from_c = play(&c_browser, &c.url(""), step);
         let from_demo = play(&demo_browser, &demo.url(""), step);
+        let from_python = play(&python_browser, &python.url(""), step);
         assert_eq!(from_c, from_demo);
+        assert_eq!(as_json(from_python), as_json(from_demo));
     }
 }
 
-/// Both servers on one store with one secret: one browser, one session.
-fn share_one_session(store: &str, extra: &[&str], cookie: &str) {
-    let c = Server::C.start(store, extra);
-    let demo = Server::Demo.start(store, extra);
+/// The three servers on one store with one secret: one browser, one session.
+fn share_one_session(store: &TestStore, extra: &[&str], cookie: &str) {
+    let servers = [Server::C, Server::Demo, Server::Python].map(|s| s.start(store, extra));
     let browser = browser();
     let on = |server: &HttpServer, path: &str| server.url(path);
 
-    // A login on the C server is seen by the demo, and the other way round.
+    // A login on any server is seen by the others.
     assert_eq!(
-        post(&browser, &on(&c, "/login"), &[("user", "ann")]),
+        post(&browser, &on(&servers[0], "/login"), &[("user", "ann")]),
         json!({"user": "ann", "visits": 0})
     );
+    for server in &servers {
+        assert_eq!(
+            get(&browser, &on(server, "/whoami")),
+            json!({"user": "ann", "visits": 0})
+        );
+    }
+    // A visit on any is counted once and seen by all.
+    for (visits, server) in (1..).zip(servers.iter().chain(&servers)) {
+        assert_eq!(get(&browser, &on(server, "/visit"))["visits"], visits);
+        for other in &servers {
+            assert_eq!(get(&browser, &on(other, "/whoami"))["visits"], visits);
+        }
+    }
     assert_eq!(
-        get(&browser, &on(&demo, "/whoami")),
-        json!({"user": "ann", "visits": 0})
+        post(&browser, &on(&servers[2], "/login"), &[("user", "bob")]),
+        json!({"user": "bob", "visits": 6})
     );
-    // A visit on either is counted once.
-    assert_eq!(get(&browser, &on(&demo, "/visit"))["visits"], 1);
-    assert_eq!(get(&browser, &on(&c, "/whoami"))["visits"], 1);
-    assert_eq!(get(&browser, &on(&c, "/visit"))["visits"], 2);
-    assert_eq!(get(&browser, &on(&demo, "/whoami"))["visits"], 2);
-    assert_eq!(
-        post(&browser, &on(&demo, "/login"), &[("user", "bob")]),
-        json!({"user": "bob", "visits": 2})
-    );
-    assert_eq!(get(&browser, &on(&c, "/whoami"))["user"], "bob");
+    assert_eq!(get(&browser, &on(&servers[0], "/whoami"))["user"], "bob");
+    assert_eq!(get(&browser, &on(&servers[1], "/whoami"))["user"], "bob");
 
-    // Concurrent visits across both servers all count.
+    // Concurrent visits across the servers all count: two clients on each.
     let header = format!(
         "{cookie}={}",
         cookie_value(&browser, cookie).expect("the shared cookie")
     );
     std::thread::scope(|scope| {
-        for server in [&c, &demo, &c, &demo] {
+        for server in servers.iter().chain(&servers) {
             let url = on(server, "/visit");
             let header = &header;
             scope.spawn(move || {
@@ -361,32 +457,33 @@ fn share_one_session(store: &str, extra: &[&str], cookie: &str) {
             });
         }
     });
-    assert_eq!(get(&browser, &on(&demo, "/whoami"))["visits"], 102);
-    assert_eq!(get(&browser, &on(&c, "/whoami"))["visits"], 102);
+    for server in &servers {
+        assert_eq!(get(&browser, &on(server, "/whoami"))["visits"], 156);
+    }
 
-    // A logout on one ends the session on both.
-    post(&browser, &on(&c, "/logout"), &[]);
-    assert_eq!(
-        get_with_cookie(&on(&demo, "/whoami"), &header),
-        json!({"user": null, "visits": 0})
-    );
+    // A logout on one ends the session on all.
+    post(&browser, &on(&servers[1], "/logout"), &[]);
+    for server in &servers {
+        assert_eq!(
+            get_with_cookie(&on(server, "/whoami"), &header),
+            json!({"user": null, "visits": 0})
+        );
+    }
 }
 
 #[test]
-fn c_server_and_demo_share_a_session_on_one_sqlite_file() {
-    let dir = tempfile::tempdir().unwrap();
+fn demo_c_server_and_python_app_share_a_session_on_one_sqlite_file() {
     share_one_session(
-        &sqlite_store(&dir, "shared.db"),
+        &Backend::Sqlite.store(),
         &["--secret", "one secret"],
         "session",
     );
 }
 
 #[test]
-fn c_server_and_demo_share_a_flask_signed_session() {
-    let dir = tempfile::tempdir().unwrap();
+fn demo_c_server_and_python_app_share_a_flask_signed_session() {
     share_one_session(
-        &sqlite_store(&dir, "shared.db"),
+        &Backend::Sqlite.store(),
         &[
             "--secret",
             "dev-secret",
@@ -394,8 +491,6 @@ fn c_server_and_demo_share_a_flask_signed_session() {
             "flask",
             "--cookie-name",
             "fsid",
-            "--prefix",
-            "shared:",
         ],
         "fsid",
     );
@@ -403,17 +498,20 @@ fn c_server_and_demo_share_a_flask_signed_session() {
 
 #[cfg(feature = "redis")]
 #[test]
-fn c_server_and_demo_share_a_session_on_redis() {
-    let url = std::env::var("SESSIONSTORE_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned());
-    let unique = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let prefix = format!("c-share-{}-{unique}:", std::process::id());
+fn demo_c_server_and_python_app_share_a_session_on_redis() {
     share_one_session(
-        &url,
-        &["--secret", "one secret", "--prefix", &prefix],
+        &Backend::Redis.store(),
+        &["--secret", "one secret"],
+        "session",
+    );
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn demo_c_server_and_python_app_share_a_session_on_postgres() {
+    share_one_session(
+        &Backend::Postgres.store(),
+        &["--secret", "one secret"],
         "session",
     );
 }

@@ -10,17 +10,20 @@
     POST /login    form user=NAME: a new session id, sets user, then as /whoami;
                    400 {"error": ...} without a name
     POST /logout   ends the session: {"user": null, "visits": 0}
+    anything else  404, empty body (a known path with another method too)
 
 Flags (environment variables give the defaults): --listen ADDR (127.0.0.1:8000), --store
 URL ($SESSIONSTORE_URL, else sqlite:demo-sessions.db), --secret S ($SESSIONSTORE_SECRET),
 --cookie-mode plain|signed|flask, --cookie-name NAME, --prefix P. Served by werkzeug's
-threaded server; prints "python listening on http://HOST:PORT" once listening.
+threaded server; prints "python listening on http://HOST:PORT" once listening. A bad flag,
+--help or a store that does not open exits with status 2, as the demo and the C server do.
 """
 
 import argparse
 import logging
 import os
 import sys
+from urllib.parse import parse_qsl
 
 from flask import Flask, jsonify, request, session
 from werkzeug.serving import make_server
@@ -30,7 +33,11 @@ from sessionstore.flask import Session
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="app.py", description="The sessionstore demo in Flask.")
+    # --help is a usage error (status 2), as in the demo and the C server.
+    parser = argparse.ArgumentParser(
+        prog="app.py", description="The sessionstore demo in Flask.", add_help=False
+    )
+    parser.add_argument("-h", "--help", action="store_true")
     parser.add_argument("--listen", default="127.0.0.1:8000")
     parser.add_argument(
         "--store", default=os.environ.get("SESSIONSTORE_URL", "sqlite:demo-sessions.db")
@@ -39,7 +46,22 @@ def parse_args(argv):
     parser.add_argument("--cookie-mode", choices=["plain", "signed", "flask"])
     parser.add_argument("--cookie-name")
     parser.add_argument("--prefix")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.help:
+        parser.print_help(sys.stderr)
+        sys.exit(2)
+    return args
+
+
+def form_field(name):
+    """The first ``name`` field of the request's urlencoded form, or "": read as the demo and
+    the C server read it (invalid UTF-8 replaced by U+FFFD; werkzeug's ``request.form`` would
+    keep it percent-encoded instead), and no form in a body of another content type."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return ""
+    body = request.get_data().decode("utf-8", "replace")
+    fields = parse_qsl(body, keep_blank_values=True, errors="replace")
+    return next((value for key, value in fields if key == name), "")
 
 
 def create_app(manager):
@@ -61,7 +83,7 @@ def create_app(manager):
 
     @app.post("/login")
     def login():
-        user = request.form.get("user", "")
+        user = form_field("user")
         if not user:
             return jsonify(error="form field user is required"), 400
         session.regenerate()
@@ -72,6 +94,13 @@ def create_app(manager):
     def logout():
         session.destroy()
         return jsonify(user=None, visits=0)
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def not_found(error):
+        response = app.response_class(status=404)
+        del response.headers["Content-Type"]
+        return response
 
     @app.errorhandler(sessionstore.Error)
     def store_failed(error):
