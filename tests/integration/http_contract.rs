@@ -1,7 +1,9 @@
 //! The HTTP contract of the two demo servers, driven over real HTTP with a cookie jar: the
 //! rouille demo (examples/demo.rs) and the C server (ffi/examples/server.c, on libmicrohttpd
 //! and the C ABI) pass the same scenarios, give the same answers to the same requests, and
-//! share one session when they share a store.
+//! share one session when they share a store. The C++ server (ffi/examples/server.cpp, on
+//! cpp-httplib and include/sessionstore.hpp) passes the same scenarios and answers alike, on
+//! SQLite and on Redis.
 //!
 //! The test command builds both first: `cargo build --all-features --all-targets` (the demo)
 //! and `scripts/test-c.sh` (the C server, in `target/ffi/server`).
@@ -23,6 +25,7 @@ use ureq::Agent;
 enum Server {
     Demo,
     C,
+    Cpp,
 }
 
 impl Server {
@@ -33,6 +36,7 @@ impl Server {
         match self {
             Server::Demo => web::demo(&args),
             Server::C => web::c_server(&args),
+            Server::Cpp => web::cpp_server(&args),
         }
     }
 }
@@ -61,6 +65,7 @@ macro_rules! contract_suite {
 
 contract_suite!(demo, super::Server::Demo);
 contract_suite!(c_server, super::Server::C);
+contract_suite!(cpp_server, super::Server::Cpp);
 
 fn visits_login_and_logout(server: Server) {
     let dir = tempfile::tempdir().unwrap();
@@ -221,6 +226,12 @@ fn flags_are_parsed_alike() {
             .unwrap();
         assert_eq!(c.code(), Some(2), "{args:?}");
         assert_eq!(c.code(), demo.code(), "{args:?}");
+        let cpp = Command::new(web::cpp_server_binary())
+            .args(*args)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(cpp.code(), demo.code(), "C++ server: {args:?}");
     }
 }
 
@@ -309,11 +320,15 @@ fn answers_exactly_like_the_demo() {
     let flags = ["--secret", "same answers", "--cookie-name", "sid"];
     let c = Server::C.start(&sqlite_store(&dir, "c.db"), &flags);
     let demo = Server::Demo.start(&sqlite_store(&dir, "demo.db"), &flags);
+    let cpp = Server::Cpp.start(&sqlite_store(&dir, "cpp.db"), &flags);
     let (c_browser, demo_browser) = (browser(), browser());
+    let cpp_browser = browser();
     for step in &script {
         let from_c = play(&c_browser, &c.url(""), step);
         let from_demo = play(&demo_browser, &demo.url(""), step);
+        let from_cpp = play(&cpp_browser, &cpp.url(""), step);
         assert_eq!(from_c, from_demo);
+        assert_eq!(from_cpp, from_demo, "the C++ server");
     }
 }
 
@@ -415,5 +430,85 @@ fn c_server_and_demo_share_a_session_on_redis() {
         &url,
         &["--secret", "one secret", "--prefix", &prefix],
         "session",
+    );
+}
+
+/// A Redis URL and a key prefix of this test's own.
+#[cfg(feature = "redis")]
+fn redis_store() -> (String, String) {
+    let url = std::env::var("SESSIONSTORE_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned());
+    (url, common::unique_prefix())
+}
+
+/// On Redis: a login and visits, then 8 clients × 50 concurrent visits sharing the cookie
+/// (every one counted), then a logout that ends the session.
+#[cfg(feature = "redis")]
+fn visits_on_redis(server: Server) {
+    let (store, prefix) = redis_store();
+    let server = server.start(&store, &["--secret", "redis secret", "--prefix", &prefix]);
+    let browser = browser();
+    let url = |path: &str| server.url(path);
+    assert_eq!(
+        post(&browser, &url("/login"), &[("user", "ann")]),
+        json!({"user": "ann", "visits": 0})
+    );
+    assert_eq!(get(&browser, &url("/visit"))["visits"], 1);
+    let header = format!("session={}", cookie_value(&browser, "session").unwrap());
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..50 {
+                    get_with_cookie(&url("/visit"), &header);
+                }
+            });
+        }
+    });
+    assert_eq!(
+        get(&browser, &url("/whoami")),
+        json!({"user": "ann", "visits": 401})
+    );
+    post(&browser, &url("/logout"), &[]);
+    assert_eq!(
+        get_with_cookie(&url("/whoami"), &header),
+        json!({"user": null, "visits": 0})
+    );
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn cpp_server_counts_every_concurrent_visit_on_redis() {
+    visits_on_redis(Server::Cpp);
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn c_server_counts_every_concurrent_visit_on_redis() {
+    visits_on_redis(Server::C);
+}
+
+/// The C++ server and the C server on one Redis store: one browser, one session.
+#[cfg(feature = "redis")]
+#[test]
+fn cpp_and_c_servers_share_a_session_on_redis() {
+    let (store, prefix) = redis_store();
+    let flags = ["--secret", "one secret", "--prefix", prefix.as_str()];
+    let cpp = Server::Cpp.start(&store, &flags);
+    let c = Server::C.start(&store, &flags);
+    let browser = browser();
+    assert_eq!(
+        post(&browser, &cpp.url("/login"), &[("user", "ann")]),
+        json!({"user": "ann", "visits": 0})
+    );
+    assert_eq!(get(&browser, &c.url("/visit"))["visits"], 1);
+    assert_eq!(get(&browser, &cpp.url("/visit"))["visits"], 2);
+    assert_eq!(
+        get(&browser, &c.url("/whoami")),
+        json!({"user": "ann", "visits": 2})
+    );
+    post(&browser, &c.url("/logout"), &[]);
+    assert_eq!(
+        get(&browser, &cpp.url("/whoami")),
+        json!({"user": null, "visits": 0})
     );
 }
