@@ -84,9 +84,9 @@ enum class ValueType {
 
 /** How the session id is carried in the cookie (Options::set_cookie_mode()). */
 enum class CookieMode {
-    Plain = SESSIONSTORE_COOKIE_PLAIN,  ///< the bare id (Flask-Session's default)
-    Signed = SESSIONSTORE_COOKIE_SIGNED, ///< `id.signature`, HMAC-SHA256
-    Flask = SESSIONSTORE_COOKIE_FLASK,  ///< itsdangerous' format (SESSION_USE_SIGNER)
+    Plain = SESSIONSTORE_COOKIE_PLAIN,   ///< the bare id (Flask-Session's default)
+    Signed = SESSIONSTORE_COOKIE_SIGNED, ///< `id.signature`, HMAC-SHA256 (default with a secret)
+    Flask = SESSIONSTORE_COOKIE_FLASK,   ///< itsdangerous' format (SESSION_USE_SIGNER)
 };
 
 /** The cookie's SameSite attribute (Options::set_cookie_same_site()). */
@@ -99,7 +99,7 @@ enum class SameSite {
 
 /** How saves treat concurrent requests (Options::set_concurrency()). */
 enum class Concurrency {
-    NoLostUpdates = SESSIONSTORE_NO_LOST_UPDATES,  ///< compare-and-set, merge, retry
+    NoLostUpdates = SESSIONSTORE_NO_LOST_UPDATES,   ///< compare-and-set, replay, retry
     LastWriterWins = SESSIONSTORE_LAST_WRITER_WINS, ///< plain overwrite (Flask-Session's)
 };
 
@@ -751,8 +751,8 @@ private:
                 sessionstore_session_set_string(handle_, name.c_str(), std::string(value).c_str()));
         } else {
             std::vector<std::uint8_t> packed = detail::pack_string(value);
-            detail::check(
-                sessionstore_session_set_msgpack(handle_, name.c_str(), packed.data(), packed.size()));
+            detail::check(sessionstore_session_set_msgpack(handle_, name.c_str(), packed.data(),
+                                                           packed.size()));
         }
     }
 
@@ -827,6 +827,7 @@ public:
     Session load(std::string_view cookie_header) const {
         return load_with(detail::c_string(cookie_header, "the Cookie header").c_str());
     }
+    /** Not a header: for a request without a Cookie header, call load(). */
     Session load(std::nullptr_t) const = delete;
 
     /** Deletes expired records (SQL and filesystem stores); how many. */
