@@ -19,7 +19,6 @@
 #include <cctype>
 #include <csignal>
 #include <cstdint>
-#include <cstdio>
 #include <iostream>
 #include <optional>
 #include <string>

@@ -237,7 +237,8 @@ void test_keys_contains_remove_clear_permanent() {
     CHECK(cleared.ended && cleared.set_cookie && contains_text(*cleared.set_cookie, "Max-Age=0"));
 }
 
-// A counter of how often a modify function ran and of the copies of it still alive.
+// How often a modify function ran; the use count of its shared_ptr tells how many copies of
+// the function the library still holds.
 struct Tally {
     int runs = 0;
 };
