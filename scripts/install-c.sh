@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Builds the C library and installs it under PREFIX, for pkg-config:
-#   PREFIX/include/sessionstore.h
+# Builds the C library and installs it under PREFIX, for pkg-config and CMake:
+#   PREFIX/include/sessionstore.h and PREFIX/include/sessionstore.hpp (the C++17 wrapper)
 #   PREFIX/lib/libsessionstore.so and PREFIX/lib/libsessionstore.a
 #   PREFIX/lib/pkgconfig/sessionstore.pc
+#   PREFIX/lib/cmake/sessionstore/sessionstore-config.cmake and -config-version.cmake
+#     (find_package(sessionstore): imported targets sessionstore::sessionstore, shared, and
+#     sessionstore::sessionstore_static)
 # Usage: scripts/install-c.sh PREFIX [cargo build options]
 #   The options default to `--release --features capi` (the default stores: SQLite,
 #   filesystem, memory); add stores with e.g. `--release --features capi,redis`.
 # Then: export PKG_CONFIG_PATH=PREFIX/lib/pkgconfig
 #       cc app.c $(pkg-config --cflags --libs sessionstore)
+#   or: cmake -DCMAKE_PREFIX_PATH=PREFIX ...
 set -euo pipefail
 prefix=${1:?usage: scripts/install-c.sh PREFIX [cargo build options]}
 shift
@@ -34,10 +38,19 @@ trap 'rm -rf "$probe"' EXIT
 libs_private=$(rustc --crate-type staticlib --crate-name probe --print native-static-libs \
     -o "$probe/libprobe.a" - </dev/null 2>&1 | sed -n 's/.*native-static-libs: //p')
 
-install -d "$prefix/include" "$prefix/lib/pkgconfig"
-install -C -m 644 include/sessionstore.h "$prefix/include/"
+install -d "$prefix/include" "$prefix/lib/pkgconfig" "$prefix/lib/cmake/sessionstore"
+install -C -m 644 include/sessionstore.h include/sessionstore.hpp "$prefix/include/"
 install -C -m 755 "$target/libsessionstore.so" "$prefix/lib/"
 install -C -m 644 "$target/libsessionstore.a" "$prefix/lib/"
 sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$version|" -e "s|@LIBS_PRIVATE@|$libs_private|" \
     ffi/sessionstore.pc.in >"$prefix/lib/pkgconfig/sessionstore.pc"
+# CMake wants the static library's system libraries as a list of names: -lm -ldl -> m;dl.
+# shellcheck disable=SC2086 # one word per library on purpose
+cmake_libs=$(printf '%s\n' $libs_private | sed -n 's/^-l//p' | paste -sd ';')
+IFS=. read -r major minor _ <<<"$version"
+for file in sessionstore-config.cmake sessionstore-config-version.cmake; do
+    sed -e "s|@VERSION@|$version|" -e "s|@VERSION_MAJOR@|$major|" -e "s|@VERSION_MINOR@|$minor|" \
+        -e "s|@SIZEOF_VOID_P@|$(($(getconf LONG_BIT) / 8))|" -e "s|@LIBS_PRIVATE@|$cmake_libs|" \
+        "ffi/cmake/$file.in" >"$prefix/lib/cmake/sessionstore/$file"
+done
 echo "installed sessionstore $version ($profile) in $prefix"

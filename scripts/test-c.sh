@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# The C side of the test command (scripts/test.sh runs it after the cargo build):
+# The C and C++ side of the test command (scripts/test.sh runs it after the cargo build):
 #  1. the committed C header (include/sessionstore.h) matches the one build.rs generates
 #     from src/ffi/, the check catches a stale header, the header compiles as C and C++, and
-#     every function in it is called by a C test;
-#  2. the library is installed with scripts/install-c.sh into target/c-prefix, and the C tests
-#     and the libmicrohttpd example server are built against it through pkg-config
-#     (tests/integration/http_contract.rs then drives the server over HTTP);
-#  3. the C tests run natively, then under valgrind memcheck: any memory error or leaked
-#     block fails; the README's C example is built and run under valgrind too.
+#     every function in it is called by a C test; the C++ header (include/sessionstore.hpp)
+#     compiles as C++17 and C++20, uses every C function, and each of its public functions
+#     is called by the C++ test;
+#  2. the library is installed with scripts/install-c.sh into target/c-prefix, and the C and
+#     C++ tests and the example servers (libmicrohttpd, cpp-httplib) are built against it
+#     through pkg-config (tests/integration/http_contract.rs then drives the servers over HTTP);
+#  3. the C and C++ tests run natively, then under valgrind memcheck: any memory error or
+#     leaked block fails; the C++ tests also run built with AddressSanitizer and UBSan; the
+#     README's C example is built and run under valgrind too;
+#  4. a CMake project (ffi/tests/cmake-consumer) finds the installed package with
+#     find_package(sessionstore), links the shared and the static library, and runs.
 # Usage: scripts/test-c.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +21,7 @@ target=$(realpath "${CARGO_TARGET_DIR:-target}")
 prefix=$target/c-prefix
 out=$target/ffi
 
-apt_install valgrind libmicrohttpd-dev pkg-config g++
+apt_install valgrind libmicrohttpd-dev pkg-config g++ libcpp-httplib-dev cmake
 
 say "the committed header is current"
 scripts/check-header.sh
@@ -50,14 +55,44 @@ for function in $(grep -oE '\bsessionstore_[a-z0-9_]+\(' include/sessionstore.h 
 done
 ((untested == 0))
 
-say "install into $prefix, build the C tests and the example server with pkg-config"
+say "the C++ header compiles as C++17 and C++20 and wraps every C function"
+for std in c++17 c++20; do
+    g++ -std=$std -Wall -Wextra -Werror -pedantic -fsyntax-only -Iinclude -x c++ include/sessionstore.hpp
+done
+for function in $(grep -oE '\bsessionstore_[a-z0-9_]+\(' include/sessionstore.h | tr -d '(' | sort -u); do
+    # The C++ header copies the last error into its exception instead.
+    [[ $function == sessionstore_last_error_copy ]] && continue
+    if ! grep -q "\b$function\b" include/sessionstore.hpp; then
+        say "include/sessionstore.hpp does not use $function"
+        untested=1
+    fi
+done
+((untested == 0))
+
+say "every public function of the C++ header is called by the C++ test"
+# The functions declared in the header's classes and namespace, outside `namespace detail`
+# and `private:` sections, one per line as the header is written.
+cpp_functions=$(sed -e '/^namespace detail {/,/^} \/\/ namespace detail/d' \
+    -e '/^private:/,/^\(public:\|};\)/d' include/sessionstore.hpp |
+    grep -E '^(inline |    [a-zA-Z~])' | grep -vE '^\s*(return|detail::|if|for|throw)\b' |
+    grep -oE '^[^(]*\(' | grep -oE '\b[a-z_]+\($' | tr -d '(' | sort -u)
+[[ $(wc -w <<<"$cpp_functions") -gt 40 ]] || { say "found too few C++ functions: $cpp_functions"; exit 1; }
+for function in $cpp_functions; do
+    if ! grep -qE "(\.|::|->)$function\b" ffi/tests/test_cpp.cpp; then
+        say "the C++ test does not call $function"
+        untested=1
+    fi
+done
+((untested == 0))
+
+say "install into $prefix, build the C and C++ tests and the example servers with pkg-config"
 scripts/install-c.sh "$prefix" --all-features
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 pkg-config --cflags --libs sessionstore
 make -C ffi --no-print-directory OUT="$out" all
 
-say "the C tests, natively then under valgrind"
-make -C ffi --no-print-directory OUT="$out" run valgrind
+say "the C and C++ tests, natively then under valgrind; the C++ tests with ASan and UBSan"
+make -C ffi --no-print-directory OUT="$out" run valgrind sanitize
 
 say "the README's C example builds with pkg-config and runs under valgrind"
 sed -n '/^## C quick start/,/^## /p' README.md | sed -n '/^```c$/,/^```$/{//!p}' >"$out/readme_example.c"
@@ -70,3 +105,22 @@ rm -f "$out"/sessions.db*
 (cd "$out" && valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
     ./readme_example) | tee "$out/readme_example.log"
 grep -q "^visits: 1$" "$out/readme_example.log"
+
+say "a CMake project finds the installed package and links the shared and the static library"
+consumer=$out/cmake-consumer
+rm -rf "$consumer"
+cmake -S ffi/tests/cmake-consumer -B "$consumer" -DCMAKE_PREFIX_PATH="$prefix" >"$out/cmake-consumer.log"
+cmake --build "$consumer" >>"$out/cmake-consumer.log"
+"$consumer/consumer" | tee "$out/cmake-consumer-run.log"
+"$consumer/consumer_static" | tee -a "$out/cmake-consumer-run.log"
+[[ $(grep -c "visits: 2$" "$out/cmake-consumer-run.log") == 2 ]]
+
+say "the README's C++ example builds with pkg-config and runs under valgrind"
+sed -n '/^## C++ quick start/,/^## /p' README.md | sed -n '/^```cpp$/,/^```$/{//!p}' >"$out/readme_example.cpp"
+# shellcheck disable=SC2046 # pkg-config prints several words on purpose
+g++ -std=c++17 -Wall -Wextra -Werror -o "$out/readme_example_cpp" "$out/readme_example.cpp" \
+    $(pkg-config --cflags --libs sessionstore) -Wl,-rpath,"$prefix/lib"
+rm -f "$out"/sessions.db*
+(cd "$out" && valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
+    ./readme_example_cpp) | tee "$out/readme_example_cpp.log"
+grep -q "^visits: 1, user: nobody$" "$out/readme_example_cpp.log"

@@ -5,11 +5,12 @@
 //! Each listens on a free loopback port it picks itself and announces its address in its
 //! first line of output (`... listening on http://127.0.0.1:PORT`); its standard error goes
 //! to a log file, printed when the test fails. A server is stopped (by its own PID) when
-//! dropped.
+//! dropped. The C++ server (`ffi/examples/server.cpp`) takes the same flags as the C server.
 //!
 //! The test command builds the first two before the tests: `cargo build --all-features
-//! --all-targets` (the demo) and `scripts/test-c.sh` (the C server, `target/ffi/server`), and
-//! installs the Python package into the test virtualenv (`python_package` in scripts/lib.sh).
+//! --all-targets` (the demo) and `scripts/test-c.sh` (the C server, `target/ffi/server`, and
+//! the C++ server, `target/ffi/server-cpp`), and installs the Python package into the test
+//! virtualenv (`python_package` in scripts/lib.sh).
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
@@ -143,6 +144,18 @@ pub fn c_server_binary() -> PathBuf {
     built(target.join("ffi").join("server"), "run scripts/test-c.sh")
 }
 
+/// The C++ server (`ffi/examples/server.cpp`), `target/ffi/server-cpp`.
+pub fn cpp_server_binary() -> PathBuf {
+    let target = profile_dir()
+        .parent()
+        .expect("the target directory")
+        .to_owned();
+    built(
+        target.join("ffi").join("server-cpp"),
+        "run scripts/test-c.sh",
+    )
+}
+
 /// The rouille demo on a free loopback port, with `args` (`--store`, `--secret`, ...).
 pub fn demo<A: AsRef<OsStr>>(args: &[A]) -> HttpServer {
     start_listening("the rouille demo", &demo_binary(), args)
@@ -151,6 +164,11 @@ pub fn demo<A: AsRef<OsStr>>(args: &[A]) -> HttpServer {
 /// The C server on a free loopback port, with the demo's `args`.
 pub fn c_server<A: AsRef<OsStr>>(args: &[A]) -> HttpServer {
     start_listening("the C server", &c_server_binary(), args)
+}
+
+/// The C++ server on a free loopback port, with the demo's `args`.
+pub fn cpp_server<A: AsRef<OsStr>>(args: &[A]) -> HttpServer {
+    start_listening("the C++ server", &cpp_server_binary(), args)
 }
 
 /// The Python package's example Flask app on a free loopback port, with the demo's `args`,

@@ -21,8 +21,12 @@
 //!   visits lost and the request rate (run with `--no-capture` to see them; the README
 //!   records a run).
 //!
-//! The test command builds the demo and the C server and installs the Python package first
-//! (tests/common/web.rs).
+//! - The C++ server on cpp-httplib (ffi/examples/server.cpp) joins the rotation on Redis: one
+//!   browser across Flask, C, C++ and rouille, and concurrent visits on rouille, C and C++
+//!   in the no-lost-update mode, all counted.
+//!
+//! The test command builds the demo, the C and C++ servers and installs the Python package
+//! first (tests/common/web.rs).
 
 #![cfg(all(
     feature = "capi",
@@ -177,6 +181,7 @@ enum Mode {
 enum Stack {
     Rouille(Mode),
     C(Mode),
+    Cpp(Mode),
     Flask,
     /// The Python package's example app, in the no-lost-update mode.
     Python,
@@ -187,6 +192,7 @@ impl Stack {
         match self {
             Stack::Rouille(mode) => format!("rouille ({mode:?})"),
             Stack::C(mode) => format!("C ({mode:?})"),
+            Stack::Cpp(mode) => format!("C++ ({mode:?})"),
             Stack::Flask => "Flask".to_owned(),
             Stack::Python => "Python".to_owned(),
         }
@@ -257,6 +263,7 @@ impl Shared {
         match stack {
             Stack::Rouille(mode) => Running::Server(web::demo(&self.server_args(mode))),
             Stack::C(mode) => Running::Server(web::c_server(&self.server_args(mode))),
+            Stack::Cpp(mode) => Running::Server(web::cpp_server(&self.server_args(mode))),
             Stack::Flask => Running::Flask(FlaskApp::start(&self.flask_settings())),
             Stack::Python => Running::Server(web::python_app(&self.server_args(Mode::Cas))),
         }
@@ -654,3 +661,57 @@ macro_rules! cross_stack_suite {
 cross_stack_suite!(redis);
 cross_stack_suite!(postgres);
 cross_stack_suite!(mongodb);
+
+/// One browser on Redis across Flask, the C server, the C++ server and rouille: a login on
+/// Flask, visits in turn on all four (each counted once), a logout on the C++ server that
+/// ends the session everywhere.
+#[test]
+fn redis_one_session_across_flask_c_cpp_and_rouille() {
+    let shared = Shared::new(redis());
+    let manager = shared.manager();
+    let flask = shared.start(Stack::Flask);
+    let c = shared.start(Stack::C(Mode::Cas));
+    let cpp = shared.start(Stack::Cpp(Mode::Cas));
+    let rouille = shared.start(Stack::Rouille(Mode::Cas));
+    let browser = browser();
+    let nobody = json!({"user": null, "visits": 0});
+
+    assert_eq!(
+        get(&browser, &cpp, "/visit"),
+        json!({"user": null, "visits": 1})
+    );
+    assert_eq!(
+        post(&browser, &flask, "/login", &[("user", "ann")]),
+        json!({"user": "ann", "visits": 1})
+    );
+    let logged_in = cookie(&browser).expect("Flask set the session cookie");
+    for (n, server) in (2..).zip([&rouille, &c, &cpp, &flask, &cpp, &rouille, &c, &flask]) {
+        assert_eq!(
+            get(&browser, server, "/visit"),
+            json!({"user": "ann", "visits": n})
+        );
+    }
+    for server in [&flask, &c, &cpp, &rouille] {
+        assert_eq!(
+            get(&browser, server, "/whoami"),
+            json!({"user": "ann", "visits": 9})
+        );
+    }
+    assert_eq!(cookie(&browser).as_deref(), Some(logged_in.as_str()));
+
+    assert_eq!(post(&browser, &cpp, "/logout", &[]), nobody);
+    assert_eq!(cookie(&browser), None, "the C++ server removed the cookie");
+    assert!(shared.record(&manager, &logged_in).is_none());
+    for server in [&flask, &c, &rouille] {
+        assert_eq!(get_with(server, "/whoami", &logged_in), nobody);
+    }
+}
+
+/// Rouille, the C server and the C++ server in no-lost-update mode on Redis: every visit
+/// counts.
+#[test]
+fn redis_concurrent_rust_c_and_cpp_lose_no_visit() {
+    use Stack::*;
+    let figures = measured(redis(), &[Rouille(Mode::Cas), C(Mode::Cas), Cpp(Mode::Cas)]);
+    assert_eq!(figures.visits, figures.total());
+}

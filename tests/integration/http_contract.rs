@@ -3,7 +3,9 @@
 //! and the C ABI) and the Python package's example Flask app
 //! (bindings/python/examples/app.py, on werkzeug's threaded server) pass the same scenarios
 //! on SQLite, Redis and PostgreSQL, give the same answers to the same requests, and share one
-//! session when they share a store.
+//! session when they share a store. The C++ server (ffi/examples/server.cpp, on cpp-httplib
+//! and include/sessionstore.hpp) passes the same scenarios and answers alike, on SQLite and
+//! on Redis.
 //!
 //! The test command builds and installs them first: `cargo build --all-features
 //! --all-targets` (the demo), `scripts/test-c.sh` (the C server, in `target/ffi/server`) and
@@ -27,6 +29,7 @@ enum Server {
     Demo,
     C,
     Python,
+    Cpp,
 }
 
 impl Server {
@@ -38,6 +41,7 @@ impl Server {
             Server::Demo => web::demo(&args),
             Server::C => web::c_server(&args),
             Server::Python => web::python_app(&args),
+            Server::Cpp => web::cpp_server(&args),
         }
     }
 }
@@ -119,6 +123,7 @@ macro_rules! contract_suite {
 contract_suite!(demo, crate::http_contract::Server::Demo);
 contract_suite!(c_server, crate::http_contract::Server::C);
 contract_suite!(python_app, crate::http_contract::Server::Python);
+contract_suite!(cpp_server, crate::http_contract::Server::Cpp);
 
 fn visits_login_and_logout(server: Server, backend: Backend) {
     let server = server.start(&backend.store(), &["--secret", "test secret"]);
@@ -284,6 +289,12 @@ fn flags_are_parsed_alike() {
             "{args:?}: the Python app said {}",
             String::from_utf8_lossy(&python.stderr)
         );
+        let cpp = Command::new(web::cpp_server_binary())
+            .args(*args)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(cpp.code(), demo.code(), "C++ server: {args:?}");
     }
 }
 
@@ -391,7 +402,8 @@ fn answers_exactly_like_the_demo() {
         PostForm("/logout", b""),
     ];
     let flags = ["--secret", "same answers", "--cookie-name", "sid"];
-    let (c_store, demo_store, python_store) = (
+    let (c_store, demo_store, python_store, cpp_store) = (
+        Backend::Sqlite.store(),
         Backend::Sqlite.store(),
         Backend::Sqlite.store(),
         Backend::Sqlite.store(),
@@ -399,19 +411,24 @@ fn answers_exactly_like_the_demo() {
     let c = Server::C.start(&c_store, &flags);
     let demo = Server::Demo.start(&demo_store, &flags);
     let python = Server::Python.start(&python_store, &flags);
+    let cpp = Server::Cpp.start(&cpp_store, &flags);
     let (c_browser, demo_browser, python_browser) = (browser(), browser(), browser());
+    let cpp_browser = browser();
     for step in &script {
         let from_c = play(&c_browser, &c.url(""), step);
         let from_demo = play(&demo_browser, &demo.url(""), step);
         let from_python = play(&python_browser, &python.url(""), step);
+        let from_cpp = play(&cpp_browser, &cpp.url(""), step);
         assert_eq!(from_c, from_demo);
+        assert_eq!(from_cpp, from_demo, "the C++ server");
         assert_eq!(as_json(from_python), as_json(from_demo));
     }
 }
 
-/// The three servers on one store with one secret: one browser, one session.
+/// The four servers on one store with one secret: one browser, one session.
 fn share_one_session(store: &TestStore, extra: &[&str], cookie: &str) {
-    let servers = [Server::C, Server::Demo, Server::Python].map(|s| s.start(store, extra));
+    let servers =
+        [Server::C, Server::Demo, Server::Python, Server::Cpp].map(|s| s.start(store, extra));
     let browser = browser();
     let on = |server: &HttpServer, path: &str| server.url(path);
 
@@ -435,7 +452,7 @@ fn share_one_session(store: &TestStore, extra: &[&str], cookie: &str) {
     }
     assert_eq!(
         post(&browser, &on(&servers[2], "/login"), &[("user", "bob")]),
-        json!({"user": "bob", "visits": 6})
+        json!({"user": "bob", "visits": 2 * servers.len()})
     );
     assert_eq!(get(&browser, &on(&servers[0], "/whoami"))["user"], "bob");
     assert_eq!(get(&browser, &on(&servers[1], "/whoami"))["user"], "bob");
@@ -458,7 +475,10 @@ fn share_one_session(store: &TestStore, extra: &[&str], cookie: &str) {
         }
     });
     for server in &servers {
-        assert_eq!(get(&browser, &on(server, "/whoami"))["visits"], 156);
+        assert_eq!(
+            get(&browser, &on(server, "/whoami"))["visits"],
+            2 * servers.len() * (1 + 25)
+        );
     }
 
     // A logout on one ends the session on all.
