@@ -62,19 +62,22 @@ python_env() {
 
 # Installs the Python package (bindings/python) into the virtualenv, without build isolation
 # (its build requirements are in tests/python-requirements.txt): setuptools-rust builds the
-# library in release mode into the cargo target dir (CARGO_TARGET_DIR, else target/), so a
-# reinstall only rebuilds what changed. Skipped when neither the package's sources nor the
-# library's changed since the last install.
+# library with cargo profile $1 (default release, as `pip install ./bindings/python` does;
+# the test command passes dev, which reuses its debug build of the dependencies) into the
+# cargo target dir (CARGO_TARGET_DIR, else target/), so a reinstall only rebuilds what
+# changed. Skipped when neither the package's sources, the library's nor the profile changed
+# since the last install.
 python_package() {
-    local stamp="$VENV/.sessionstore-package" sources
+    local profile=${1:-release} stamp="$VENV/.sessionstore-package" sources
     sources=$(find bindings/python/pyproject.toml bindings/python/src src build.rs cbindgen.toml \
         Cargo.toml Cargo.lock -type f ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum |
         sha256sum)
+    sources="$profile $sources"
     if [[ -f $stamp && $(<"$stamp") == "$sources" ]]; then
         return 0
     fi
-    say "pip install ./bindings/python (release build of the library)"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation \
-        ./bindings/python
+    say "pip install ./bindings/python ($profile build of the library)"
+    SETUPTOOLS_RUST_CARGO_PROFILE=$profile "$VENV/bin/python" -m pip install -q \
+        --disable-pip-version-check --no-build-isolation ./bindings/python
     echo "$sources" >"$stamp"
 }

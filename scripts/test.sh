@@ -39,7 +39,7 @@ step "C API: header check, install, C tests under valgrind, example server"
 scripts/test-c.sh
 
 step "Python package: install into the test virtualenv (bindings/python)"
-(source scripts/lib.sh && python_env && python_package)
+(source scripts/lib.sh && python_env && python_package dev)
 
 step "tests"
 cargo nextest run --all-features --no-fail-fast
