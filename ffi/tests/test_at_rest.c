@@ -56,7 +56,7 @@ int main(void) {
     CHECK_RC(sessionstore_options_add_data_key(NULL, OLD_KEY), SESSIONSTORE_NULL_ARGUMENT);
     CHECK_RC(sessionstore_options_add_data_key(options, NULL), SESSIONSTORE_NULL_ARGUMENT);
     CHECK_RC(sessionstore_options_add_data_key(options, "c2hvcnQ="), SESSIONSTORE_CONFIG);
-    CHECK(strstr(sessionstore_last_error(), "32 bytes") != NULL);
+    CHECK_ERROR_MENTIONS("32 bytes");
     CHECK_RC(sessionstore_options_set_compress_threshold(NULL, 64), SESSIONSTORE_NULL_ARGUMENT);
     sessionstore_options_free(options);
 
@@ -96,7 +96,7 @@ int main(void) {
     sessionstore_manager *flask = NULL;
     CHECK_RC(open_with(url, old_only, 0, SESSIONSTORE_COOKIE_FLASK, &flask), SESSIONSTORE_CONFIG);
     CHECK(flask == NULL);
-    CHECK(strstr(sessionstore_last_error(), "Flask-Session cannot read") != NULL);
+    CHECK_ERROR_MENTIONS("Flask-Session cannot read");
 
     sessionstore_string_free(cookie);
     sessionstore_manager_free(old);
@@ -109,5 +109,6 @@ int main(void) {
         unlink(path);
     }
     rmdir(dir);
-    return check_summary();
+    CHECK(only_this_thread_left());
+    return check_summary("test_at_rest");
 }
