@@ -317,3 +317,93 @@ fn concurrent_increments_of_an_encrypted_session_are_exact(backend: &str) {
     );
     assert_eq!(h.stored(&cookie).unwrap().data[5], 0b11);
 }
+
+/// The settings reach the configuration on every path, and what cannot work is refused.
+#[test]
+fn settings_on_every_path() {
+    let key_a = key(1).to_base64();
+    let key_b = key(2).to_base64().replace('+', "-").replace('/', "_");
+    let from_url = Config::from_url(&format!(
+        "memory://?data_keys={},{}&compress_threshold=512",
+        key_a.replace('+', "%2B").replace('/', "%2F"),
+        key_b
+    ))
+    .unwrap();
+    let expected = AtRest {
+        keys: vec![key(1), key(2)],
+        compress_threshold: Some(512),
+    };
+    assert_eq!(from_url.at_rest, expected);
+    let from_flask = Config::from_flask([
+        ("SESSION_TYPE", "filesystem"),
+        ("SESSION_FILE_DIR", "/tmp/sessionstore-at-rest-settings"),
+        ("SESSIONSTORE_DATA_KEYS", &format!("{key_a}, {key_b}")),
+        ("SESSIONSTORE_COMPRESS_THRESHOLD", "512"),
+    ])
+    .unwrap();
+    assert_eq!(from_flask.at_rest, expected);
+    let built = Config::builder(sessionstore::store::StoreConfig::Memory)
+        .data_key(key(1))
+        .data_key(key(2))
+        .compress_threshold(512)
+        .build()
+        .unwrap();
+    assert_eq!(built.at_rest, expected);
+
+    let refused = |result: sessionstore::Result<Config>, setting: &str, words: &str| {
+        match result {
+            Err(sessionstore::Error::Config { key, message }) => {
+                assert_eq!(key, setting, "{message}");
+                assert!(message.contains(words), "{message}");
+            }
+            other => panic!("expected a config error on {setting}, got {other:?}"),
+        }
+    };
+    refused(
+        Config::from_url("memory://?data_keys=c2hvcnQ"),
+        "data_keys",
+        "32 bytes",
+    );
+    refused(
+        Config::from_url(&format!("memory://?data_keys={key_b},{key_b}")),
+        "data_keys",
+        "same key id",
+    );
+    refused(
+        Config::from_flask([
+            ("SESSION_TYPE", "filesystem"),
+            ("SECRET_KEY", "s"),
+            ("SESSION_USE_SIGNER", "True"),
+            ("SESSIONSTORE_DATA_KEYS", key_a.as_str()),
+        ]),
+        "SESSIONSTORE_DATA_KEYS",
+        "Flask-Session cannot read",
+    );
+    refused(
+        Config::from_flask([
+            ("SESSION_TYPE", "filesystem"),
+            ("SECRET_KEY", "s"),
+            ("SESSION_USE_SIGNER", "True"),
+            ("SESSIONSTORE_COMPRESS_THRESHOLD", "100"),
+        ]),
+        "SESSIONSTORE_COMPRESS_THRESHOLD",
+        "Flask-Session cannot read",
+    );
+    refused(
+        Config::from_flask([
+            ("SESSION_TYPE", "filesystem"),
+            ("SESSIONSTORE_DATA_KEYS", "not base64!"),
+        ]),
+        "SESSIONSTORE_DATA_KEYS",
+        "base64",
+    );
+    refused(
+        Config::builder(sessionstore::store::StoreConfig::Memory)
+            .secret("s")
+            .cookie_mode(sessionstore::CookieMode::Flask)
+            .data_key(key(1))
+            .build(),
+        "data_keys",
+        "Flask-Session cannot read",
+    );
+}
