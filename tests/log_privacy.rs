@@ -112,7 +112,7 @@ fn ids_and_keys_are_never_logged_in_full() {
         use sha2::Digest as _;
         let digest = sha2::Sha256::digest(id.as_bytes());
         format!(
-            "session:{}",
+            "session:sha256:{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
         )
     };
