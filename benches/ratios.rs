@@ -225,7 +225,11 @@ fn at_rest_table(rounds: usize) {
             .iter()
             .map(|m| format!("{} ({:.2}×)", micros(*m), m / medians[0]))
             .collect();
-        println!("| {label} | {} | {} |", micros(medians[0]), cells.join(" | "));
+        println!(
+            "| {label} | {} | {} |",
+            micros(medians[0]),
+            cells.join(" | ")
+        );
     }
 }
 

@@ -173,7 +173,10 @@ fn ids_and_keys_are_never_logged_in_full() {
     assert!(sealed.load(Some(&cookie)).unwrap().is_new(), "altered");
     let cookie = new_session(&sealed, "ida");
     let other_key = manager(sqlite(), |b| b.data_key(DataKey::from_bytes([6; 32])));
-    assert!(other_key.load(Some(&cookie)).unwrap().is_new(), "unknown key");
+    assert!(
+        other_key.load(Some(&cookie)).unwrap().is_new(),
+        "unknown key"
+    );
     let mut bomb = MAGIC.to_vec();
     bomb.extend_from_slice(&[VERSION, FLAG_COMPRESSED]);
     bomb.extend_from_slice(&u32::MAX.to_le_bytes());

@@ -11,10 +11,7 @@ const MAX_SIZE: usize = 64 << 10;
 
 fuzz_target!(|bytes: &[u8]| {
     let at_rest = AtRest {
-        keys: vec![
-            DataKey::from_bytes([7; 32]),
-            DataKey::from_bytes([9; 32]),
-        ],
+        keys: vec![DataKey::from_bytes([7; 32]), DataKey::from_bytes([9; 32])],
         compress_threshold: Some(16),
     };
     let parsed = Envelope::parse(bytes);

@@ -350,14 +350,12 @@ fn settings_on_every_path() {
         .unwrap();
     assert_eq!(built.at_rest, expected);
 
-    let refused = |result: sessionstore::Result<Config>, setting: &str, words: &str| {
-        match result {
-            Err(sessionstore::Error::Config { key, message }) => {
-                assert_eq!(key, setting, "{message}");
-                assert!(message.contains(words), "{message}");
-            }
-            other => panic!("expected a config error on {setting}, got {other:?}"),
+    let refused = |result: sessionstore::Result<Config>, setting: &str, words: &str| match result {
+        Err(sessionstore::Error::Config { key, message }) => {
+            assert_eq!(key, setting, "{message}");
+            assert!(message.contains(words), "{message}");
         }
+        other => panic!("expected a config error on {setting}, got {other:?}"),
     };
     refused(
         Config::from_url("memory://?data_keys=c2hvcnQ"),
