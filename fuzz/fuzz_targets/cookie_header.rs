@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sessionstore::SessionId;
 use sessionstore::cookies::{CookieConfig, CookieId, CookieMode, Secret};
+use sessionstore::SessionId;
 
 fuzz_target!(|header: &str| {
     for mode in [CookieMode::Plain, CookieMode::Signed, CookieMode::Flask] {
