@@ -120,6 +120,24 @@ fn at_rest_benches(c: &mut Criterion) {
     group.finish();
 }
 
+/// Sealing and opening alone (no session, no store), per payload and setting.
+fn seal_open_benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("at_rest_seal_open");
+    for (variant, at_rest) in common::setup::at_rest_variants().into_iter().skip(1) {
+        for (label, bytes) in SIZES {
+            let encoded = payload::encoded(&payload::data(bytes));
+            let sealed = at_rest.seal("session:bench", encoded.clone()).unwrap();
+            group.bench_function(BenchmarkId::new(format!("seal_{variant}"), label), |b| {
+                b.iter(|| at_rest.seal("session:bench", encoded.clone()).unwrap())
+            });
+            group.bench_function(BenchmarkId::new(format!("open_{variant}"), label), |b| {
+                b.iter(|| at_rest.open("session:bench", &sealed, 1 << 22).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     let (warm_up, measurement, samples) = if common::setup::quick() {
         (Duration::from_millis(100), Duration::from_millis(300), 10)
@@ -135,6 +153,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = codec_benches, cookie_benches, request_benches, at_rest_benches
+    targets = codec_benches, cookie_benches, request_benches, at_rest_benches, seal_open_benches
 }
 criterion_main!(benches);
