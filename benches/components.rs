@@ -2,8 +2,8 @@
 //! and encode of the session payloads, checking the cookie, writing the `Set-Cookie` header,
 //! and whole requests on the memory store (whose own work is a map lookup and a copy), for
 //! both payload shapes, and the same modified request with encryption and compression at
-//! rest on and off. It explains the ratios of docs/BENCHMARKS.md: whatever a request costs
-//! beyond the raw driver is in here.
+//! rest on and off (and sealing and opening alone). It explains the ratios of
+//! docs/BENCHMARKS.md: whatever a request costs beyond the raw driver is in here.
 //!
 //! `cargo bench --all-features --bench components` (no server needed).
 
