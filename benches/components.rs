@@ -1,8 +1,9 @@
 //! Criterion suite of the library's own work in a request, without any store: a full decode
 //! and encode of the session payloads, checking the cookie, writing the `Set-Cookie` header,
 //! and whole requests on the memory store (whose own work is a map lookup and a copy), for
-//! both payload shapes. It explains the ratios of docs/BENCHMARKS.md: whatever a request
-//! costs beyond the raw driver is in here.
+//! both payload shapes, and the same modified request with encryption and compression at
+//! rest on and off (and sealing and opening alone). It explains the ratios of
+//! docs/BENCHMARKS.md: whatever a request costs beyond the raw driver is in here.
 //!
 //! `cargo bench --all-features --bench components` (no server needed).
 
@@ -91,6 +92,52 @@ fn request_benches(c: &mut Criterion) {
     group.finish();
 }
 
+/// A modified request (load, increment, compare-and-set save) on the memory store with each
+/// at-rest setting: what encryption and compression add to the library's own work.
+fn at_rest_benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("at_rest_modified");
+    for (variant, at_rest) in common::setup::at_rest_variants() {
+        let mut config = Config::builder(StoreConfig::Memory)
+            .secret("benchmark secret")
+            .touch_interval(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        config.at_rest = at_rest;
+        let manager = SessionManager::new(config).unwrap();
+        for (label, bytes) in SIZES {
+            let cookie = common::setup::store_session(&manager, payload::data(bytes));
+            group.bench_function(BenchmarkId::new(variant, label), |b| {
+                b.iter(|| {
+                    let mut session = manager.load(Some(&cookie)).unwrap();
+                    session
+                        .modify(payload::COUNTER, |n: Option<i64>| n.unwrap_or(0) + 1)
+                        .unwrap();
+                    manager.save(session).unwrap()
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Sealing and opening alone (no session, no store), per payload and setting.
+fn seal_open_benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("at_rest_seal_open");
+    for (variant, at_rest) in common::setup::at_rest_variants().into_iter().skip(1) {
+        for (label, bytes) in SIZES {
+            let encoded = payload::encoded(&payload::data(bytes));
+            let sealed = at_rest.seal("session:bench", encoded.clone()).unwrap();
+            group.bench_function(BenchmarkId::new(format!("seal_{variant}"), label), |b| {
+                b.iter(|| at_rest.seal("session:bench", encoded.clone()).unwrap())
+            });
+            group.bench_function(BenchmarkId::new(format!("open_{variant}"), label), |b| {
+                b.iter(|| at_rest.open("session:bench", &sealed, 1 << 22).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     let (warm_up, measurement, samples) = if common::setup::quick() {
         (Duration::from_millis(100), Duration::from_millis(300), 10)
@@ -106,6 +153,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = codec_benches, cookie_benches, request_benches
+    targets = codec_benches, cookie_benches, request_benches, at_rest_benches, seal_open_benches
 }
 criterion_main!(benches);

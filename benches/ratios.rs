@@ -13,7 +13,10 @@
 //! thread: one per connection) runs on the other vCPU, and where a connection's worker
 //! lands sticks for seconds, so one pass can favour either side.
 //!
-//! With the `capi` feature, a second table compares the C ABI with the Rust API on the same
+//! With Redis selected, a table compares the modified request with encryption and
+//! compression at rest on and off against the raw driver's (docs/BENCHMARKS.md, "At rest").
+//!
+//! With the `capi` feature, a further table compares the C ABI with the Rust API on the same
 //! requests (memory and Redis), interleaved the same way.
 //!
 //! `cargo bench --all-features --bench ratios`; `BENCH_STORES=redis,postgres`,
@@ -192,6 +195,44 @@ fn rows_of(name: &str) -> Vec<(Op, &'static str, usize)> {
     rows
 }
 
+/// The modified request on Redis with each at-rest setting, interleaved with the raw
+/// driver's; prints the table.
+fn at_rest_table(rounds: usize) {
+    println!("\n# At rest on Redis: modified request, interleaved\n");
+    println!("| payload | raw driver | plain | encrypted | compressed | both |");
+    println!("|---|---|---|---|---|---|");
+    let target = setup::open("redis");
+    for (label, bytes) in SIZES {
+        let managers: Vec<_> = setup::at_rest_variants()
+            .into_iter()
+            .map(|(_, at_rest)| target.manager_at_rest(at_rest))
+            .collect();
+        let mut cookies: Vec<String> = managers
+            .iter()
+            .map(|manager| setup::new_session(manager, bytes))
+            .collect();
+        let mut key = setup::new_raw_record(&target, &*target.raw, bytes);
+        let mut variants = vec![Variant::new(|| {
+            setup::raw_request(&target, &*target.raw, Op::Modified, &mut key)
+        })];
+        for (manager, cookie) in managers.iter().zip(cookies.iter_mut()) {
+            variants.push(Variant::new(move || {
+                setup::library_request(manager, Op::Modified, cookie)
+            }));
+        }
+        let (medians, _) = interleave(variants, rounds, block());
+        let cells: Vec<String> = medians[1..]
+            .iter()
+            .map(|m| format!("{} ({:.2}×)", micros(*m), m / medians[0]))
+            .collect();
+        println!(
+            "| {label} | {} | {} |",
+            micros(medians[0]),
+            cells.join(" | ")
+        );
+    }
+}
+
 /// The C ABI against the Rust API, same requests, interleaved; prints the table.
 #[cfg(feature = "capi")]
 fn capi_table(rounds: usize) {
@@ -267,6 +308,9 @@ fn main() {
     }
     for note in &notes {
         println!("\n{note}");
+    }
+    if setup::selected().contains(&"redis") {
+        at_rest_table(rounds);
     }
     #[cfg(feature = "capi")]
     capi_table(rounds);

@@ -625,6 +625,34 @@ sessionstore_result sessionstore_options_set_cleanup_every(sessionstore_options 
 sessionstore_result sessionstore_options_set_max_size(sessionstore_options *options, size_t bytes);
 
 /**
+ * Adds a data key for encryption at rest: 32 bytes (256 bits) in base64, standard or
+ * URL-safe (`openssl rand -base64 32` makes one). The first key added encrypts every save;
+ * all of them decrypt, so to rotate, add the new key first and keep the old ones until their
+ * records have been rewritten (each session's next request does it) or have expired.
+ * Flask-Session cannot read encrypted records, so sessionstore_manager_open() refuses
+ * encryption with SESSIONSTORE_COOKIE_FLASK. A key that is not 32 bytes of base64 gives
+ * SESSIONSTORE_CONFIG.
+ *
+ * # Safety
+ * `options` is a live options handle, `key_base64` a NUL-terminated string; the general
+ * rules in the header's preamble (Pointers, Threads) apply.
+ */
+sessionstore_result sessionstore_options_add_data_key(sessionstore_options *options,
+                                                      const char *key_base64);
+
+/**
+ * Compresses (LZ4) encoded sessions of at least `bytes` bytes when that makes them smaller
+ * (default: never). Flask-Session cannot read compressed records, so
+ * sessionstore_manager_open() refuses compression with SESSIONSTORE_COOKIE_FLASK.
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
+ */
+sessionstore_result sessionstore_options_set_compress_threshold(sessionstore_options *options,
+                                                                size_t bytes);
+
+/**
  * Opens the store named by `store_url` (e.g. "sqlite:///var/lib/app/sessions.db",
  * "memory://"; see the README for every backend and URL parameter), with `options` (NULL:
  * defaults and the URL's parameters), and puts the manager in `*out`, to release with

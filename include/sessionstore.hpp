@@ -473,6 +473,18 @@ public:
         detail::check(sessionstore_options_set_max_size(handle_, bytes));
         return *this;
     }
+    /** Adds a data key for encryption at rest (32 bytes in base64): the first key added
+     *  encrypts, all of them decrypt (rotation). */
+    Options &add_data_key(std::string_view key_base64) {
+        detail::check(sessionstore_options_add_data_key(
+            handle_, detail::c_string(key_base64, "the data key").c_str()));
+        return *this;
+    }
+    /** Compresses encoded sessions of at least `bytes` bytes when that makes them smaller. */
+    Options &set_compress_threshold(std::size_t bytes) {
+        detail::check(sessionstore_options_set_compress_threshold(handle_, bytes));
+        return *this;
+    }
 
     /** The C handle (still owned by these options), for the C API. */
     const sessionstore_options *handle() const noexcept { return handle_; }

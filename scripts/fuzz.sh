@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(cookie_header codec_decode session_load store_url flask_config)
+((${#targets[@]})) || targets=(cookie_header codec_decode session_load store_url flask_config at_rest_envelope)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "cargo-fuzz missing: installing it"

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::at_rest::{AtRest, DataKey};
 use crate::codec::Format;
 use crate::cookies::{CookieConfig, CookieMode, MAX_COOKIE_AGE, SameSite, Secret};
 use crate::error::{Error, Result};
@@ -58,6 +59,8 @@ pub struct Config {
     /// Store `prefix + base64url(SHA-256(id))` instead of `prefix + id`, so a leaked store
     /// dump holds no usable session ids (default off: Flask-Session stores the id itself).
     pub hash_ids: bool,
+    /// Encryption and compression of stored values (default neither; docs/DESIGN.md §4).
+    pub at_rest: AtRest,
 }
 
 impl Config {
@@ -92,6 +95,7 @@ impl Config {
                 max_key_length: 256,
                 max_keys: 1000,
                 hash_ids: false,
+                at_rest: AtRest::default(),
             },
             mode_set: false,
         }
@@ -102,8 +106,9 @@ impl Config {
     /// Besides each backend's own parameters (`table`, `threshold`, `mode`, `pool_size`),
     /// the URL accepts `prefix`, `format`, `permanent`, `lifetime`, `absolute_lifetime`,
     /// `refresh`, `touch_interval` (seconds), `concurrency` (`cas` or `lww`),
-    /// `cleanup_every`, `max_size`, `max_key_length`, `max_keys`, `hash_ids` and
-    /// `cookie_name`.
+    /// `cleanup_every`, `max_size`, `max_key_length`, `max_keys`, `hash_ids`,
+    /// `cookie_name`, `data_keys` (comma-separated base64 data keys, the first encrypts; use
+    /// URL-safe base64 or percent-encode `+` and `/`) and `compress_threshold` (bytes).
     ///
     /// ```
     /// use sessionstore::Config;
@@ -118,9 +123,24 @@ impl Config {
     /// a configuration built by hand: the cookie's attributes
     /// ([`CookieConfig::validate`]), the secrets, lifetimes from one second to 400 days (the
     /// longest cookie lifetime browsers keep), the key prefix and the retry and cleanup
-    /// counts. The builder, store URLs, Flask settings and the C ABI all end here.
+    /// counts, and the at-rest settings (distinct data keys; no encryption or compression
+    /// in the `flask` cookie mode, whose point is sharing records with Flask-Session, which
+    /// cannot read them). The builder, store URLs, Flask settings and the C ABI all end here.
     pub fn validate(&self) -> Result<()> {
         self.cookie.validate()?;
+        self.at_rest.validate()?;
+        if self.at_rest.is_on() && self.cookie.mode == CookieMode::Flask {
+            let setting = if self.at_rest.keys.is_empty() {
+                "compress_threshold"
+            } else {
+                "data_keys"
+            };
+            return Err(Error::config(
+                setting,
+                "Flask-Session cannot read encrypted or compressed records, and the flask \
+                 cookie mode exists to share them with it: choose one",
+            ));
+        }
         let lifetimes = [
             ("lifetime", Some(self.idle_lifetime)),
             ("absolute_lifetime", self.absolute_lifetime),
@@ -201,6 +221,14 @@ impl Config {
         }
         if let Some(name) = params.take("cookie_name") {
             builder = builder.cookie_name(name);
+        }
+        if let Some(keys) = params.take("data_keys") {
+            for key in keys.split(',') {
+                builder = builder.data_key(DataKey::from_base64("data_keys", key)?);
+            }
+        }
+        if let Some(bytes) = params.take_parsed::<usize>("compress_threshold")? {
+            builder = builder.compress_threshold(bytes);
         }
         params.finish()?;
         Ok(builder)
@@ -356,6 +384,21 @@ impl ConfigBuilder {
     /// with Flask-Session, which stores the id itself).
     pub fn hash_ids(mut self, on: bool) -> Self {
         self.config.hash_ids = on;
+        self
+    }
+
+    /// Adds a data key for encryption at rest. The first key added encrypts every save; all
+    /// of them decrypt, so to rotate, add the new key first and keep the old ones until
+    /// their records have been rewritten or have expired (docs/DESIGN.md §4).
+    pub fn data_key(mut self, key: DataKey) -> Self {
+        self.config.at_rest.keys.push(key);
+        self
+    }
+
+    /// Compresses encoded sessions of at least `bytes` bytes (LZ4), when that makes them
+    /// smaller (default: never).
+    pub fn compress_threshold(mut self, bytes: usize) -> Self {
+        self.config.at_rest.compress_threshold = Some(bytes);
         self
     }
 

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::at_rest::DataKey;
 use crate::codec::Format;
 use crate::config::Config;
 use crate::cookies::{CookieMode, SameSite};
@@ -49,11 +50,15 @@ const SESSION_KEYS: &[&str] = &[
     "SESSION_COOKIE_PARTITIONED",
 ];
 
-/// The Flask settings outside `SESSION_*` that sessions use.
+/// The Flask settings outside `SESSION_*` that sessions use, and this crate's own settings
+/// that Flask-Session has no name for (encryption and compression at rest, which
+/// Flask-Session cannot read: docs/DESIGN.md §4).
 const FLASK_KEYS: &[&str] = &[
     "SECRET_KEY",
     "PERMANENT_SESSION_LIFETIME",
     "SQLALCHEMY_DATABASE_URI",
+    "SESSIONSTORE_DATA_KEYS",
+    "SESSIONSTORE_COMPRESS_THRESHOLD",
 ];
 
 impl Config {
@@ -187,6 +192,14 @@ where
     if let Some(on) = settings.bool("SESSION_COOKIE_PARTITIONED")? {
         builder = builder.cookie_partitioned(on);
     }
+    if let Some(keys) = settings.get("SESSIONSTORE_DATA_KEYS") {
+        for key in keys.split(',') {
+            builder = builder.data_key(DataKey::from_base64("SESSIONSTORE_DATA_KEYS", key)?);
+        }
+    }
+    if let Some(bytes) = settings.number::<usize>("SESSIONSTORE_COMPRESS_THRESHOLD")? {
+        builder = builder.compress_threshold(bytes);
+    }
     if let Some(same_site) = settings.get("SESSION_COOKIE_SAMESITE") {
         let parsed = match same_site {
             "" => None,
@@ -219,6 +232,8 @@ fn flask_name(key: &str) -> &str {
         "cookie_path" => "SESSION_COOKIE_PATH",
         "cookie_domain" => "SESSION_COOKIE_DOMAIN",
         "cookie_partitioned" => "SESSION_COOKIE_PARTITIONED",
+        "data_keys" => "SESSIONSTORE_DATA_KEYS",
+        "compress_threshold" => "SESSIONSTORE_COMPRESS_THRESHOLD",
         other => other,
     }
 }

@@ -19,6 +19,7 @@
 //! # Ok::<(), sessionstore::Error>(())
 //! ```
 
+pub mod at_rest;
 pub mod codec;
 mod config;
 pub mod cookies;

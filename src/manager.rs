@@ -139,8 +139,14 @@ impl SessionManager {
         if record.is_expired_at(now) {
             return Ok(self.fresh(true));
         }
-        let mut data = match Entries::decode(&record.data) {
-            Ok(data) => data,
+        let opened = self
+            .config
+            .at_rest
+            .open(&key, &record.data, self.config.max_size);
+        let decoded =
+            opened.and_then(|opened| Ok((Entries::decode(&opened.value)?, opened.current)));
+        let (mut data, sealed_as_configured) = match decoded {
+            Ok(decoded) => decoded,
             Err(error) => {
                 log::warn!(
                     "{} store: session {:?} holds an undecodable value, starting afresh: {error}",
@@ -168,6 +174,7 @@ impl SessionManager {
         }
         let mut session = Session::from_record(id, data, record);
         session.created_stamped = created_stamped;
+        session.reseal = !sealed_as_configured;
         Ok(session)
     }
 
@@ -208,9 +215,15 @@ impl SessionManager {
         }
     }
 
-    /// This request's changes, applied in order on a fresher stored value.
-    fn replay(&self, session: &Session, current: &Record) -> Result<Entries> {
-        let mut data = Entries::decode(&current.data).unwrap_or_else(|error| {
+    /// This request's changes, applied in order on a fresher stored value (stored under
+    /// `key`).
+    fn replay(&self, key: &str, session: &Session, current: &Record) -> Result<Entries> {
+        let opened = self
+            .config
+            .at_rest
+            .open(key, &current.data, self.config.max_size);
+        let decoded = opened.and_then(|opened| Entries::decode(&opened.value));
+        let mut data = decoded.unwrap_or_else(|error| {
             log::warn!("concurrent value undecodable, replacing it: {error}");
             Entries::new()
         });
@@ -267,7 +280,7 @@ impl SessionManager {
             self.ended(&session)
         } else if session.regenerated {
             self.save_regenerated(&session)?
-        } else if session.changes.is_empty() && !session.created_stamped {
+        } else if session.changes.is_empty() && !session.created_stamped && !session.reseal {
             self.save_unmodified(&session)?
         } else if session.loaded.is_none() {
             self.save_new(&session)?
@@ -300,7 +313,9 @@ impl SessionManager {
         }
     }
 
-    fn encode(&self, data: &Entries) -> Result<Vec<u8>> {
+    /// The bytes to store for `data` under `key`: checked against the limits, encoded,
+    /// then compressed and encrypted as configured (docs/DESIGN.md §4).
+    fn encode(&self, key: &str, data: &Entries) -> Result<Vec<u8>> {
         if data.len() > self.config.max_keys {
             return Err(Error::LimitExceeded {
                 what: "number of keys",
@@ -324,7 +339,11 @@ impl SessionManager {
                 max: self.config.max_size,
             });
         }
-        Ok(bytes)
+        if self.config.at_rest.is_on() {
+            self.config.at_rest.seal(key, bytes)
+        } else {
+            Ok(bytes)
+        }
     }
 
     fn save_unmodified(&self, session: &Session) -> Result<SaveOutcome> {
@@ -365,13 +384,14 @@ impl SessionManager {
 
     /// Stores `data` as a new record under `id`; returns the id used and the outcome.
     fn create(&self, id: &SessionId, data: &Entries) -> Result<(SessionId, SaveOutcome)> {
-        let bytes = self.encode(data)?;
         let ttl = self.ttl(data);
         let mut id = id.clone();
         // A collision of 256-bit random ids does not happen; the loop only makes sure
-        // that a colliding create could never overwrite someone else's session.
+        // that a colliding create could never overwrite someone else's session. The
+        // value is sealed for each key, which the encryption binds it to.
         for _ in 0..3 {
-            if self.store.create(&self.key(&id), &bytes, ttl)? {
+            let key = self.key(&id);
+            if self.store.create(&key, &self.encode(&key, data)?, ttl)? {
                 let outcome = self.live(&id, data);
                 return Ok((id, outcome));
             }
@@ -391,7 +411,7 @@ impl SessionManager {
                 self.store.delete(&key)?;
                 Ok(self.ended(session))
             } else {
-                let bytes = self.encode(&session.data)?;
+                let bytes = self.encode(&key, &session.data)?;
                 self.store.set(&key, &bytes, self.ttl(&session.data))?;
                 Ok(self.live(&loaded.id, &session.data))
             };
@@ -404,7 +424,7 @@ impl SessionManager {
             let data = replayed.as_ref().unwrap_or(&session.data);
             // An emptied session is deleted, but only if nobody wrote to it meanwhile.
             let result = if holds_data(data) {
-                let bytes = self.encode(data)?;
+                let bytes = self.encode(&key, data)?;
                 self.store
                     .compare_and_set(&key, &expected, &bytes, self.ttl(data))?
             } else {
@@ -430,7 +450,7 @@ impl SessionManager {
                             None => return Ok(self.ended(session)),
                         }
                     }
-                    replayed = Some(self.replay(session, &current)?);
+                    replayed = Some(self.replay(&key, session, &current)?);
                     expected = Cow::Owned(current);
                 }
             }
@@ -463,8 +483,9 @@ impl SessionManager {
                     outcome
                 }
                 (Some(id), true) => {
-                    let bytes = self.encode(data)?;
-                    self.store.set(&self.key(id), &bytes, self.ttl(data))?;
+                    let key = self.key(id);
+                    let bytes = self.encode(&key, data)?;
+                    self.store.set(&key, &bytes, self.ttl(data))?;
                     self.live(id, data)
                 }
                 (Some(id), false) => {
@@ -477,7 +498,7 @@ impl SessionManager {
             match self.store.compare_and_delete(&old_key, &current)? {
                 CasOutcome::Stored | CasOutcome::Conflict(None) => return Ok(outcome),
                 CasOutcome::Conflict(Some(fresher)) => {
-                    replayed = Some(self.replay(session, &fresher)?);
+                    replayed = Some(self.replay(&old_key, session, &fresher)?);
                     current = Cow::Owned(fresher);
                 }
             }

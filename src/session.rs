@@ -126,6 +126,10 @@ pub struct Session {
     /// The load gave the session the creation time its record lacked (an absolute lifetime
     /// is configured): the save must write it even if the request changed nothing.
     pub(crate) created_stamped: bool,
+    /// The record is not sealed as the at-rest settings seal a save (an old data key, or
+    /// not encrypted while keys are configured): the save rewrites it even if the request
+    /// changed nothing, so a key rotation completes with each session's next request.
+    pub(crate) reseal: bool,
 }
 
 impl fmt::Debug for Session {
@@ -151,6 +155,7 @@ impl Session {
             destroyed: false,
             cookie_sent,
             created_stamped: false,
+            reseal: false,
         }
     }
 
@@ -165,6 +170,7 @@ impl Session {
             destroyed: false,
             cookie_sent: true,
             created_stamped: false,
+            reseal: false,
         }
     }
 

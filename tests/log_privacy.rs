@@ -2,8 +2,9 @@
 //! through the `log` facade captures every record, of every level and every crate, while
 //! the test drives each path that logs — a refused cookie, an undecodable stored value
 //! (with plain and with hashed ids), a row without data (SQLite), a session file without a
-//! header (filesystem), a concurrent logout, an undecodable value met while merging, and a
-//! failing store (the periodic cleanup) — and then checks that no line holds a full
+//! header (filesystem), a concurrent logout, an undecodable value met while merging, a
+//! failing store (the periodic cleanup), and records that do not open at rest (altered,
+//! under an unknown key, a compression bomb) — and then checks that no line holds a full
 //! 43-character id (or id hash) or a full store key, and that each path did log.
 
 #![cfg(all(feature = "sqlite", feature = "filesystem"))]
@@ -12,6 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use log::{LevelFilter, Log, Metadata, Record};
+use sessionstore::at_rest::{DataKey, FLAG_COMPRESSED, MAGIC, VERSION};
 use sessionstore::store::StoreConfig;
 use sessionstore::store::file::FileOptions;
 use sessionstore::store::sqlite::SqliteOptions;
@@ -110,7 +112,7 @@ fn ids_and_keys_are_never_logged_in_full() {
         use sha2::Digest as _;
         let digest = sha2::Sha256::digest(id.as_bytes());
         format!(
-            "session:{}",
+            "session:sha256:{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
         )
     };
@@ -158,6 +160,33 @@ fn ids_and_keys_are_never_logged_in_full() {
     plain.save(session).unwrap();
     secrets.extend([id.clone(), format!("session:{id}")]);
 
+    // Records that do not open at rest: each is a fresh session and a log line.
+    let key = DataKey::from_bytes([5; 32]);
+    let sealed = manager(sqlite(), |b| b.data_key(key.clone()).compress_threshold(64));
+    let cookie = new_session(&sealed, "hal");
+    let id = id_of(&cookie);
+    let store_key = format!("session:{id}");
+    let mut record = sealed.store().load(&store_key).unwrap().unwrap().data;
+    let last = record.len() - 1;
+    record[last] ^= 1;
+    sealed.store().set(&store_key, &record, ttl).unwrap();
+    assert!(sealed.load(Some(&cookie)).unwrap().is_new(), "altered");
+    let cookie = new_session(&sealed, "ida");
+    let other_key = manager(sqlite(), |b| b.data_key(DataKey::from_bytes([6; 32])));
+    assert!(
+        other_key.load(Some(&cookie)).unwrap().is_new(),
+        "unknown key"
+    );
+    let mut bomb = MAGIC.to_vec();
+    bomb.extend_from_slice(&[VERSION, FLAG_COMPRESSED]);
+    bomb.extend_from_slice(&u32::MAX.to_le_bytes());
+    bomb.extend_from_slice(&[0x1f, 0, 0, 0, 0]);
+    let compressing = manager(sqlite(), |b| b.compress_threshold(64));
+    let bomb_key = format!("session:{}", id_of(&cookie));
+    compressing.store().set(&bomb_key, &bomb, ttl).unwrap();
+    assert!(compressing.load(Some(&cookie)).unwrap().is_new(), "bomb");
+    secrets.extend([id, store_key, id_of(&cookie), bomb_key, key.to_base64()]);
+
     // A session file without a readable header.
     let files = dir.path().join("files");
     let filesystem = manager(StoreConfig::Filesystem(FileOptions::new(&files)), |b| b);
@@ -195,6 +224,9 @@ fn ids_and_keys_are_never_logged_in_full() {
         "concurrent value undecodable",
         "has no readable header",
         "periodic cleanup failed",
+        "at rest: authentication failed",
+        "at rest: no configured data key",
+        "over max_size",
     ] {
         assert!(
             lines.iter().any(|line| line.contains(expected)),

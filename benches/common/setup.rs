@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use sessionstore::at_rest::{AtRest, DataKey};
 use sessionstore::store::{CasOutcome, Record, Store, StoreConfig};
 use sessionstore::{Concurrency, Config, SessionManager};
 
@@ -291,10 +292,47 @@ fn clear_mysql(url: &str) {
     }
 }
 
+/// The at-rest settings measured: off, encryption, compression (above 1 KiB), both.
+pub fn at_rest_variants() -> [(&'static str, AtRest); 4] {
+    let key = || vec![DataKey::from_bytes([7; 32])];
+    [
+        ("plain", AtRest::default()),
+        (
+            "encrypted",
+            AtRest {
+                keys: key(),
+                compress_threshold: None,
+            },
+        ),
+        (
+            "compressed",
+            AtRest {
+                keys: Vec::new(),
+                compress_threshold: Some(1024),
+            },
+        ),
+        (
+            "both",
+            AtRest {
+                keys: key(),
+                compress_threshold: Some(1024),
+            },
+        ),
+    ]
+}
+
 impl Target {
     /// A manager on this target's store (shared by all managers of the target).
     pub fn manager(&self, mode: Mode) -> SessionManager {
         self.manager_on(self.store.clone(), mode)
+    }
+
+    /// A compare-and-set manager on this target's store with the given at-rest settings.
+    pub fn manager_at_rest(&self, at_rest: AtRest) -> SessionManager {
+        let manager = self.manager(Mode::Cas);
+        let mut config = manager.config().clone();
+        config.at_rest = at_rest;
+        SessionManager::with_store(config, self.store.clone())
     }
 
     fn manager_on(&self, store: Arc<dyn Store>, mode: Mode) -> SessionManager {

@@ -426,7 +426,9 @@ void test_options() {
         .set_concurrency(ss::Concurrency::LastWriterWins)
         .set_max_attempts(10)
         .set_cleanup_every(100)
-        .set_max_size(1 << 20);
+        .set_max_size(1 << 20)
+        .add_data_key("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .set_compress_threshold(64);
     ss::Manager manager = ss::Manager::open("memory://", options);
     ss::Session session = manager.load();
     session.set("x", 1);
@@ -437,6 +439,7 @@ void test_options() {
         CHECK(contains_text(cookie, part));
     CHECK(!contains_text(cookie, "HttpOnly"));
 
+    CHECK_THROWS(ss::Options().add_data_key("too short"), SESSIONSTORE_CONFIG);
     ss::Options other;
     other.set_cookie_mode(ss::CookieMode::Plain)
         .set_cookie_same_site(ss::SameSite::Omit)

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::args::{CEnum, out_ptr, string};
 use super::guard::{call, shielded};
 use super::result::{Failure, Outcome, sessionstore_result};
+use crate::at_rest::DataKey;
 use crate::codec::Format;
 use crate::{Concurrency, ConfigBuilder, CookieMode, SameSite};
 
@@ -142,6 +143,8 @@ pub struct sessionstore_options {
     max_attempts: Option<u32>,
     cleanup_every: Option<u64>,
     max_size: Option<usize>,
+    data_keys: Vec<DataKey>,
+    compress_threshold: Option<usize>,
 }
 
 impl sessionstore_options {
@@ -206,6 +209,12 @@ impl sessionstore_options {
         }
         if let Some(bytes) = self.max_size {
             builder = builder.max_size(bytes);
+        }
+        for key in &self.data_keys {
+            builder = builder.data_key(key.clone());
+        }
+        if let Some(bytes) = self.compress_threshold {
+            builder = builder.compress_threshold(bytes);
         }
         builder
     }
@@ -554,4 +563,46 @@ pub unsafe extern "C" fn sessionstore_options_set_max_size(
     bytes: usize,
 ) -> sessionstore_result {
     set_option!(options.max_size = bytes)
+}
+
+/// Adds a data key for encryption at rest: 32 bytes (256 bits) in base64, standard or
+/// URL-safe (`openssl rand -base64 32` makes one). The first key added encrypts every save;
+/// all of them decrypt, so to rotate, add the new key first and keep the old ones until their
+/// records have been rewritten (each session's next request does it) or have expired.
+/// Flask-Session cannot read encrypted records, so sessionstore_manager_open() refuses
+/// encryption with SESSIONSTORE_COOKIE_FLASK. A key that is not 32 bytes of base64 gives
+/// SESSIONSTORE_CONFIG.
+///
+/// # Safety
+/// `options` is a live options handle, `key_base64` a NUL-terminated string; the general
+/// rules in the header's preamble (Pointers, Threads) apply.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sessionstore_options_add_data_key(
+    options: *mut sessionstore_options,
+    key_base64: *const c_char,
+) -> sessionstore_result {
+    call(|| {
+        // SAFETY: the caller's pointers, valid by the header's rules for pointers.
+        let options = unsafe { options_mut(options) }?;
+        let key_base64 = unsafe { string(key_base64, "key_base64") }?;
+        options
+            .data_keys
+            .push(DataKey::from_base64("data_key", key_base64)?);
+        Ok(())
+    })
+}
+
+/// Compresses (LZ4) encoded sessions of at least `bytes` bytes when that makes them smaller
+/// (default: never). Flask-Session cannot read compressed records, so
+/// sessionstore_manager_open() refuses compression with SESSIONSTORE_COOKIE_FLASK.
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sessionstore_options_set_compress_threshold(
+    options: *mut sessionstore_options,
+    bytes: usize,
+) -> sessionstore_result {
+    set_option!(options.compress_threshold = bytes)
 }

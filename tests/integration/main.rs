@@ -10,6 +10,7 @@ mod common;
 #[path = "../net_servers/mod.rs"]
 mod net_servers;
 
+mod at_rest;
 mod concurrency;
 mod config;
 mod config_sql_mongo;

@@ -5,8 +5,14 @@ import datetime
 import urllib.parse
 from collections.abc import Mapping
 
-# Flask settings outside SESSION_* that sessions use.
-_FLASK_KEYS = ("SECRET_KEY", "PERMANENT_SESSION_LIFETIME", "SQLALCHEMY_DATABASE_URI")
+# Flask settings outside SESSION_* that sessions use, and sessionstore's own at-rest settings.
+_FLASK_KEYS = (
+    "SECRET_KEY",
+    "PERMANENT_SESSION_LIFETIME",
+    "SQLALCHEMY_DATABASE_URI",
+    "SESSIONSTORE_DATA_KEYS",
+    "SESSIONSTORE_COMPRESS_THRESHOLD",
+)
 
 # Flask-Session settings holding objects this library does not need: the SQL store is named
 # by SQLALCHEMY_DATABASE_URI.

@@ -71,6 +71,7 @@ _OPTIONS = {
     "max_attempts": ("max_attempts", int),
     "cleanup_every": ("cleanup_every", int),
     "max_size": ("max_size", int),
+    "compress_threshold": ("compress_threshold", int),
 }
 
 
@@ -141,16 +142,22 @@ class SessionManager(_Closable):
     or None to omit it), cookie_partitioned, key_prefix, format ("msgpack", "json"),
     permanent, idle_lifetime, absolute_lifetime, touch_interval (seconds or timedelta),
     refresh_each_request, concurrency ("no_lost_updates", "last_writer_wins"),
-    max_attempts, cleanup_every, max_size.
+    max_attempts, cleanup_every, max_size; at rest: data_keys (a base64 256-bit key, or a
+    list of them for rotation: the first encrypts, all decrypt) and compress_threshold
+    (bytes). Flask-Session cannot read encrypted or compressed records.
 
     Raises ConfigError for an invalid URL or setting and StoreError when the store cannot
     be opened. close() (or the end of a ``with`` block) releases it; sessions still out
     keep the store open until they are saved or closed.
     """
 
-    def __init__(self, url, secret=None, **options):
+    def __init__(self, url, secret=None, data_keys=None, **options):
         url = encode_text(url, "url")
         secrets = [] if secret is None else [secret] if isinstance(secret, str) else list(secret)
+        if data_keys is None:
+            data_keys = []
+        elif isinstance(data_keys, str):
+            data_keys = [data_keys]
         setters = []
         for name, value in options.items():
             if name not in _OPTIONS:
@@ -162,6 +169,8 @@ class SessionManager(_Closable):
         try:
             for each in secrets:
                 check(lib.sessionstore_options_add_secret(handle, encode_text(each, "secret")))
+            for each in data_keys:
+                check(lib.sessionstore_options_add_data_key(handle, encode_text(each, "data_keys")))
             for setter, value in setters:
                 check(setter(handle, value))
             manager = c_void_p()

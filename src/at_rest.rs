@@ -1,0 +1,541 @@
+//! Encryption and compression at rest (opt-in): the versioned envelope around a stored
+//! session value, its parser, and the keys (docs/DESIGN.md §4).
+//!
+//! A save encodes the session (MessagePack or JSON), compresses it when it is at least the
+//! threshold and compression makes it smaller, encrypts it when data keys are configured,
+//! and wraps the result in an [`Envelope`]. A value that is neither compressed nor encrypted
+//! is stored as it is, so it stays a plain, Flask-compatible record. A load opens the
+//! envelope when the stored bytes start with [`MAGIC`] and takes them as they are otherwise.
+//!
+//! ```text
+//! offset  size  field
+//! 0       4     magic "\xC1SSE" (0xC1 never starts MessagePack, nor UTF-8 or JSON)
+//! 4       1     version (1)
+//! 5       1     flags: bit 0 compressed, bit 1 encrypted; the others must be 0
+//! encrypted:
+//! 6       4     key id: the first 4 bytes of SHA-256(key)
+//! 10      24    XChaCha20-Poly1305 nonce (random)
+//! 34      n+16  ciphertext and tag; associated data: bytes 0..34 and the store key
+//! not encrypted:
+//! 6       n     payload
+//! payload, when compressed: uncompressed length (u32, little-endian), then an LZ4 block
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The first bytes of every envelope. 0xC1 is the one byte MessagePack never uses and never
+/// occurs in UTF-8, so no MessagePack map and no JSON object starts with it.
+pub const MAGIC: [u8; 4] = *b"\xC1SSE";
+/// The envelope version this library writes and reads.
+pub const VERSION: u8 = 1;
+/// Flag: the payload is LZ4-compressed.
+pub const FLAG_COMPRESSED: u8 = 0b01;
+/// Flag: the payload is encrypted.
+pub const FLAG_ENCRYPTED: u8 = 0b10;
+/// Length of a data key in bytes (256 bits).
+pub const KEY_LEN: usize = 32;
+/// Length of a key id in bytes.
+pub const KEY_ID_LEN: usize = 4;
+/// Length of a nonce in bytes (XChaCha20's 192 bits).
+pub const NONCE_LEN: usize = 24;
+/// Length of the authentication tag in bytes.
+pub const TAG_LEN: usize = 16;
+
+const HEADER_LEN: usize = MAGIC.len() + 2;
+const ENCRYPTED_HEADER_LEN: usize = HEADER_LEN + KEY_ID_LEN + NONCE_LEN;
+
+/// A 256-bit data key. Its `Debug` shows the key id only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DataKey {
+    key: [u8; KEY_LEN],
+    id: [u8; KEY_ID_LEN],
+}
+
+impl DataKey {
+    /// A key from its 32 bytes.
+    pub fn from_bytes(key: [u8; KEY_LEN]) -> DataKey {
+        let digest = Sha256::digest(key);
+        let mut id = [0; KEY_ID_LEN];
+        id.copy_from_slice(&digest[..KEY_ID_LEN]);
+        DataKey { key, id }
+    }
+
+    /// A key from 32 bytes in base64, standard or URL-safe, padded or not (`openssl rand
+    /// -base64 32` makes one). `setting` names the setting in the error.
+    pub fn from_base64(setting: &str, text: &str) -> Result<DataKey> {
+        let text = text.trim().trim_end_matches('=');
+        let bytes = STANDARD_NO_PAD
+            .decode(text)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(text))
+            .map_err(|_| Error::config(setting, "a data key must be base64"))?;
+        let key = <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| {
+            Error::config(
+                setting,
+                format!(
+                    "a data key must be 32 bytes (256 bits), not {}",
+                    bytes.len()
+                ),
+            )
+        })?;
+        Ok(DataKey::from_bytes(key))
+    }
+
+    /// A new random key from the operating system's CSPRNG.
+    pub fn generate() -> Result<DataKey> {
+        let mut key = [0; KEY_LEN];
+        getrandom::fill(&mut key)
+            .map_err(|error| Error::config("data_keys", format!("no random key: {error}")))?;
+        Ok(DataKey::from_bytes(key))
+    }
+
+    /// The key in standard base64, as the settings take it.
+    pub fn to_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.key)
+    }
+
+    /// The key id written in envelopes: the first 4 bytes of the key's SHA-256.
+    pub fn id(&self) -> [u8; KEY_ID_LEN] {
+        self.id
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(&self.key.into())
+    }
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DataKey(id {:02x?})", self.id)
+    }
+}
+
+/// The at-rest settings: data keys (the first encrypts, all decrypt) and the compression
+/// threshold. The default does neither, and stores plain Flask-compatible records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AtRest {
+    /// Data keys. With none, nothing is encrypted; with several, the first encrypts and
+    /// every one decrypts (rotation: put the new key first).
+    pub keys: Vec<DataKey>,
+    /// Compress encoded sessions of at least this many bytes (when that makes them
+    /// smaller); `None`: never.
+    pub compress_threshold: Option<usize>,
+}
+
+/// An envelope's parts, as [`Envelope::parse`] reads them; the payload is still sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    /// Whether the payload is compressed.
+    pub compressed: bool,
+    /// The key id and nonce of an encrypted payload.
+    pub encryption: Option<Encryption<'a>>,
+    /// The bytes covered by the tag besides the store key (magic to nonce).
+    pub header: &'a [u8],
+    /// The payload: ciphertext and tag when encrypted, else the (compressed) value.
+    pub payload: &'a [u8],
+}
+
+/// How an envelope's payload is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encryption<'a> {
+    /// The id of the key that encrypted it.
+    pub key_id: [u8; KEY_ID_LEN],
+    /// The nonce.
+    pub nonce: &'a [u8; NONCE_LEN],
+}
+
+impl<'a> Envelope<'a> {
+    /// Reads an envelope's structure: `Ok(None)` when `bytes` do not start with [`MAGIC`]
+    /// (a plain record), an error when they do but the rest is not a version-1 envelope.
+    pub fn parse(bytes: &'a [u8]) -> Result<Option<Envelope<'a>>> {
+        let Some(rest) = bytes.strip_prefix(&MAGIC) else {
+            return Ok(None);
+        };
+        let [version, flags, ..] = *rest else {
+            return Err(corrupt("truncated envelope header"));
+        };
+        if version != VERSION {
+            return Err(corrupt(format!("unsupported envelope version {version}")));
+        }
+        if flags & !(FLAG_COMPRESSED | FLAG_ENCRYPTED) != 0 {
+            return Err(corrupt(format!("unknown envelope flags {flags:#04x}")));
+        }
+        let compressed = flags & FLAG_COMPRESSED != 0;
+        if flags & FLAG_ENCRYPTED == 0 {
+            return Ok(Some(Envelope {
+                compressed,
+                encryption: None,
+                header: &bytes[..HEADER_LEN],
+                payload: &bytes[HEADER_LEN..],
+            }));
+        }
+        if bytes.len() < ENCRYPTED_HEADER_LEN + TAG_LEN {
+            return Err(corrupt("truncated encrypted envelope"));
+        }
+        let (header, payload) = bytes.split_at(ENCRYPTED_HEADER_LEN);
+        let key_id = header[HEADER_LEN..HEADER_LEN + KEY_ID_LEN]
+            .try_into()
+            .expect("length checked");
+        let nonce = header[HEADER_LEN + KEY_ID_LEN..]
+            .try_into()
+            .expect("length checked");
+        Ok(Some(Envelope {
+            compressed,
+            encryption: Some(Encryption { key_id, nonce }),
+            header,
+            payload,
+        }))
+    }
+}
+
+/// A stored value opened by [`AtRest::open`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened<'a> {
+    /// The encoded session (MessagePack or JSON).
+    pub value: Cow<'a, [u8]>,
+    /// Whether the record is sealed as these settings seal a save: encrypted with the first
+    /// key when keys are configured, not encrypted otherwise. A record that is not (an old
+    /// key, or a plain record after encryption was turned on) is rewritten by its next save.
+    pub current: bool,
+}
+
+fn corrupt(message: impl fmt::Display) -> Error {
+    Error::Codec(format!("at rest: {message}"))
+}
+
+impl AtRest {
+    /// Whether anything is encrypted or compressed.
+    pub fn is_on(&self) -> bool {
+        !self.keys.is_empty() || self.compress_threshold.is_some()
+    }
+
+    /// Checks the settings: no two keys with one id (a key given twice, or a 1 in 2^32
+    /// collision, where the second key would never be tried).
+    pub fn validate(&self) -> Result<()> {
+        for (i, key) in self.keys.iter().enumerate() {
+            if self.keys[..i].iter().any(|other| other.id == key.id) {
+                return Err(Error::config(
+                    "data_keys",
+                    format!("key {} has the same key id as an earlier key", i + 1),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals an encoded session for storing under `store_key`: compressed at or above the
+    /// threshold if that makes it smaller, encrypted with the first key if there is one.
+    /// A value neither compressed nor encrypted is returned as it is.
+    pub fn seal(&self, store_key: &str, value: Vec<u8>) -> Result<Vec<u8>> {
+        let compressed = self
+            .compress_threshold
+            .filter(|threshold| value.len() >= *threshold)
+            .map(|_| lz4_flex::block::compress_prepend_size(&value))
+            .filter(|compressed| compressed.len() < value.len());
+        let flags = if compressed.is_some() {
+            FLAG_COMPRESSED
+        } else {
+            0
+        };
+        let payload = compressed.unwrap_or(value);
+        let Some(key) = self.keys.first() else {
+            if flags == 0 {
+                return Ok(payload);
+            }
+            let mut sealed = Vec::with_capacity(HEADER_LEN + payload.len());
+            sealed.extend_from_slice(&MAGIC);
+            sealed.extend_from_slice(&[VERSION, flags]);
+            sealed.extend_from_slice(&payload);
+            return Ok(sealed);
+        };
+        let mut nonce = [0; NONCE_LEN];
+        getrandom::fill(&mut nonce)
+            .map_err(|error| Error::Codec(format!("at rest: no random nonce: {error}")))?;
+        let mut sealed = Vec::with_capacity(ENCRYPTED_HEADER_LEN + payload.len() + TAG_LEN);
+        sealed.extend_from_slice(&MAGIC);
+        sealed.extend_from_slice(&[VERSION, flags | FLAG_ENCRYPTED]);
+        sealed.extend_from_slice(&key.id);
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(&payload);
+        let (header, plaintext) = sealed.split_at_mut(ENCRYPTED_HEADER_LEN);
+        let tag = key
+            .cipher()
+            .encrypt_inout_detached(
+                &XNonce::from(nonce),
+                &associated_data(header, store_key),
+                plaintext.into(),
+            )
+            .map_err(|_| corrupt("encryption failed"))?;
+        sealed.extend_from_slice(&tag);
+        Ok(sealed)
+    }
+
+    /// Opens what a store holds under `store_key`: bytes without [`MAGIC`] as they are, an
+    /// envelope decrypted (with the key its key id names) and decompressed. Fails on a
+    /// malformed envelope, an unknown key id, a failed authentication (a wrong key, an
+    /// altered record, or one moved from another store key) and on a value that would
+    /// decompress to more than `max_size` bytes.
+    pub fn open<'a>(
+        &self,
+        store_key: &str,
+        stored: &'a [u8],
+        max_size: usize,
+    ) -> Result<Opened<'a>> {
+        let Some(envelope) = Envelope::parse(stored)? else {
+            return Ok(Opened {
+                value: Cow::Borrowed(stored),
+                current: self.keys.is_empty(),
+            });
+        };
+        let (payload, current) = match envelope.encryption {
+            None => (Cow::Borrowed(envelope.payload), self.keys.is_empty()),
+            Some(encryption) => {
+                let Some(position) = self.keys.iter().position(|k| k.id == encryption.key_id)
+                else {
+                    return Err(corrupt("no configured data key has the record's key id"));
+                };
+                let (ciphertext, tag) = envelope.payload.split_at(envelope.payload.len() - TAG_LEN);
+                let mut plaintext = ciphertext.to_vec();
+                self.keys[position]
+                    .cipher()
+                    .decrypt_inout_detached(
+                        &XNonce::from(*encryption.nonce),
+                        &associated_data(envelope.header, store_key),
+                        plaintext.as_mut_slice().into(),
+                        &Tag::try_from(tag).expect("length checked"),
+                    )
+                    .map_err(|_| {
+                        corrupt("authentication failed (wrong key, altered or moved record)")
+                    })?;
+                (Cow::Owned(plaintext), position == 0)
+            }
+        };
+        let value = if envelope.compressed {
+            Cow::Owned(decompress(&payload, max_size)?)
+        } else {
+            payload
+        };
+        Ok(Opened { value, current })
+    }
+}
+
+/// What the tag covers besides the ciphertext: the envelope's header and the store key, so
+/// that neither a flag nor the record's place can change unnoticed.
+fn associated_data(header: &[u8], store_key: &str) -> Vec<u8> {
+    let mut data = Vec::with_capacity(header.len() + store_key.len());
+    data.extend_from_slice(header);
+    data.extend_from_slice(store_key.as_bytes());
+    data
+}
+
+/// Decompresses a length-prefixed LZ4 block, refusing a claimed length over `max_size`
+/// before allocating anything (a decompression bomb) and any length that does not match.
+fn decompress(payload: &[u8], max_size: usize) -> Result<Vec<u8>> {
+    let (length, block) = lz4_flex::block::uncompressed_size(payload)
+        .map_err(|_| corrupt("truncated compressed value"))?;
+    if length > max_size {
+        return Err(corrupt(format!(
+            "the value would decompress to {length} bytes, over max_size {max_size}"
+        )));
+    }
+    let mut value = vec![0; length];
+    match lz4_flex::block::decompress_into(block, &mut value) {
+        Ok(written) if written == length => Ok(value),
+        _ => Err(corrupt("corrupt compressed value")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "session:abc";
+
+    fn keys(n: u8) -> DataKey {
+        DataKey::from_bytes([n; KEY_LEN])
+    }
+
+    fn encrypting() -> AtRest {
+        AtRest {
+            keys: vec![keys(1)],
+            compress_threshold: None,
+        }
+    }
+
+    fn compressing() -> AtRest {
+        AtRest {
+            keys: Vec::new(),
+            compress_threshold: Some(64),
+        }
+    }
+
+    fn both() -> AtRest {
+        AtRest {
+            keys: vec![keys(1), keys(2)],
+            compress_threshold: Some(64),
+        }
+    }
+
+    fn value(len: usize) -> Vec<u8> {
+        let mut value = vec![0x81, 0xa1, b'k', 0xda];
+        value.extend_from_slice(&(len as u16).to_be_bytes());
+        value.extend(std::iter::repeat_n(b'x', len));
+        value
+    }
+
+    #[test]
+    fn off_stores_plain_records_and_reads_them() {
+        let at_rest = AtRest::default();
+        let sealed = at_rest.seal(KEY, value(1000)).unwrap();
+        assert_eq!(sealed, value(1000));
+        let opened = at_rest.open(KEY, &sealed, 1 << 20).unwrap();
+        assert_eq!(opened.value, value(1000));
+        assert!(opened.current);
+    }
+
+    #[test]
+    fn every_mode_round_trips_every_size() {
+        for at_rest in [encrypting(), compressing(), both()] {
+            for len in [0, 10, 63, 64, 200, 2000, 20_000] {
+                let sealed = at_rest.seal(KEY, value(len)).unwrap();
+                let opened = at_rest.open(KEY, &sealed, 1 << 20).unwrap();
+                assert_eq!(opened.value, value(len), "{at_rest:?} {len}");
+                assert!(opened.current);
+            }
+        }
+    }
+
+    #[test]
+    fn compression_applies_from_the_threshold_and_only_when_it_helps() {
+        let at_rest = compressing();
+        let small = at_rest.seal(KEY, value(10)).unwrap();
+        assert_eq!(small, value(10), "below the threshold: plain");
+        let large = at_rest.seal(KEY, value(2000)).unwrap();
+        assert_eq!(&large[..HEADER_LEN], b"\xC1SSE\x01\x01");
+        assert!(large.len() < 100);
+        let random: Vec<u8> = (0..200u32).map(|i| (i * 7919 % 251) as u8).collect();
+        assert_eq!(at_rest.seal(KEY, random.clone()).unwrap(), random);
+    }
+
+    #[test]
+    fn encryption_uses_fresh_nonces_and_the_first_key() {
+        let at_rest = both();
+        let a = at_rest.seal(KEY, value(10)).unwrap();
+        let b = at_rest.seal(KEY, value(10)).unwrap();
+        assert_ne!(a, b, "random nonces");
+        let envelope = Envelope::parse(&a).unwrap().unwrap();
+        assert_eq!(envelope.encryption.unwrap().key_id, keys(1).id());
+        assert!(!envelope.compressed);
+        assert_eq!(a.len(), ENCRYPTED_HEADER_LEN + value(10).len() + TAG_LEN);
+    }
+
+    #[test]
+    fn a_record_under_another_key_or_altered_does_not_open() {
+        let at_rest = both();
+        let sealed = at_rest.seal(KEY, value(500)).unwrap();
+        assert!(at_rest.open("session:abd", &sealed, 1 << 20).is_err());
+        for i in 0..sealed.len() {
+            let mut flipped = sealed.clone();
+            flipped[i] ^= 0x01;
+            match at_rest.open(KEY, &flipped, 1 << 20) {
+                // Without its magic the record reads as a plain one, which the codec refuses.
+                Ok(opened) if i < MAGIC.len() => {
+                    assert_eq!(opened.value, flipped);
+                    assert!(!opened.current);
+                }
+                opened => assert!(opened.is_err(), "byte {i}"),
+            }
+        }
+        for len in MAGIC.len()..sealed.len() {
+            assert!(at_rest.open(KEY, &sealed[..len], 1 << 20).is_err(), "{len}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_wrong_keys_do_not_open() {
+        let sealed = encrypting().seal(KEY, value(10)).unwrap();
+        let other = AtRest {
+            keys: vec![keys(3)],
+            compress_threshold: None,
+        };
+        let error = other.open(KEY, &sealed, 1 << 20).unwrap_err().to_string();
+        assert!(error.contains("key id"), "{error}");
+        let mut forged = sealed.clone();
+        forged[HEADER_LEN..HEADER_LEN + KEY_ID_LEN].copy_from_slice(&keys(3).id());
+        let error = other.open(KEY, &forged, 1 << 20).unwrap_err().to_string();
+        assert!(error.contains("authentication failed"), "{error}");
+        assert!(AtRest::default().open(KEY, &sealed, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn rotation_reads_old_keys_and_reports_them_stale() {
+        let old = encrypting().seal(KEY, value(10)).unwrap();
+        let rotated = AtRest {
+            keys: vec![keys(2), keys(1)],
+            compress_threshold: None,
+        };
+        let opened = rotated.open(KEY, &old, 1 << 20).unwrap();
+        assert_eq!(opened.value, value(10));
+        assert!(!opened.current);
+        assert!(!rotated.open(KEY, &value(10), 1 << 20).unwrap().current);
+        let fresh = rotated.seal(KEY, value(10)).unwrap();
+        assert!(rotated.open(KEY, &fresh, 1 << 20).unwrap().current);
+    }
+
+    #[test]
+    fn a_compression_bomb_is_refused_before_allocating() {
+        let mut bomb = MAGIC.to_vec();
+        bomb.extend_from_slice(&[VERSION, FLAG_COMPRESSED]);
+        bomb.extend_from_slice(&u32::MAX.to_le_bytes());
+        bomb.extend_from_slice(&[0x1f, 0, 0, 0, 0]);
+        let error = compressing().open(KEY, &bomb, 4 << 20).unwrap_err();
+        assert!(error.to_string().contains("over max_size"), "{error}");
+        let honest = compressing().seal(KEY, value(20_000)).unwrap();
+        assert!(compressing().open(KEY, &honest, 10_000).is_err());
+        assert!(compressing().open(KEY, &honest, 30_000).is_ok());
+    }
+
+    #[test]
+    fn malformed_envelopes_are_refused() {
+        for bytes in [
+            &b"\xC1SSE"[..],
+            b"\xC1SSE\x01",
+            b"\xC1SSE\x02\x00",
+            b"\xC1SSE\x01\x04",
+            b"\xC1SSE\x01\x02short",
+        ] {
+            assert!(Envelope::parse(bytes).is_err(), "{bytes:?}");
+        }
+        assert_eq!(Envelope::parse(b"\x81\xa1k\x01").unwrap(), None);
+        assert_eq!(Envelope::parse(b"{\"k\": 1}").unwrap(), None);
+        assert_eq!(Envelope::parse(b"\xC1 not").unwrap(), None);
+    }
+
+    #[test]
+    fn keys_parse_from_base64_and_debug_shows_no_key() {
+        let key = DataKey::generate().unwrap();
+        let text = key.to_base64();
+        assert_eq!(DataKey::from_base64("k", &text).unwrap(), key);
+        let url_safe = text.replace('+', "-").replace('/', "_");
+        assert_eq!(
+            DataKey::from_base64("k", url_safe.trim_end_matches('=')).unwrap(),
+            key
+        );
+        assert!(DataKey::from_base64("k", "c2hvcnQ=").is_err());
+        assert!(DataKey::from_base64("k", "not base64!").is_err());
+        assert!(!format!("{key:?}").contains(&text[..8]));
+        let twice = AtRest {
+            keys: vec![key.clone(), key],
+            compress_threshold: None,
+        };
+        assert!(twice.validate().is_err());
+    }
+}
