@@ -217,10 +217,8 @@ impl Session {
     /// Fails, recording nothing, for the reserved key `_created` and for a value whose
     /// arrays and maps nest deeper than [`MAX_NESTING`](crate::codec::MAX_NESTING).
     pub fn insert<T: Serialize>(&mut self, key: &str, value: T) -> Result<()> {
-        check_writable(key)?;
         let value = encode_value(key, &value)?;
-        self.set(key, value);
-        Ok(())
+        self.insert_value(key, value)
     }
 
     /// Stores a raw MessagePack value under `key`; fails as [`insert`](Session::insert) does.
@@ -360,12 +358,12 @@ fn decode_value<T: DeserializeOwned>(key: &str, value: Value) -> Result<T> {
     })
 }
 
+/// Converts `value` to a MessagePack value; the callers check its nesting once.
 fn encode_value<T: Serialize>(key: &str, value: &T) -> Result<Value> {
     let value = rmpv::ext::to_value(value).map_err(|e| Error::Value {
         key: key.to_owned(),
         message: e.to_string(),
     })?;
-    codec::check_nesting(key, &value)?;
     Ok(value)
 }
 
