@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(key_of("redis+sentinel://h1,h2/"), "store URL");
         assert_eq!(key_of("redis+sentinel://h1/m/x"), "store URL");
         assert_eq!(
-            key_of("redis+sentinel://h1/m/0?wait_timeout=9"),
+            key_of("redis+sentinel://h1/m/0?wait_replicas=1&wait_timeout=9"),
             "wait_timeout"
         );
         assert_eq!(
