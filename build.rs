@@ -2,9 +2,20 @@
 //! cbindgen (settings in `cbindgen.toml`) into `$OUT_DIR/sessionstore.h`, and nowhere else:
 //! `scripts/check-header.sh` compares the committed `include/sessionstore.h` with it, and
 //! `scripts/check-header.sh --update` copies it there.
+//!
+//! Gives the shared library (the cdylib) the SONAME `libsessionstore.so.<major>`
+//! ([`SONAME_MAJOR`]): programs linked against it record that name, and
+//! `scripts/install-c.sh` installs the symlinks that resolve it.
+
+/// The SONAME's version: the C ABI's compatibility level, raised with any change that breaks
+/// a program built against an earlier library.
+const SONAME_MAJOR: u32 = 0;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libsessionstore.so.{SONAME_MAJOR}");
+    }
     store_group_cfgs();
     #[cfg(feature = "capi")]
     header::generate();

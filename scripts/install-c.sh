@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the C library and installs it under PREFIX, for pkg-config and CMake:
 #   PREFIX/include/sessionstore.h and PREFIX/include/sessionstore.hpp (the C++17 wrapper)
-#   PREFIX/lib/libsessionstore.so and PREFIX/lib/libsessionstore.a
+#   PREFIX/lib/libsessionstore.so.VERSION (SONAME libsessionstore.so.0), with the symlinks
+#     libsessionstore.so.0 (what programs load) and libsessionstore.so (what -lsessionstore
+#     links against), and PREFIX/lib/libsessionstore.a
 #   PREFIX/lib/pkgconfig/sessionstore.pc
 #   PREFIX/lib/cmake/sessionstore/sessionstore-config.cmake and -config-version.cmake
 #     (find_package(sessionstore): imported targets sessionstore::sessionstore, shared, and
@@ -40,7 +42,14 @@ libs_private=$(rustc --crate-type staticlib --crate-name probe --print native-st
 
 install -d "$prefix/include" "$prefix/lib/pkgconfig" "$prefix/lib/cmake/sessionstore"
 install -C -m 644 include/sessionstore.h include/sessionstore.hpp "$prefix/include/"
-install -C -m 755 "$target/libsessionstore.so" "$prefix/lib/"
+soname=$(readelf -d "$target/libsessionstore.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+if [[ $soname != libsessionstore.so.* ]]; then
+    echo "install-c.sh: $target/libsessionstore.so has no SONAME libsessionstore.so.N" >&2
+    exit 1
+fi
+install -C -m 755 "$target/libsessionstore.so" "$prefix/lib/libsessionstore.so.$version"
+ln -sfn "libsessionstore.so.$version" "$prefix/lib/$soname"
+ln -sfn "$soname" "$prefix/lib/libsessionstore.so"
 install -C -m 644 "$target/libsessionstore.a" "$prefix/lib/"
 sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$version|" -e "s|@LIBS_PRIVATE@|$libs_private|" \
     ffi/sessionstore.pc.in >"$prefix/lib/pkgconfig/sessionstore.pc"

@@ -85,11 +85,15 @@ for function in $cpp_functions; do
 done
 ((untested == 0))
 
-say "install into $prefix, build the C and C++ tests and the example servers with pkg-config"
+say "install into $prefix (SONAME libsessionstore.so.0 and its symlinks), build the C and C++ tests and the example servers with pkg-config"
 scripts/install-c.sh "$prefix" --all-features
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 pkg-config --cflags --libs sessionstore
+readelf -d "$prefix/lib/libsessionstore.so" | grep -F '(SONAME)' | grep -qF '[libsessionstore.so.0]'
+[[ $(readlink "$prefix/lib/libsessionstore.so") == libsessionstore.so.0 ]]
 make -C ffi --no-print-directory OUT="$out" all
+# Linked through the symlink libsessionstore.so, the tests load libsessionstore.so.0.
+readelf -d "$out/test_api" | grep -F '(NEEDED)' | grep -qF '[libsessionstore.so.0]'
 
 say "the C and C++ tests, natively then under valgrind; the C++ tests with ASan and UBSan"
 make -C ffi --no-print-directory OUT="$out" run valgrind sanitize

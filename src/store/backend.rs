@@ -46,7 +46,8 @@ pub enum StoreConfig {
     #[cfg(feature = "mongodb")]
     Mongodb(mongodb::MongoOptions),
     /// Redis, one server (`redis://[:password@]host:6379/0`, `rediss://` for TLS) or a
-    /// Cluster (`redis+cluster://host1:7001,host2:7002`).
+    /// Cluster (`redis+cluster://host1:7001,host2:7002`), or the master of Redis Sentinels
+    /// (`redis+sentinel://host1:26379,host2:26379/mymaster/0`).
     #[cfg(feature = "redis")]
     Redis(redis::RedisOptions),
     /// Memcached, one or more servers (`memcache://host1:11211,host2:11211`).
@@ -83,9 +84,10 @@ impl StoreConfig {
                 url, params,
             )?)),
             #[cfg(feature = "redis")]
-            "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => Ok(StoreConfig::Redis(
-                redis::RedisOptions::from_url(url, params)?,
-            )),
+            "redis" | "rediss" | "redis+cluster" | "rediss+cluster" | "redis+sentinel"
+            | "rediss+sentinel" => Ok(StoreConfig::Redis(redis::RedisOptions::from_url(
+                url, params,
+            )?)),
             #[cfg(feature = "memcached")]
             "memcache" => Ok(StoreConfig::Memcached(
                 memcached::MemcachedOptions::from_url(url, params)?,
@@ -137,6 +139,8 @@ fn enabled_schemes() -> String {
         ("rediss", cfg!(feature = "redis")),
         ("redis+cluster", cfg!(feature = "redis")),
         ("rediss+cluster", cfg!(feature = "redis")),
+        ("redis+sentinel", cfg!(feature = "redis")),
+        ("rediss+sentinel", cfg!(feature = "redis")),
         ("memcache", cfg!(feature = "memcached")),
     ];
     schemes

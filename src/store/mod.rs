@@ -34,6 +34,8 @@ mod sql;
 pub mod sqlite;
 #[cfg(all(test, any_store))]
 mod test_support;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub mod tls;
 
 pub use backend::StoreConfig;
 

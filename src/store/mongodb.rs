@@ -294,6 +294,18 @@ impl MongoStore {
             .max_pool_size
             .unwrap_or(DRIVER_POOL_SIZE)
             .max(1);
+        // A connection that fails over TLS says so, and with which CA file.
+        let tls = match &client_options.tls {
+            Some(mongodb::options::Tls::Enabled(tls)) => format!(
+                " (tls=true, tlsCAFile={})",
+                tls.ca_file_path
+                    .as_deref()
+                    .map_or("none: the system's CAs".into(), |path| path
+                        .display()
+                        .to_string())
+            ),
+            _ => String::new(),
+        };
         let client = Client::with_options(client_options).map_err(Error::in_store(BACKEND))?;
         let collection = client
             .database(&options.database)
@@ -308,10 +320,9 @@ impl MongoStore {
                 .options(IndexOptions::builder().unique(true).build())
                 .build(),
         ];
-        collection
-            .create_indexes(indexes)
-            .run()
-            .map_err(|e| Error::store_caused_by(BACKEND, "cannot create the indexes", e))?;
+        collection.create_indexes(indexes).run().map_err(|e| {
+            Error::store_caused_by(BACKEND, format!("cannot create the indexes{tls}"), e)
+        })?;
         Ok(MongoStore {
             collection,
             checkout: Checkout::new(pool_size, options.pool_timeout),

@@ -35,18 +35,20 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use mysql::consts::CapabilityFlags;
 use mysql::prelude::Queryable;
-use mysql::{OptsBuilder, Pool, PoolConstraints, PoolOpts, PooledConn};
+use mysql::{OptsBuilder, Pool, PoolConstraints, PoolOpts, PooledConn, SslOpts};
 use time::PrimitiveDateTime;
 
 use super::shared::{DEFAULT_CONNECT_TIMEOUT, deadline_after, expiry_after, pool_timeout_message};
 use super::sql::{
     ALIVE_BYPASS, PURGE_BATCH, RowStatements, now, purge_in_batches, row_record, timestamp,
 };
+use super::tls::{self, CertificateCheck, SslMode};
 use super::{CasOutcome, Record, Store};
 use crate::error::{Error, Result};
 use crate::parse::{QueryParams, validate_table_name};
@@ -79,6 +81,11 @@ pub struct MysqlOptions {
     /// How long a call waits for a connection of the pool when all are in use; `None`: the
     /// connect timeout.
     pub pool_timeout: Option<Duration>,
+    /// TLS (rustls): [`SslMode::Disable`] (the default), `Require`, `VerifyCa` or
+    /// `VerifyFull`; `Prefer` (TLS when offered) is not available for MySQL.
+    pub ssl_mode: SslMode,
+    /// A PEM file of CA certificates to trust besides the well-known ones (`sslrootcert`).
+    pub ssl_root_cert: Option<PathBuf>,
 }
 
 impl fmt::Debug for MysqlOptions {
@@ -93,6 +100,8 @@ impl fmt::Debug for MysqlOptions {
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)
             .field("pool_timeout", &self.pool_timeout)
+            .field("ssl_mode", &self.ssl_mode)
+            .field("ssl_root_cert", &self.ssl_root_cert)
             .finish()
     }
 }
@@ -111,11 +120,14 @@ impl MysqlOptions {
             pool_size: 8,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             pool_timeout: None,
+            ssl_mode: SslMode::Disable,
+            ssl_root_cert: None,
         }
     }
 
     /// Parses `mysql://user:password@host:port/db?table=sessions&pool_size=8&connect_timeout=5`
-    /// (`mariadb://` too), taking those parameters and `pool_timeout` (seconds), and leaving
+    /// (`mariadb://` too), taking those parameters, `pool_timeout` (seconds), `sslmode`
+    /// (`disable`, `require`, `verify-ca`, `verify-full`) and `sslrootcert`, and leaving
     /// the others.
     pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<MysqlOptions> {
         let decode = |text: &str| {
@@ -151,6 +163,10 @@ impl MysqlOptions {
             options.connect_timeout = Duration::from_secs(seconds);
         }
         options.pool_timeout = params.take_seconds("pool_timeout")?;
+        if let Some(mode) = params.take("sslmode") {
+            options.ssl_mode = SslMode::parse(&mode)?;
+        }
+        options.ssl_root_cert = tls::root_cert_path(params.take("sslrootcert"));
         options.validate()?;
         Ok(options)
     }
@@ -179,7 +195,47 @@ impl MysqlOptions {
         if self.pool_timeout.is_some_and(|timeout| timeout.is_zero()) {
             return Err(Error::config("pool_timeout", "must be positive"));
         }
+        if self.ssl_mode == SslMode::Prefer {
+            return Err(Error::config(
+                "sslmode",
+                "prefer is not available for MySQL: use require (or verify-ca, verify-full) \
+                 or disable",
+            ));
+        }
         Ok(())
+    }
+
+    /// The driver's TLS settings (rustls, ring provider), if TLS is on.
+    fn ssl_opts(&self) -> Option<SslOpts> {
+        if self.ssl_mode == SslMode::Disable {
+            return None;
+        }
+        let check = self.ssl_mode.check(self.ssl_root_cert.as_deref());
+        Some(
+            SslOpts::default()
+                .with_root_cert_path(self.ssl_root_cert.clone())
+                .with_danger_accept_invalid_certs(check == CertificateCheck::None)
+                .with_danger_skip_domain_validation(check == CertificateCheck::Ca),
+        )
+    }
+
+    /// A failure to open the pool; a server without TLS under `sslmode` is a configuration
+    /// error naming it.
+    fn open_error(&self, error: mysql::Error) -> Error {
+        match error {
+            mysql::Error::DriverError(mysql::DriverError::TlsNotSupported) => Error::config(
+                "sslmode",
+                format!(
+                    "sslmode={} but the server does not support TLS; use sslmode=disable, \
+                     or give the server a certificate (ssl-cert, ssl-key)",
+                    self.ssl_mode.name()
+                ),
+            ),
+            other => {
+                let text = format!("cannot connect (sslmode={}): {other}", self.ssl_mode.name());
+                Error::store_described(BACKEND, text, other)
+            }
+        }
     }
 
     fn driver_options(&self) -> OptsBuilder {
@@ -192,6 +248,7 @@ impl MysqlOptions {
             .pass(self.password.clone())
             .db_name(Some(self.database.clone()))
             .tcp_connect_timeout(Some(self.connect_timeout))
+            .ssl_opts(self.ssl_opts())
             .additional_capabilities(CapabilityFlags::CLIENT_FOUND_ROWS)
             .pool_opts(
                 PoolOpts::new()
@@ -324,7 +381,11 @@ impl MysqlStore {
     /// creates or adapts the table and its index.
     pub fn open(options: &MysqlOptions) -> Result<MysqlStore> {
         options.validate()?;
-        let pool = Pool::new(options.driver_options()).map_err(Error::in_store(BACKEND))?;
+        if options.ssl_mode != SslMode::Disable {
+            // The driver builds its TLS settings on the process-wide provider: ours.
+            tls::provider();
+        }
+        let pool = Pool::new(options.driver_options()).map_err(|e| options.open_error(e))?;
         let store = MysqlStore {
             pool,
             sql: Statements::new(&options.table),
@@ -821,6 +882,8 @@ mod tests {
                 pool_size: 3,
                 connect_timeout: Duration::from_secs(7),
                 pool_timeout: Some(Duration::from_millis(500)),
+                ssl_mode: SslMode::Disable,
+                ssl_root_cert: None,
             }
         );
         assert_eq!(params.take("prefix").as_deref(), Some("x"));
@@ -831,6 +894,31 @@ mod tests {
         );
         let plain = options_from("mysql://127.0.0.1/test").unwrap();
         assert_eq!((plain.port, plain.user, plain.password), (3306, None, None));
+    }
+
+    #[test]
+    fn tls_parameters() {
+        let options =
+            options_from("mysql://h/db?sslmode=verify-ca&sslrootcert=/etc/ca.pem").unwrap();
+        assert_eq!(options.ssl_mode, SslMode::VerifyCa);
+        assert_eq!(options.ssl_root_cert, Some(PathBuf::from("/etc/ca.pem")));
+        let tls = options.ssl_opts().unwrap();
+        assert!(tls.skip_domain_validation() && !tls.accept_invalid_certs());
+        let tls = options_from("mysql://h/db?sslmode=require")
+            .unwrap()
+            .ssl_opts()
+            .unwrap();
+        assert!(tls.accept_invalid_certs());
+        let tls = options_from("mysql://h/db?sslmode=verify-full")
+            .unwrap()
+            .ssl_opts()
+            .unwrap();
+        assert!(!tls.skip_domain_validation() && !tls.accept_invalid_certs());
+        assert!(options_from("mysql://h/db").unwrap().ssl_opts().is_none());
+        assert_eq!(
+            rejected_key("mysql://h/db?sslmode=prefer", options_from),
+            "sslmode"
+        );
     }
 
     #[test]

@@ -25,40 +25,48 @@
 //! restarted server costs no failed request; one back from a call more recently is handed
 //! out unchecked, which saves that round trip on nearly every call of a busy server.
 //!
-//! Connections are plain TCP (or a Unix socket): `sslmode=disable` and `sslmode=prefer` (the
-//! default, which falls back to plain) are accepted, `sslmode=require` is refused when the
-//! store is configured, since this build has no TLS connector for PostgreSQL.
+//! TLS is rustls's ([`tls`](super::tls)): `sslmode=disable|prefer|require|verify-ca|verify-full`
+//! and `sslrootcert` (a PEM file of CA certificates) mean what they mean to libpq, `prefer`
+//! being the default. A server without TLS refuses `require` and the `verify-*` modes with an
+//! error naming `sslmode`.
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postgres::config::SslMode;
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 use r2d2::{ManageConnection, Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 use time::PrimitiveDateTime;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::shared::{DEFAULT_CONNECT_TIMEOUT, expiry_after, pool_timeout_message};
 use super::sql::{
     ALIVE_BYPASS, PURGE_BATCH, RowStatements, now, purge_in_batches, row_record, timestamp,
 };
+use super::tls::{self, SslMode};
 use super::{CasOutcome, Record, Store};
 use crate::error::{Error, Result};
 use crate::parse::{QueryParams, redacted, validate_table_name};
 
 const BACKEND: &str = "postgres";
 /// The URL parameters handed to the `postgres` crate; every other one is ours or an error.
-const DRIVER_PARAMS: &[&str] = &["sslmode", "connect_timeout", "application_name"];
+const DRIVER_PARAMS: &[&str] = &[
+    "sslmode",
+    "sslrootcert",
+    "connect_timeout",
+    "application_name",
+];
 
 /// Options of the PostgreSQL store.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PostgresOptions {
     /// The connection URL as the `postgres` crate reads it:
     /// `postgres://user:password@host:port/database`, optionally with `sslmode`
-    /// (`disable` or `prefer`), `connect_timeout` (seconds) and `application_name`.
+    /// (`disable`, `prefer`, `require`, `verify-ca` or `verify-full`), `sslrootcert` (a PEM
+    /// file of CA certificates), `connect_timeout` (seconds) and `application_name`.
     pub url: String,
     /// The table name: `[A-Za-z_][A-Za-z0-9_]*`, at most 63 characters.
     pub table: String,
@@ -93,8 +101,9 @@ impl PostgresOptions {
     }
 
     /// Parses `postgres://user:password@host:port/db?table=sessions&pool_size=8&sslmode=…`,
-    /// taking `table`, `pool_size`, `pool_timeout` (seconds) and the driver's `sslmode`,
-    /// `connect_timeout` and `application_name`, and leaving the other parameters.
+    /// taking `table`, `pool_size`, `pool_timeout` (seconds), `sslmode`, `sslrootcert` and
+    /// the driver's `connect_timeout` and `application_name`, and leaving the other
+    /// parameters.
     pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<PostgresOptions> {
         let mut connection = url.clone();
         connection.set_query(None);
@@ -118,8 +127,8 @@ impl PostgresOptions {
         Ok(options)
     }
 
-    /// Checks the options and returns the driver's connection settings.
-    fn validate(&self) -> Result<postgres::Config> {
+    /// Checks the options and returns the driver's connection settings and the TLS ones.
+    fn validate(&self) -> Result<(postgres::Config, TlsSettings)> {
         super::shared::check_timeouts(&[("pool_timeout", self.pool_timeout)])?;
         validate_table_name(&self.table).map_err(|message| Error::config("table", message))?;
         if self.pool_size == 0 {
@@ -128,7 +137,8 @@ impl PostgresOptions {
         if self.pool_timeout.is_some_and(|timeout| timeout.is_zero()) {
             return Err(Error::config("pool_timeout", "must be positive"));
         }
-        let mut config = postgres::Config::from_str(&self.url).map_err(|e| {
+        let (driver_url, settings) = TlsSettings::from_url(&self.url)?;
+        let mut config = postgres::Config::from_str(&driver_url).map_err(|e| {
             Error::config(
                 "store URL",
                 format!("{} is not a PostgreSQL URL: {e}", redacted(&self.url)),
@@ -140,17 +150,93 @@ impl PostgresOptions {
                 "the PostgreSQL URL names no host (postgres://user@host:5432/db)",
             ));
         }
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(Error::config(
-                "sslmode",
-                "TLS connections to PostgreSQL are not supported by this build; use \
-                 sslmode=disable, or prefer (which connects without TLS)",
-            ));
-        }
+        let settings = settings.unwrap_or_else(|| TlsSettings {
+            mode: match config.get_ssl_mode() {
+                postgres::config::SslMode::Disable => SslMode::Disable,
+                postgres::config::SslMode::Require => SslMode::Require,
+                _ => SslMode::Prefer,
+            },
+            root_cert: None,
+        });
+        config.ssl_mode(match settings.mode {
+            SslMode::Disable => postgres::config::SslMode::Disable,
+            SslMode::Prefer => postgres::config::SslMode::Prefer,
+            _ => postgres::config::SslMode::Require,
+        });
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
-        Ok(config)
+        Ok((config, settings))
+    }
+}
+
+/// The `sslmode` and `sslrootcert` of a connection URL, which the driver does not read (it
+/// knows neither `verify-ca`, `verify-full` nor `sslrootcert`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TlsSettings {
+    mode: SslMode,
+    root_cert: Option<std::path::PathBuf>,
+}
+
+impl TlsSettings {
+    /// Takes them out of a `postgres://` URL: the URL for the driver, and the settings
+    /// (`None` for a `key=value` connection string, whose `sslmode` the driver reads).
+    fn from_url(text: &str) -> Result<(String, Option<TlsSettings>)> {
+        let Ok(mut url) = url::Url::parse(text) else {
+            return Ok((text.to_owned(), None));
+        };
+        let (mut mode, mut root_cert) = (SslMode::default(), None);
+        let mut rest = Vec::new();
+        for (name, value) in url.query_pairs() {
+            match &*name {
+                "sslmode" => mode = SslMode::parse(&value)?,
+                "sslrootcert" => root_cert = tls::root_cert_path(Some(value.into_owned())),
+                _ => rest.push((name.into_owned(), value.into_owned())),
+            }
+        }
+        url.set_query(None);
+        if !rest.is_empty() {
+            url.query_pairs_mut().extend_pairs(rest);
+        }
+        Ok((url.into(), Some(TlsSettings { mode, root_cert })))
+    }
+
+    /// The TLS connector of these settings.
+    fn connector(&self) -> Result<MakeRustlsConnect> {
+        let root = self.root_cert.as_deref();
+        let check = if self.mode == SslMode::Disable {
+            tls::CertificateCheck::None
+        } else {
+            self.mode.check(root)
+        };
+        Ok(MakeRustlsConnect::new(tls::client_config(check, root)?))
+    }
+
+    /// A failed first connection as the error to report: a server without TLS under a mode
+    /// that requires it is a configuration error naming `sslmode`.
+    fn connect_error(&self, error: postgres::Error) -> Error {
+        let text = described(&error);
+        if text.contains("does not support TLS") {
+            return Error::config(
+                "sslmode",
+                format!(
+                    "sslmode={} but the server does not support TLS ({text}); use \
+                     sslmode=prefer or disable, or turn ssl on in the server",
+                    self.mode.name()
+                ),
+            );
+        }
+        if text.contains("certificate") {
+            let text = format!(
+                "{text} (sslmode={}, sslrootcert={})",
+                self.mode.name(),
+                self.root_cert
+                    .as_deref()
+                    .map_or("the system's CAs".into(), |path| path.display().to_string())
+            );
+            return Error::store_described(BACKEND, text, error);
+        }
+        driver_error(error)
     }
 }
 
@@ -247,7 +333,7 @@ struct Connection {
 
 /// r2d2_postgres' manager, preparing the statements on each new connection.
 struct Manager {
-    inner: PostgresConnectionManager<NoTls>,
+    inner: PostgresConnectionManager<MakeRustlsConnect>,
     sql: Arc<Statements>,
 }
 
@@ -309,17 +395,18 @@ impl fmt::Debug for PostgresStore {
 impl PostgresStore {
     /// Connects, creates the table and its index if missing, and opens the pool.
     pub fn open(options: &PostgresOptions) -> Result<PostgresStore> {
-        let config = options.validate()?;
+        let (config, tls) = options.validate()?;
         let pool_timeout = options.pool_timeout.unwrap_or_else(|| {
             config
                 .get_connect_timeout()
                 .copied()
                 .unwrap_or(DEFAULT_CONNECT_TIMEOUT)
         });
-        let inner = PostgresConnectionManager::new(config, NoTls);
-        // A direct connection first: it reports a bad address or refused login at once, with
-        // the server's message, and creates the schema the pooled connections prepare against.
-        let mut client = inner.connect().map_err(driver_error)?;
+        let inner = PostgresConnectionManager::new(config, tls.connector()?);
+        // A direct connection first: it reports a bad address, refused login or TLS problem
+        // at once, with the server's message, and creates the schema the pooled connections
+        // prepare against.
+        let mut client = inner.connect().map_err(|e| tls.connect_error(e))?;
         create_schema(&mut client, &options.table).map_err(driver_error)?;
         drop(client);
         let manager = Manager {
@@ -516,6 +603,7 @@ impl From<postgres::Error> for ConnectFailure {
 
 #[cfg(test)]
 mod tests {
+    use postgres::NoTls;
     use std::time::Instant;
 
     use super::*;
@@ -546,7 +634,7 @@ mod tests {
                 ..PostgresOptions::new(server_url())
             };
             let store = PostgresStore::open(&options).expect("the test PostgreSQL server");
-            let client = options.validate().unwrap().connect(NoTls).unwrap();
+            let client = options.validate().unwrap().0.connect(NoTls).unwrap();
             TestTable {
                 store,
                 client,
@@ -661,6 +749,7 @@ mod tests {
         let mut client = PostgresOptions::new(server_url())
             .validate()
             .unwrap()
+            .0
             .connect(NoTls)
             .unwrap();
         // What SQLAlchemy 2 emits for Flask-Session 0.8's model: no expiry index.
@@ -809,7 +898,8 @@ mod tests {
             }
         );
         assert_eq!(params.take("prefix").as_deref(), Some("x"));
-        let config = options.validate().unwrap();
+        let (config, tls) = options.validate().unwrap();
+        assert_eq!(tls.mode, SslMode::Disable);
         assert_eq!(config.get_user(), Some("app"));
         assert_eq!(config.get_dbname(), Some("web"));
         assert_eq!(config.get_ports(), [6543]);
@@ -826,8 +916,7 @@ mod tests {
         let key_of = |text: &str| rejected_key(text, options_from);
         assert_eq!(key_of("postgres://h/db?table=x;drop"), "table");
         assert_eq!(key_of("postgres://h/db?pool_size=0"), "pool_size");
-        assert_eq!(key_of("postgres://h/db?sslmode=require"), "sslmode");
-        assert_eq!(key_of("postgres://h/db?sslmode=sometimes"), "store URL");
+        assert_eq!(key_of("postgres://h/db?sslmode=sometimes"), "sslmode");
         assert_eq!(key_of("postgres://h/db?connect_timeout=soon"), "store URL");
         assert_eq!(key_of("postgres:///db"), "store URL");
         assert_eq!(key_of("postgres://h/db?options=x"), "options");
@@ -835,9 +924,32 @@ mod tests {
         assert_eq!(key_of("postgres://h/db?pool_timeout=-1"), "pool_timeout");
         let default = options_from("postgres://h/db").unwrap();
         assert_eq!(
-            default.validate().unwrap().get_connect_timeout(),
+            default.validate().unwrap().0.get_connect_timeout(),
             Some(&DEFAULT_CONNECT_TIMEOUT)
         );
         options_from("postgres://h/db?sslmode=prefer").unwrap();
+    }
+
+    #[test]
+    fn tls_settings_leave_the_driver_its_parameters() {
+        let options = options_from(
+            "postgres://h/db?sslmode=verify-full&sslrootcert=/etc/ca.pem&application_name=a",
+        )
+        .unwrap();
+        let (config, tls) = options.validate().unwrap();
+        assert_eq!(tls.mode, SslMode::VerifyFull);
+        assert_eq!(
+            tls.root_cert.as_deref(),
+            Some(std::path::Path::new("/etc/ca.pem"))
+        );
+        assert_eq!(config.get_ssl_mode(), postgres::config::SslMode::Require);
+        assert_eq!(config.get_application_name(), Some("a"));
+        let (config, tls) = options_from("postgres://h/db").unwrap().validate().unwrap();
+        assert_eq!(tls.mode, SslMode::Prefer);
+        assert_eq!(config.get_ssl_mode(), postgres::config::SslMode::Prefer);
+        let (_, tls) = PostgresOptions::new("host=h sslmode=require")
+            .validate()
+            .unwrap();
+        assert_eq!(tls.mode, SslMode::Require);
     }
 }

@@ -22,6 +22,11 @@
 //! Valkey 7.2 too). The expiry a load reports is the server's absolute expiry
 //! time, so the application's and Redis's clocks are assumed in sync (NTP).
 //!
+//! Redis Sentinel (`redis+sentinel://`) follows the master through a failover: each new
+//! connection asks the sentinels for the current master ([`sentinel`]). A save is
+//! acknowledged once the master has it; with `wait_replicas` = N, only once N replicas have
+//! it too (`WAIT`), so that it survives the master's loss (see [`RedisOptions::wait_replicas`]).
+//!
 //! Connections come from an r2d2 pool (redis-rs's own r2d2 support). When a connection
 //! breaks (the server restarted, say), the pool is replaced, so that the following calls
 //! connect afresh instead of finding the other dead connections one failure at a time; the
@@ -45,11 +50,18 @@ use super::{CasOutcome, Record, Store};
 use crate::error::{Error, Result};
 use crate::parse::{QueryParams, redacted};
 
+pub mod sentinel;
+
+pub use sentinel::SentinelOptions;
+use sentinel::{SentinelConnector, sentinel_from_url};
+
 const BACKEND: &str = "redis";
 /// Redis's default port.
 const DEFAULT_PORT: u16 = 6379;
 /// Attempts of a Cluster command across redirections and node failures.
 const CLUSTER_RETRIES: u32 = 3;
+/// How long a write waits for its replicas by default (`wait_timeout`).
+const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Compare-and-set (ARGV: expected value, new value, TTL in ms) or compare-and-delete (ARGV:
 /// expected value). Returns 1 when done, 0 when the key is gone, else the current value and
@@ -88,6 +100,19 @@ pub struct RedisOptions {
     pub pool_timeout: Option<Duration>,
     /// The time allowed for one reply.
     pub timeout: Duration,
+    /// Redis Sentinel: the monitored master to use; `nodes` are then the sentinels' URLs
+    /// (`redis://[[user]:password@]host:26379`, `rediss://` for TLS to the sentinels and
+    /// the master).
+    pub sentinel: Option<SentinelOptions>,
+    /// How many replicas must have a write before it is acknowledged (`WAIT`); 0, the
+    /// default, acknowledges a write once the master has it. Without it, a write the
+    /// master acknowledged but had not yet sent to a replica is lost if the master fails
+    /// and a replica is promoted; with it, a write that could not reach that many replicas
+    /// within `wait_timeout` is reported as an error (it is applied on the master all the
+    /// same). Not for a Cluster.
+    pub wait_replicas: u32,
+    /// How long a write waits for `wait_replicas` replicas; less than `timeout`.
+    pub wait_timeout: Duration,
 }
 
 impl fmt::Debug for RedisOptions {
@@ -100,6 +125,9 @@ impl fmt::Debug for RedisOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("pool_timeout", &self.pool_timeout)
             .field("timeout", &self.timeout)
+            .field("sentinel", &self.sentinel)
+            .field("wait_replicas", &self.wait_replicas)
+            .field("wait_timeout", &self.wait_timeout)
             .finish()
     }
 }
@@ -114,6 +142,23 @@ impl RedisOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             pool_timeout: None,
             timeout: DEFAULT_IO_TIMEOUT,
+            sentinel: None,
+            wait_replicas: 0,
+            wait_timeout: DEFAULT_WAIT_TIMEOUT,
+        }
+    }
+
+    /// The master `service` of the Redis Sentinels at `sentinel_urls`
+    /// (`redis://127.0.0.1:26379`, ...); the master's login and database in `master`.
+    pub fn sentinel<I, S>(sentinel_urls: I, master: SentinelOptions) -> RedisOptions
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisOptions {
+            nodes: sentinel_urls.into_iter().map(Into::into).collect(),
+            sentinel: Some(master),
+            ..RedisOptions::new("")
         }
     }
 
@@ -131,10 +176,41 @@ impl RedisOptions {
     }
 
     /// Parses `redis://[[user]:password@]host[:port][/db]`, `rediss://…` (TLS),
-    /// `redis+cluster://[[user]:password@]host1:port1,host2:port2,…` and
-    /// `rediss+cluster://…`, taking the `pool_size`, `connect_timeout`, `pool_timeout` and
-    /// `timeout` (seconds) parameters.
+    /// `redis+cluster://[[user]:password@]host1:port1,host2:port2,…`,
+    /// `rediss+cluster://…`, and
+    /// `redis+sentinel://[[user]:password@]host1:26379,host2:26379,…/service[/db]` (the
+    /// login is the master's; `sentinel_username` and `sentinel_password` log in to the
+    /// sentinels) and `rediss+sentinel://…`, taking the `pool_size`, `connect_timeout`,
+    /// `pool_timeout`, `timeout` and `wait_timeout` (seconds) and `wait_replicas`
+    /// parameters.
     pub(crate) fn from_url(url: &url::Url, params: &mut QueryParams) -> Result<RedisOptions> {
+        let mut options = if url.scheme().ends_with("+sentinel") {
+            sentinel_from_url(url, params)?
+        } else {
+            RedisOptions::nodes_from_url(url, params)?
+        };
+        if let Some(size) = params.take_pool_size()? {
+            options.pool_size = size;
+        }
+        if let Some(timeout) = params.take_seconds("connect_timeout")? {
+            options.connect_timeout = timeout;
+        }
+        options.pool_timeout = params.take_seconds("pool_timeout")?;
+        if let Some(timeout) = params.take_seconds("timeout")? {
+            options.timeout = timeout;
+        }
+        if let Some(replicas) = params.take_parsed("wait_replicas")? {
+            options.wait_replicas = replicas;
+        }
+        if let Some(timeout) = params.take_seconds("wait_timeout")? {
+            options.wait_timeout = timeout;
+        }
+        options.validate()?;
+        Ok(options)
+    }
+
+    /// One server or a Cluster, from its URL.
+    fn nodes_from_url(url: &url::Url, params: &mut QueryParams) -> Result<RedisOptions> {
         let scheme = url.scheme();
         let cluster = scheme.ends_with("+cluster");
         let base = if scheme.starts_with("rediss") {
@@ -183,17 +259,6 @@ impl RedisOptions {
                 .map(|host| format!("{base}://{user_info}{host}/{database}")),
         );
         options.cluster = cluster;
-        if let Some(size) = params.take_pool_size()? {
-            options.pool_size = size;
-        }
-        if let Some(timeout) = params.take_seconds("connect_timeout")? {
-            options.connect_timeout = timeout;
-        }
-        options.pool_timeout = params.take_seconds("pool_timeout")?;
-        if let Some(timeout) = params.take_seconds("timeout")? {
-            options.timeout = timeout;
-        }
-        options.validate()?;
         Ok(options)
     }
 
@@ -203,11 +268,46 @@ impl RedisOptions {
             ("pool_timeout", self.pool_timeout),
             ("timeout", Some(self.timeout)),
         ])?;
-        if self.nodes.is_empty() || (!self.cluster && self.nodes.len() > 1) {
+        let several_allowed = self.cluster || self.sentinel.is_some();
+        if self.nodes.is_empty() || (!several_allowed && self.nodes.len() > 1) {
             return Err(Error::config(
                 "nodes",
-                "one server URL, or the seed nodes of a Cluster",
+                "one server URL, or the seed nodes of a Cluster, or the sentinels",
             ));
+        }
+        if let Some(master) = &self.sentinel {
+            if self.cluster {
+                return Err(Error::config("sentinel", "not with a Cluster"));
+            }
+            master.validate()?;
+            let schemes: Vec<bool> = self
+                .nodes
+                .iter()
+                .map(|n| n.starts_with("rediss:"))
+                .collect();
+            if schemes.iter().any(|tls| *tls != schemes[0]) {
+                return Err(Error::config(
+                    "nodes",
+                    "the sentinels are reached all over TLS (rediss://) or all without",
+                ));
+            }
+        }
+        if self.wait_replicas > 0 {
+            if self.cluster {
+                return Err(Error::config(
+                    "wait_replicas",
+                    "not supported with a Redis Cluster",
+                ));
+            }
+            if self.wait_timeout.is_zero() || self.wait_timeout >= self.timeout {
+                return Err(Error::config(
+                    "wait_timeout",
+                    format!(
+                        "must be positive and less than timeout ({:?})",
+                        self.timeout
+                    ),
+                ));
+            }
         }
         for node in &self.nodes {
             node.as_str()
@@ -277,10 +377,11 @@ impl ManageConnection for ServerConnector {
     }
 }
 
-/// The pool of the deployment: one server or a Cluster.
+/// The pool of the deployment: one server, a Cluster, or the master the sentinels name.
 enum Nodes {
     Server(Renewable<Pool<ServerConnector>>),
     Cluster(Renewable<Pool<ClusterClient>>),
+    Sentinel(Renewable<Pool<SentinelConnector>>),
 }
 
 /// Sessions in Redis or a Redis Cluster, shared with Flask-Session; see the
@@ -299,6 +400,8 @@ pub struct RedisStore {
     pool_timeout: Duration,
     /// The compare-and-set / compare-and-delete script.
     write: Script,
+    /// The replicas each write waits for (`WAIT`), and how long; none when 0.
+    wait: (u32, u64),
 }
 
 impl fmt::Debug for RedisStore {
@@ -306,6 +409,7 @@ impl fmt::Debug for RedisStore {
         let kind = match self.nodes {
             Nodes::Server(_) => "server",
             Nodes::Cluster(_) => "cluster",
+            Nodes::Sentinel(_) => "sentinel",
         };
         f.debug_struct("RedisStore").field("nodes", &kind).finish()
     }
@@ -333,6 +437,22 @@ impl RedisStore {
                 .map_err(cannot_open)?;
             client.connect().map_err(cannot_open)?;
             Nodes::Cluster(renewable_pool(client, options))
+        } else if let Some(master) = &options.sentinel {
+            let sentinels = options
+                .nodes
+                .iter()
+                .map(|node| Client::open(node.as_str()))
+                .collect::<RedisResult<Vec<Client>>>()
+                .map_err(cannot_open)?;
+            let connector = SentinelConnector {
+                sentinels,
+                master: master.clone(),
+                tls: options.uses_tls(),
+                connect_timeout: options.connect_timeout,
+                timeout: options.timeout,
+            };
+            connector.connect().map_err(cannot_open)?;
+            Nodes::Sentinel(renewable_pool(connector, options))
         } else {
             let connector = ServerConnector {
                 client: Client::open(options.nodes[0].as_str()).map_err(cannot_open)?,
@@ -346,6 +466,12 @@ impl RedisStore {
             nodes,
             pool_timeout: options.pool_wait(),
             write: Script::new(WRITE_SCRIPT),
+            wait: (
+                options.wait_replicas,
+                u64::try_from(options.wait_timeout.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            ),
         };
         // Checks that the server runs the commands the store needs.
         store
@@ -372,6 +498,7 @@ impl RedisStore {
         let attempt = || match &self.nodes {
             Nodes::Server(pool) => with_connection(pool, |conn| f(conn)),
             Nodes::Cluster(pool) => with_connection(pool, |conn| f(conn)),
+            Nodes::Sentinel(pool) => with_connection(pool, |conn| f(conn)),
         };
         let result = match attempt() {
             Err(Failure::Broken(_)) if resend == Resend::Safe => attempt(),
@@ -391,9 +518,39 @@ impl RedisStore {
         })
     }
 
+    /// [`run`](Self::run) for a write: with `wait_replicas`, the write is acknowledged
+    /// once that many replicas have it (`WAIT` on the same connection), else it fails.
+    fn run_write<T>(
+        &self,
+        operation: &str,
+        key: &str,
+        resend: Resend,
+        f: impl Fn(&mut dyn ConnectionLike) -> RedisResult<T>,
+    ) -> Result<T> {
+        let (replicas, millis) = self.wait;
+        if replicas == 0 {
+            return self.run(operation, key, resend, f);
+        }
+        self.run(operation, key, resend, |conn| {
+            let reply = f(conn)?;
+            let reached: u32 = cmd("WAIT").arg(replicas).arg(millis).query(conn)?;
+            if reached < replicas {
+                return Err(RedisError::from((
+                    ::redis::ErrorKind::Client,
+                    "not acknowledged by enough replicas",
+                    format!(
+                        "the write reached {reached} of wait_replicas {replicas} within \
+                         wait_timeout {millis} ms (it is on the master)"
+                    ),
+                )));
+            }
+            Ok(reply)
+        })
+    }
+
     /// Runs the write script and reads its answer.
     fn write(&self, operation: &str, key: &str, args: &[&[u8]]) -> Result<CasOutcome> {
-        let reply: Value = self.run(operation, key, Resend::Never, |conn| {
+        let reply: Value = self.run_write(operation, key, Resend::Never, |conn| {
             let mut invocation = self.write.key(key);
             for arg in args {
                 invocation.arg(*arg);
@@ -465,7 +622,9 @@ where
     let (generation, current) = pool.get();
     let mut conn = current.get().map_err(Failure::NoConnection)?;
     f(&mut conn).map_err(|e| {
-        if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+        // READONLY: the server was a master and is now a replica (after a failover).
+        let demoted = e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::ReadOnly);
+        if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || demoted {
             drop(conn);
             pool.renew(generation);
             Failure::Broken(e)
@@ -535,7 +694,7 @@ impl Store for RedisStore {
         let ttl = millis(ttl)?;
         // Sent again, a create that was applied finds its own record and reports `false`: the
         // manager then creates under another id, leaving an unused record to expire.
-        let reply: Value = self.run("create", key, Resend::Safe, |conn| {
+        let reply: Value = self.run_write("create", key, Resend::Safe, |conn| {
             cmd("SET")
                 .arg(key)
                 .arg(data)
@@ -568,20 +727,20 @@ impl Store for RedisStore {
 
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
         let ttl = millis(ttl)?;
-        self.run("set", key, Resend::Safe, |conn| {
+        self.run_write("set", key, Resend::Safe, |conn| {
             cmd("SET").arg(key).arg(data).arg("PX").arg(ttl).query(conn)
         })
     }
 
     fn delete(&self, key: &str) -> Result<()> {
-        self.run("delete", key, Resend::Safe, |conn| {
+        self.run_write("delete", key, Resend::Safe, |conn| {
             cmd("DEL").arg(key).query(conn)
         })
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
         let ttl = millis(ttl)?;
-        self.run("touch", key, Resend::Safe, |conn| {
+        self.run_write("touch", key, Resend::Safe, |conn| {
             cmd("PEXPIRE").arg(key).arg(ttl).query(conn)
         })
     }

@@ -1,6 +1,7 @@
 //! Store servers of a test's own, the one place the tests start one: redis-server (without
 //! persistence, durable, with TLS, or three nodes forming a Redis Cluster), memcached,
-//! PostgreSQL, MariaDB and SecantusDB (the MongoDB wire-protocol server of the test
+//! Redis Sentinel (a master, a replica and three sentinels), PostgreSQL, MariaDB and
+//! SecantusDB (the MongoDB wire-protocol server of the test
 //! services). Each is a child process on a free loopback port with its files in a temporary
 //! directory, for the tests that stop, restart or pause a server, count its commands or need
 //! settings of their own; the shared test servers are never touched. A server is stopped (by
@@ -10,6 +11,8 @@
 //! both stores' tests make.
 
 #![allow(dead_code)] // each test binary uses its own part of this module
+
+pub mod certs;
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -181,6 +184,16 @@ impl TempServer {
     /// is cut and the next start recovers from the WAL, as after a crash (a SIGKILL of the
     /// postmaster would leave its backends behind). Committed data survives.
     pub fn postgres() -> TempServer {
+        TempServer::postgres_with(None)
+    }
+
+    /// A PostgreSQL server as [`TempServer::postgres`] that accepts TCP connections over
+    /// TLS only (`ssl=on`, `hostssl` lines only), with `certs`' server certificate.
+    pub fn postgres_tls(certs: &certs::TestCerts) -> TempServer {
+        TempServer::postgres_with(Some(certs))
+    }
+
+    fn postgres_with(tls: Option<&certs::TestCerts>) -> TempServer {
         let bin = postgres_bindir();
         let server = TempServer::new("postgres", bin.join("postgres"), "QUIT").run_as("postgres");
         let data = server.dir.path().join("data");
@@ -199,6 +212,23 @@ impl TempServer {
         let (port, dir) = (server.port.to_string(), server.dir.path().to_owned());
         let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
         let mut server = server;
+        if let Some(certs) = tls {
+            let copy = server.private_copies(certs);
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\n\
+                 hostssl all all ::1/128 trust\n",
+            )
+            .expect("pg_hba.conf");
+            server.args.extend([
+                "-c".into(),
+                "ssl=on".into(),
+                "-c".into(),
+                flag("ssl_cert_file=", &copy.0),
+                "-c".into(),
+                flag("ssl_key_file=", &copy.1),
+            ]);
+        }
         // The port opens before the server accepts sessions ("the database system is
         // starting up"), and while it recovers after a crash.
         server.ready = Some(
@@ -223,6 +253,17 @@ impl TempServer {
     /// database `mysql`. Stopped with SIGKILL: InnoDB recovers committed transactions from
     /// its redo log at the next start.
     pub fn mariadb() -> TempServer {
+        TempServer::mariadb_with(None)
+    }
+
+    /// A MariaDB server as [`TempServer::mariadb`] with `certs`' server certificate (it
+    /// takes plain connections too: `require-secure-transport` does not apply without grant
+    /// tables).
+    pub fn mariadb_tls(certs: &certs::TestCerts) -> TempServer {
+        TempServer::mariadb_with(Some(certs))
+    }
+
+    fn mariadb_with(tls: Option<&certs::TestCerts>) -> TempServer {
         let program = ["/usr/sbin/mariadbd", "/usr/sbin/mysqld"]
             .into_iter()
             .map(PathBuf::from)
@@ -251,6 +292,12 @@ impl TempServer {
                 "--innodb-buffer-pool-size=32M",
             ])
             .with_url(url);
+        if let Some(certs) = tls {
+            let (cert, key) = server.private_copies(certs);
+            server = server
+                .arg(flag("--ssl-cert=", &cert))
+                .arg(flag("--ssl-key=", &key));
+        }
         if account.is_some() {
             // mariadbd drops root itself; started as another user it could not write its log.
             server.account = None;
@@ -268,6 +315,16 @@ impl TempServer {
     /// A SecantusDB server keeping its data on disk, each commit synced to its log
     /// (`--sync-on-commit`), so a SIGKILL, which `stop` sends, loses no acknowledged write.
     pub fn mongodb() -> TempServer {
+        TempServer::mongodb_with(None)
+    }
+
+    /// A SecantusDB server as [`TempServer::mongodb`] that speaks TLS only, with `certs`'
+    /// server certificate.
+    pub fn mongodb_tls(certs: &certs::TestCerts) -> TempServer {
+        TempServer::mongodb_with(Some(certs))
+    }
+
+    fn mongodb_with(tls: Option<&certs::TestCerts>) -> TempServer {
         let program = venv().join("bin/secantusd-py");
         assert!(
             program.exists(),
@@ -277,12 +334,36 @@ impl TempServer {
         let server = TempServer::new("secantusd-py", program, "KILL");
         let (port, data) = (server.port.to_string(), server.dir.path().join("data"));
         let url = format!("mongodb://127.0.0.1:{port}/");
-        server
+        let server = server
             .args(["--host", "127.0.0.1", "--port", &port, "--storage-path"])
             .arg(data)
             .arg("--sync-on-commit")
-            .with_url(url)
-            .started()
+            .with_url(url);
+        let server = match tls {
+            Some(certs) => server
+                .arg("--tls-cert-file")
+                .arg(certs.server_cert())
+                .arg("--tls-key-file")
+                .arg(certs.server_key()),
+            None => server,
+        };
+        server.started()
+    }
+
+    /// Copies of `certs`' server certificate and key in the server's directory, owned by its
+    /// account, the key readable by it alone (as PostgreSQL demands).
+    fn private_copies(&self, certs: &certs::TestCerts) -> (PathBuf, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let (cert, key) = (
+            self.dir.path().join("tls.pem"),
+            self.dir.path().join("tls.key"),
+        );
+        std::fs::copy(certs.server_cert(), &cert).expect("copy the certificate");
+        std::fs::copy(certs.server_key(), &key).expect("copy the key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        self.chown_to_account(&cert);
+        self.chown_to_account(&key);
+        (cert, key)
     }
 
     /// The port it listens on.
@@ -519,6 +600,134 @@ impl TempCluster {
             );
             thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// Redis Sentinel: a master, its replicas (`--replicaof`) and three sentinels (quorum 2)
+/// monitoring it as [`TempSentinels::SERVICE`], each a redis-server of the test's own
+/// without persistence. The sentinels declare the master down after
+/// [`TempSentinels::DOWN_AFTER`] and have [`TempSentinels::FAILOVER_TIMEOUT`] to fail over.
+pub struct TempSentinels {
+    master: TempServer,
+    replicas: Vec<TempServer>,
+    sentinels: Vec<TempServer>,
+}
+
+impl TempSentinels {
+    /// The name the sentinels monitor the master under.
+    pub const SERVICE: &'static str = "sessions";
+    /// `down-after-milliseconds`.
+    pub const DOWN_AFTER: Duration = Duration::from_millis(1000);
+    /// `failover-timeout`.
+    pub const FAILOVER_TIMEOUT: Duration = Duration::from_millis(3000);
+
+    /// Starts the master and `replicas` replicas, waits until they are in sync, then starts
+    /// the sentinels and waits until each knows the replicas and the two other sentinels.
+    pub fn start(replicas: usize) -> TempSentinels {
+        let no_persistence = ["--save", "", "--appendonly", "no"];
+        let master = TempServer::redis_with(
+            &[&no_persistence[..], &["--repl-diskless-sync-delay", "0"]].concat(),
+        );
+        let master_port = master.port.to_string();
+        let replicas: Vec<TempServer> = (0..replicas)
+            .map(|_| {
+                TempServer::redis_with(
+                    &[
+                        &no_persistence[..],
+                        &["--replicaof", "127.0.0.1", &master_port],
+                    ]
+                    .concat(),
+                )
+            })
+            .collect();
+        for replica in &replicas {
+            wait_until(START_TIMEOUT, "the replicas in sync", || {
+                redis_cli(replica.port, &["info", "replication"]).contains("master_link_status:up")
+            });
+        }
+        let known_replicas = replicas.len().to_string();
+        let sentinels: Vec<TempServer> = (0..3)
+            .map(|_| {
+                let server = TempServer::new("redis-sentinel", installed("redis-server"), "KILL");
+                let config = server.dir.path().join("sentinel.conf");
+                let service = TempSentinels::SERVICE;
+                std::fs::write(
+                    &config,
+                    format!(
+                        "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                         sentinel monitor {service} 127.0.0.1 {master_port} 2\n\
+                         sentinel down-after-milliseconds {service} {down}\n\
+                         sentinel failover-timeout {service} {failover}\n",
+                        port = server.port,
+                        dir = server.dir.path().display(),
+                        down = TempSentinels::DOWN_AFTER.as_millis(),
+                        failover = TempSentinels::FAILOVER_TIMEOUT.as_millis(),
+                    ),
+                )
+                .expect("sentinel.conf");
+                server.arg(config).arg("--sentinel").started()
+            })
+            .collect();
+        for sentinel in &sentinels {
+            wait_until(START_TIMEOUT, "the sentinels to know each other", || {
+                let info = redis_cli(sentinel.port, &["sentinel", "master", Self::SERVICE]);
+                let lines: Vec<&str> = info.lines().collect();
+                let field = |name: &str| {
+                    lines
+                        .iter()
+                        .position(|line| *line == name)
+                        .and_then(|i| lines.get(i + 1).copied())
+                };
+                field("num-slaves") == Some(known_replicas.as_str())
+                    && field("num-other-sentinels") == Some("2")
+            });
+        }
+        TempSentinels {
+            master,
+            replicas,
+            sentinels,
+        }
+    }
+
+    /// `redis+sentinel://` with the three sentinels, the service and database 0.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|sentinel| format!("127.0.0.1:{}", sentinel.port))
+            .collect();
+        format!("redis+sentinel://{}/{}/0", hosts.join(","), Self::SERVICE)
+    }
+
+    /// The master (SIGKILLed by `stop`).
+    pub fn master(&mut self) -> &mut TempServer {
+        &mut self.master
+    }
+
+    /// Whether a replica reports itself a master (a failover promoted it).
+    pub fn replica_promoted(&self) -> bool {
+        self.replicas
+            .iter()
+            .any(|replica| redis_cli(replica.port, &["role"]).starts_with("master"))
+    }
+}
+
+/// Runs `redis-cli -p port args…` against 127.0.0.1; its standard output.
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let output = Command::new(installed("redis-cli"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Polls `done` every 20 ms until it holds; panics naming `what` after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < timeout, "waited {timeout:?} for {what}");
+        thread::sleep(Duration::from_millis(20));
     }
 }
 
