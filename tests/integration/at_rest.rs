@@ -337,7 +337,10 @@ fn settings_on_every_path() {
     let from_flask = Config::from_flask([
         ("SESSION_TYPE", "filesystem"),
         ("SESSION_FILE_DIR", "/tmp/sessionstore-at-rest-settings"),
-        ("SESSIONSTORE_DATA_KEYS", &format!("{key_a}, {key_b}")),
+        (
+            "SESSIONSTORE_DATA_KEYS",
+            &format!("{}, {key_b}", key_a.as_str()),
+        ),
         ("SESSIONSTORE_COMPRESS_THRESHOLD", "512"),
     ])
     .unwrap();
