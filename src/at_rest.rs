@@ -153,8 +153,9 @@ impl fmt::Debug for DataKey {
     }
 }
 
-/// The at-rest settings: data keys (the first encrypts, all decrypt) and the compression
-/// threshold. The default does neither, and stores plain Flask-compatible records.
+/// The at-rest settings: data keys (the first encrypts, all decrypt), decrypt-only, and the
+/// compression threshold. The default does none of it, and stores plain Flask-compatible
+/// records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AtRest {
     /// Data keys. With none, nothing is encrypted; with several, the first encrypts and
@@ -163,6 +164,11 @@ pub struct AtRest {
     /// Compress encoded sessions of at least this many bytes (when that makes them
     /// smaller); `None`: never.
     pub compress_threshold: Option<usize>,
+    /// The keys decrypt, none encrypts: the way to turn encryption off without losing
+    /// sessions. Records still encrypted are read, and written plain by their session's
+    /// next request (even one that changes nothing); once they all have been, or have
+    /// expired, remove the keys.
+    pub decrypt_only: bool,
 }
 
 /// An envelope's parts, as [`Envelope::parse`] reads them; the payload is still sealed.
@@ -237,7 +243,7 @@ pub struct Opened<'a> {
     /// The encoded session (MessagePack or JSON).
     pub value: Cow<'a, [u8]>,
     /// Whether the record is sealed as these settings seal a save: encrypted with the first
-    /// key when keys are configured, not encrypted otherwise. A record that is not (an old
+    /// key when keys are configured (and not decrypt-only), not encrypted otherwise. A record that is not (an old
     /// key, or a plain record after encryption was turned on) is rewritten by its next save.
     pub current: bool,
 }
@@ -247,9 +253,19 @@ fn corrupt(message: impl fmt::Display) -> Error {
 }
 
 impl AtRest {
-    /// Whether anything is encrypted or compressed.
+    /// Whether anything is encrypted, decrypted or compressed.
     pub fn is_on(&self) -> bool {
         !self.keys.is_empty() || self.compress_threshold.is_some()
+    }
+
+    /// Whether a save writes anything but a plain record (encrypted or compressed).
+    pub fn seals(&self) -> bool {
+        self.encrypting_key().is_some() || self.compress_threshold.is_some()
+    }
+
+    /// The key a save encrypts with: the first, unless decrypt-only.
+    fn encrypting_key(&self) -> Option<&DataKey> {
+        self.keys.first().filter(|_| !self.decrypt_only)
     }
 
     /// Checks the settings: no two keys with one id (a key given twice, or a 1 in 2^32
@@ -267,7 +283,8 @@ impl AtRest {
     }
 
     /// Seals an encoded session for storing under `store_key`: compressed at or above the
-    /// threshold if that makes it smaller, encrypted with the first key if there is one.
+    /// threshold if that makes it smaller, encrypted with the first key if there is one
+    /// (and not decrypt-only).
     /// A value neither compressed nor encrypted is returned as it is.
     pub fn seal(&self, store_key: &str, value: Vec<u8>) -> Result<Vec<u8>> {
         let compressed = self
@@ -281,7 +298,7 @@ impl AtRest {
             0
         };
         let payload = compressed.unwrap_or(value);
-        let Some(key) = self.keys.first() else {
+        let Some(key) = self.encrypting_key() else {
             if flags == 0 {
                 return Ok(payload);
             }
@@ -326,11 +343,14 @@ impl AtRest {
         let Some(envelope) = Envelope::parse(stored)? else {
             return Ok(Opened {
                 value: Cow::Borrowed(stored),
-                current: self.keys.is_empty(),
+                current: self.encrypting_key().is_none(),
             });
         };
         let (payload, current) = match envelope.encryption {
-            None => (Cow::Borrowed(envelope.payload), self.keys.is_empty()),
+            None => (
+                Cow::Borrowed(envelope.payload),
+                self.encrypting_key().is_none(),
+            ),
             Some(encryption) => {
                 let Some(position) = self.keys.iter().position(|k| k.id == encryption.key_id)
                 else {
@@ -350,7 +370,7 @@ impl AtRest {
                     .map_err(|_| {
                         corrupt("authentication failed (wrong key, altered or moved record)")
                     })?;
-                (Cow::Owned(plaintext), position == 0)
+                (Cow::Owned(plaintext), position == 0 && !self.decrypt_only)
             }
         };
         let value = if envelope.compressed {
@@ -481,7 +501,7 @@ mod tests {
     fn encrypting() -> AtRest {
         AtRest {
             keys: vec![keys(1)],
-            compress_threshold: None,
+            ..AtRest::default()
         }
     }
 
@@ -489,6 +509,7 @@ mod tests {
         AtRest {
             keys: Vec::new(),
             compress_threshold: Some(64),
+            ..AtRest::default()
         }
     }
 
@@ -496,6 +517,7 @@ mod tests {
         AtRest {
             keys: vec![keys(1), keys(2)],
             compress_threshold: Some(64),
+            ..AtRest::default()
         }
     }
 
@@ -579,7 +601,7 @@ mod tests {
         let sealed = encrypting().seal(KEY, value(10)).unwrap();
         let other = AtRest {
             keys: vec![keys(3)],
-            compress_threshold: None,
+            ..AtRest::default()
         };
         let error = other.open(KEY, &sealed, 1 << 20).unwrap_err().to_string();
         assert!(error.contains("key id"), "{error}");
@@ -595,7 +617,7 @@ mod tests {
         let old = encrypting().seal(KEY, value(10)).unwrap();
         let rotated = AtRest {
             keys: vec![keys(2), keys(1)],
-            compress_threshold: None,
+            ..AtRest::default()
         };
         let opened = rotated.open(KEY, &old, 1 << 20).unwrap();
         assert_eq!(opened.value, value(10));
@@ -603,6 +625,30 @@ mod tests {
         assert!(!rotated.open(KEY, &value(10), 1 << 20).unwrap().current);
         let fresh = rotated.seal(KEY, value(10)).unwrap();
         assert!(rotated.open(KEY, &fresh, 1 << 20).unwrap().current);
+    }
+
+    #[test]
+    fn decrypt_only_reads_encrypted_records_and_writes_plain_ones() {
+        let sealed = both().seal(KEY, value(2000)).unwrap();
+        let off = AtRest {
+            decrypt_only: true,
+            ..both()
+        };
+        assert!(off.is_on());
+        let opened = off.open(KEY, &sealed, 1 << 20).unwrap();
+        assert_eq!(opened.value, value(2000));
+        assert!(!opened.current, "an encrypted record is rewritten");
+        let plain = AtRest {
+            compress_threshold: None,
+            ..off.clone()
+        };
+        assert!(!plain.seals());
+        assert_eq!(plain.seal(KEY, value(10)).unwrap(), value(10));
+        assert!(plain.open(KEY, &value(10), 1 << 20).unwrap().current);
+        let compressed = off.seal(KEY, value(2000)).unwrap();
+        let envelope = Envelope::parse(&compressed).unwrap().unwrap();
+        assert!(envelope.compressed && envelope.encryption.is_none());
+        assert!(off.open(KEY, &compressed, 1 << 20).unwrap().current);
     }
 
     #[test]
@@ -761,7 +807,7 @@ mod tests {
         assert!(!format!("{key:?}").contains(&text[..8]));
         let twice = AtRest {
             keys: vec![key.clone(), key],
-            compress_threshold: None,
+            ..AtRest::default()
         };
         assert!(twice.validate().is_err());
     }
