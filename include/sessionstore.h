@@ -641,6 +641,18 @@ sessionstore_result sessionstore_options_add_data_key(sessionstore_options *opti
                                                       const char *key_base64);
 
 /**
+ * Decrypt-only (default false): the data keys decrypt, and saves are written plain. The way
+ * to turn encryption off without losing sessions: records still encrypted are read, and each
+ * session's next request rewrites its record plain; remove the keys once that happened or
+ * the records expired. Allowed with SESSIONSTORE_COOKIE_FLASK (saves are plain records).
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
+ */
+sessionstore_result sessionstore_options_set_decrypt_only(sessionstore_options *options, bool on);
+
+/**
  * Compresses (LZ4) encoded sessions of at least `bytes` bytes when that makes them smaller
  * (default: never). Flask-Session cannot read compressed records, so
  * sessionstore_manager_open() refuses compression with SESSIONSTORE_COOKIE_FLASK.

@@ -480,6 +480,12 @@ public:
             handle_, detail::c_string(key_base64, "the data key").c_str()));
         return *this;
     }
+    /** Decrypt-only: the data keys decrypt, saves are written plain (turning encryption off
+     *  without losing sessions). */
+    Options &set_decrypt_only(bool on) {
+        detail::check(sessionstore_options_set_decrypt_only(handle_, on));
+        return *this;
+    }
     /** Compresses encoded sessions of at least `bytes` bytes when that makes them smaller. */
     Options &set_compress_threshold(std::size_t bytes) {
         detail::check(sessionstore_options_set_compress_threshold(handle_, bytes));

@@ -108,7 +108,8 @@ impl Config {
     /// `refresh`, `touch_interval` (seconds), `concurrency` (`cas` or `lww`),
     /// `cleanup_every`, `max_size`, `max_key_length`, `max_keys`, `hash_ids`,
     /// `cookie_name`, `data_keys` (comma-separated base64 data keys, the first encrypts; use
-    /// URL-safe base64 or percent-encode `+` and `/`) and `compress_threshold` (bytes).
+    /// URL-safe base64 or percent-encode `+` and `/`), `decrypt_only` (the keys decrypt,
+    /// saves are plain) and `compress_threshold` (bytes).
     ///
     /// ```
     /// use sessionstore::Config;
@@ -125,12 +126,13 @@ impl Config {
     /// longest cookie lifetime browsers keep), the key prefix and the retry and cleanup
     /// counts, and the at-rest settings (distinct data keys; no encryption or compression
     /// in the `flask` cookie mode, whose point is sharing records with Flask-Session, which
-    /// cannot read them). The builder, store URLs, Flask settings and the C ABI all end here.
+    /// cannot read them; decrypt-only keys are allowed there, since saves write plain
+    /// records). The builder, store URLs, Flask settings and the C ABI all end here.
     pub fn validate(&self) -> Result<()> {
         self.cookie.validate()?;
         self.at_rest.validate()?;
-        if self.at_rest.is_on() && self.cookie.mode == CookieMode::Flask {
-            let setting = if self.at_rest.keys.is_empty() {
+        if self.at_rest.seals() && self.cookie.mode == CookieMode::Flask {
+            let setting = if self.at_rest.compress_threshold.is_some() {
                 "compress_threshold"
             } else {
                 "data_keys"
@@ -226,6 +228,9 @@ impl Config {
             for key in keys.split(',') {
                 builder = builder.data_key(DataKey::from_base64("data_keys", key)?);
             }
+        }
+        if let Some(on) = params.take("decrypt_only") {
+            builder = builder.decrypt_only(parse_bool("decrypt_only", &on)?);
         }
         if let Some(bytes) = params.take_parsed::<usize>("compress_threshold")? {
             builder = builder.compress_threshold(bytes);
@@ -392,6 +397,15 @@ impl ConfigBuilder {
     /// their records have been rewritten or have expired (docs/DESIGN.md §4).
     pub fn data_key(mut self, key: DataKey) -> Self {
         self.config.at_rest.keys.push(key);
+        self
+    }
+
+    /// Decrypt-only (default off): the data keys decrypt, saves are written plain; the way
+    /// to turn encryption off without losing sessions (each session's next request rewrites
+    /// its record plain; remove the keys once that happened or the records expired). Allowed
+    /// with the `flask` cookie mode, whose records Flask-Session can then read again.
+    pub fn decrypt_only(mut self, on: bool) -> Self {
+        self.config.at_rest.decrypt_only = on;
         self
     }
 

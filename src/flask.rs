@@ -58,6 +58,7 @@ const FLASK_KEYS: &[&str] = &[
     "PERMANENT_SESSION_LIFETIME",
     "SQLALCHEMY_DATABASE_URI",
     "SESSIONSTORE_DATA_KEYS",
+    "SESSIONSTORE_DECRYPT_ONLY",
     "SESSIONSTORE_COMPRESS_THRESHOLD",
 ];
 
@@ -196,6 +197,9 @@ where
         for key in keys.split(',') {
             builder = builder.data_key(DataKey::from_base64("SESSIONSTORE_DATA_KEYS", key)?);
         }
+    }
+    if let Some(on) = settings.bool("SESSIONSTORE_DECRYPT_ONLY")? {
+        builder = builder.decrypt_only(on);
     }
     if let Some(bytes) = settings.number::<usize>("SESSIONSTORE_COMPRESS_THRESHOLD")? {
         builder = builder.compress_threshold(bytes);

@@ -185,7 +185,13 @@ fn ids_and_keys_are_never_logged_in_full() {
     let bomb_key = format!("session:{}", id_of(&cookie));
     compressing.store().set(&bomb_key, &bomb, ttl).unwrap();
     assert!(compressing.load(Some(&cookie)).unwrap().is_new(), "bomb");
-    secrets.extend([id, store_key, id_of(&cookie), bomb_key, key.to_base64()]);
+    secrets.extend([
+        id,
+        store_key,
+        id_of(&cookie),
+        bomb_key,
+        key.to_base64().to_string(),
+    ]);
 
     // A session file without a readable header.
     let files = dir.path().join("files");

@@ -302,6 +302,7 @@ pub fn at_rest_variants() -> [(&'static str, AtRest); 4] {
             AtRest {
                 keys: key(),
                 compress_threshold: None,
+                decrypt_only: false,
             },
         ),
         (
@@ -309,6 +310,7 @@ pub fn at_rest_variants() -> [(&'static str, AtRest); 4] {
             AtRest {
                 keys: Vec::new(),
                 compress_threshold: Some(1024),
+                decrypt_only: false,
             },
         ),
         (
@@ -316,6 +318,7 @@ pub fn at_rest_variants() -> [(&'static str, AtRest); 4] {
             AtRest {
                 keys: key(),
                 compress_threshold: Some(1024),
+                decrypt_only: false,
             },
         ),
     ]

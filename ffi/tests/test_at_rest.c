@@ -18,6 +18,11 @@ static int open_with(const char *url, const char *const *keys, size_t threshold,
                      sessionstore_manager **out) {
     sessionstore_options *options = NULL;
     CHECK_OK(sessionstore_options_new(&options));
+    /* A leading "-" marks the keys decrypt-only. */
+    if (*keys && strcmp(*keys, "-") == 0) {
+        CHECK_OK(sessionstore_options_set_decrypt_only(options, true));
+        keys++;
+    }
     for (; *keys; keys++)
         CHECK_OK(sessionstore_options_add_data_key(options, *keys));
     if (threshold)
@@ -91,6 +96,23 @@ int main(void) {
     sessionstore_manager *plain = NULL;
     CHECK_OK(open_with(url, none, 0, -1, &plain));
     CHECK(user_of(plain, cookie) == NULL);
+
+    /* Decrypt-only: the record is read, and its next request writes it plain, which a
+     * manager without keys then reads. Allowed in the flask cookie mode (saves are plain). */
+    const char *decrypting[] = {"-", NEW_KEY, OLD_KEY, NULL};
+    sessionstore_manager *off = NULL;
+    CHECK_OK(open_with(url, decrypting, 0, -1, &off));
+    CHECK_OK(sessionstore_manager_load(off, cookie, &session));
+    CHECK_OK(sessionstore_session_save(session, &saved));
+    sessionstore_string_free(saved.set_cookie);
+    user = user_of(plain, cookie);
+    CHECK(user && strcmp(user, "ann") == 0);
+    sessionstore_string_free(user);
+    sessionstore_manager *flask_off = NULL;
+    CHECK_OK(open_with(url, decrypting, 0, SESSIONSTORE_COOKIE_FLASK, &flask_off));
+    sessionstore_manager_free(flask_off);
+    sessionstore_manager_free(off);
+    CHECK_RC(sessionstore_options_set_decrypt_only(NULL, true), SESSIONSTORE_NULL_ARGUMENT);
 
     /* Flask-Session cannot read encrypted records: refused in the flask cookie mode. */
     sessionstore_manager *flask = NULL;

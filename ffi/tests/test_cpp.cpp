@@ -428,6 +428,7 @@ void test_options() {
         .set_cleanup_every(100)
         .set_max_size(1 << 20)
         .add_data_key("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .set_decrypt_only(false)
         .set_compress_threshold(64);
     ss::Manager manager = ss::Manager::open("memory://", options);
     ss::Session session = manager.load();

@@ -13,6 +13,7 @@ fuzz_target!(|bytes: &[u8]| {
     let at_rest = AtRest {
         keys: vec![DataKey::from_bytes([7; 32]), DataKey::from_bytes([9; 32])],
         compress_threshold: Some(16),
+        decrypt_only: false,
     };
     let parsed = Envelope::parse(bytes);
     if let Ok(opened) = at_rest.open("session:fuzz", bytes, MAX_SIZE) {

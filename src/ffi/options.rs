@@ -144,6 +144,7 @@ pub struct sessionstore_options {
     cleanup_every: Option<u64>,
     max_size: Option<usize>,
     data_keys: Vec<DataKey>,
+    decrypt_only: Option<bool>,
     compress_threshold: Option<usize>,
 }
 
@@ -212,6 +213,9 @@ impl sessionstore_options {
         }
         for key in &self.data_keys {
             builder = builder.data_key(key.clone());
+        }
+        if let Some(on) = self.decrypt_only {
+            builder = builder.decrypt_only(on);
         }
         if let Some(bytes) = self.compress_threshold {
             builder = builder.compress_threshold(bytes);
@@ -590,6 +594,22 @@ pub unsafe extern "C" fn sessionstore_options_add_data_key(
             .push(DataKey::from_base64("data_key", key_base64)?);
         Ok(())
     })
+}
+
+/// Decrypt-only (default false): the data keys decrypt, and saves are written plain. The way
+/// to turn encryption off without losing sessions: records still encrypted are read, and each
+/// session's next request rewrites its record plain; remove the keys once that happened or
+/// the records expired. Allowed with SESSIONSTORE_COOKIE_FLASK (saves are plain records).
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sessionstore_options_set_decrypt_only(
+    options: *mut sessionstore_options,
+    on: bool,
+) -> sessionstore_result {
+    set_option!(options.decrypt_only = on)
 }
 
 /// Compresses (LZ4) encoded sessions of at least `bytes` bytes when that makes them smaller

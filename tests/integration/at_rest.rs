@@ -29,6 +29,7 @@ macro_rules! at_rest_suite {
                 a_compression_bomb_is_a_fresh_session,
                 rotation_reads_the_old_key_and_saves_with_the_new,
                 plain_records_are_read_and_encrypted_by_the_next_request,
+                decrypt_only_reads_encrypted_records_and_writes_them_plain,
                 concurrent_increments_of_an_encrypted_session_are_exact,
             ]
         );
@@ -75,6 +76,7 @@ fn keys(keys: &[u8]) -> AtRest {
     AtRest {
         keys: keys.iter().map(|n| key(*n)).collect(),
         compress_threshold: None,
+        decrypt_only: false,
     }
 }
 
@@ -234,6 +236,7 @@ fn a_compression_bomb_is_a_fresh_session(backend: &str) {
     let big = AtRest {
         keys: vec![key(1)],
         compress_threshold: Some(256),
+        decrypt_only: false,
     };
     let writer = sharing(&h, big.clone(), |c| c.max_size = 8 << 20);
     let cookie = cookie_pair(&request(&writer, None, |s| {
@@ -288,6 +291,31 @@ fn plain_records_are_read_and_encrypted_by_the_next_request(backend: &str) {
     assert!(!contains(&stored, b"ann"));
 }
 
+/// Turning encryption off: with the keys decrypt-only, encrypted records are read and the
+/// next request, modified or not, writes them plain; then the keys can go.
+fn decrypt_only_reads_encrypted_records_and_writes_them_plain(backend: &str) {
+    let h = harness(backend, encrypting);
+    let modified = cookie_pair(&h.request(None, |s| s.insert("user", "ann").unwrap()));
+    let unmodified = cookie_pair(&h.request(None, |s| s.insert("user", "bob").unwrap()));
+    let off = sharing(&h, keys(&[1]), |c| c.at_rest.decrypt_only = true);
+    request(&off, Some(&modified), |s| {
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("ann"));
+        s.insert("theme", "dark").unwrap();
+    });
+    request(&off, Some(&unmodified), |s| {
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("bob"));
+    });
+    for (cookie, user) in [(&modified, b"ann"), (&unmodified, b"bob")] {
+        let stored = h.stored(cookie).unwrap().data;
+        assert_ne!(stored[..MAGIC.len()], MAGIC, "written plain");
+        assert!(contains(&stored, user));
+    }
+    let keyless = sharing(&h, AtRest::default(), |_| {});
+    for cookie in [&modified, &unmodified] {
+        assert!(!keyless.load(Some(cookie)).unwrap().is_new());
+    }
+}
+
 fn concurrent_increments_of_an_encrypted_session_are_exact(backend: &str) {
     const THREADS: usize = 8;
     const INCREMENTS: i64 = 200;
@@ -332,12 +360,16 @@ fn settings_on_every_path() {
     let expected = AtRest {
         keys: vec![key(1), key(2)],
         compress_threshold: Some(512),
+        decrypt_only: false,
     };
     assert_eq!(from_url.at_rest, expected);
     let from_flask = Config::from_flask([
         ("SESSION_TYPE", "filesystem"),
         ("SESSION_FILE_DIR", "/tmp/sessionstore-at-rest-settings"),
-        ("SESSIONSTORE_DATA_KEYS", &format!("{key_a}, {key_b}")),
+        (
+            "SESSIONSTORE_DATA_KEYS",
+            &format!("{}, {key_b}", key_a.as_str()),
+        ),
         ("SESSIONSTORE_COMPRESS_THRESHOLD", "512"),
     ])
     .unwrap();
@@ -357,6 +389,34 @@ fn settings_on_every_path() {
         }
         other => panic!("expected a config error on {setting}, got {other:?}"),
     };
+    // Decrypt-only on every path, and allowed in the flask cookie mode (saves are plain).
+    let decrypting = AtRest {
+        keys: vec![key(1)],
+        compress_threshold: None,
+        decrypt_only: true,
+    };
+    let from_url = Config::from_url(&format!(
+        "memory://?data_keys={}&decrypt_only=true",
+        key_a.replace('+', "%2B").replace('/', "%2F")
+    ))
+    .unwrap();
+    assert_eq!(from_url.at_rest, decrypting);
+    let flask_mode = Config::from_flask([
+        ("SESSION_TYPE", "filesystem"),
+        ("SECRET_KEY", "s"),
+        ("SESSION_USE_SIGNER", "True"),
+        ("SESSIONSTORE_DATA_KEYS", key_a.as_str()),
+        ("SESSIONSTORE_DECRYPT_ONLY", "True"),
+    ])
+    .unwrap();
+    assert_eq!(flask_mode.at_rest, decrypting);
+    let built = Config::builder(sessionstore::store::StoreConfig::Memory)
+        .data_key(key(1))
+        .decrypt_only(true)
+        .build()
+        .unwrap();
+    assert_eq!(built.at_rest, decrypting);
+
     refused(
         Config::from_url("memory://?data_keys=c2hvcnQ"),
         "data_keys",

@@ -53,6 +53,21 @@ def test_rotation_reads_the_old_key_and_the_next_request_writes_the_new(prefix):
         assert plain.load(cookie).new, "no key: a fresh session"
 
 
+def test_decrypt_only_reads_encrypted_records_and_writes_them_plain(prefix):
+    with SessionManager(REDIS_URL, key_prefix=prefix, data_keys=OLD_KEY) as encrypting:
+        cookie = stored_session(encrypting, user="ann")
+    assert raw(prefix, cookie).startswith(MAGIC)
+    with SessionManager(
+        REDIS_URL, key_prefix=prefix, data_keys=OLD_KEY, decrypt_only=True
+    ) as off:
+        session = off.load(cookie)
+        assert session["user"] == "ann"
+        off.save(session)
+    assert not raw(prefix, cookie).startswith(MAGIC), "written plain"
+    with SessionManager(REDIS_URL, key_prefix=prefix) as plain:
+        assert plain.load(cookie)["user"] == "ann"
+
+
 def test_bad_keys_and_flask_cookie_mode_are_config_errors(prefix):
     with pytest.raises(ConfigError, match="32 bytes"):
         SessionManager(REDIS_URL, key_prefix=prefix, data_keys="c2hvcnQ=")
