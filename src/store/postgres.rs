@@ -475,6 +475,34 @@ impl Store for PostgresStore {
                 .map_err(driver_error)
         })
     }
+
+    fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<super::KeyPage> {
+        let mut pooled = self.connection()?;
+        let limit = limit.max(1);
+        let length = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+        let page_size = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = RowStatements::new(&format!("\"{}\"", self.table), |n| format!("${n}"));
+        let rows = pooled
+            .client
+            .query(
+                &sql.list_keys,
+                &[
+                    &cursor.unwrap_or(prefix),
+                    &length,
+                    &prefix,
+                    &now(),
+                    &page_size,
+                ],
+            )
+            .map_err(driver_error)?;
+        let keys = rows.iter().map(|row| row.get::<_, String>(0));
+        Ok(super::shared::key_page(keys, limit))
+    }
 }
 
 /// The store error of a driver error, described with its cause (see [`described`]).

@@ -159,6 +159,7 @@ struct Statements {
     delete: String,
     touch: String,
     purge: String,
+    list_keys: String,
 }
 
 impl Statements {
@@ -178,6 +179,7 @@ impl Statements {
             set: upsert,
             delete: row.delete,
             touch: row.touch,
+            list_keys: row.list_keys,
             purge: format!(
                 "DELETE FROM {t} WHERE id IN \
                  (SELECT id FROM {t} WHERE expiry <= ?1 LIMIT {PURGE_BATCH})"
@@ -388,6 +390,33 @@ impl Store for SqliteStore {
                 .map_err(Error::in_store(BACKEND))?;
             Ok(deleted as u64)
         })
+    }
+
+    fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<super::KeyPage> {
+        let conn = self.connection()?;
+        let mut statement = conn
+            .prepare_cached(&self.sql.list_keys)
+            .map_err(Error::in_store(BACKEND))?;
+        let limit = limit.max(1);
+        let keys = statement
+            .query_map(
+                params![
+                    cursor.unwrap_or(prefix),
+                    prefix.chars().count() as i64,
+                    prefix,
+                    now_text()?,
+                    limit as i64
+                ],
+                |row| row.get::<_, String>(0),
+            )
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+            .map_err(Error::in_store(BACKEND))?;
+        Ok(super::shared::key_page(keys, limit))
     }
 }
 
