@@ -138,6 +138,17 @@ pub trait Store: Send + Sync {
         Ok(0)
     }
 
+    /// Stores each of `records` (key, data, TTL) as [`create`](Store::create) does, unless a
+    /// live record exists under its key; returns for each whether it stored. For tools that
+    /// copy many records (the `sessionstore migrate` command): stores that can write a batch
+    /// at once (one transaction, one pipeline) do; the default creates them one by one.
+    fn create_many(&self, records: &[(&str, &[u8], Duration)]) -> Result<Vec<bool>> {
+        records
+            .iter()
+            .map(|(key, data, ttl)| self.create(key, data, *ttl))
+            .collect()
+    }
+
     /// Lists the keys that start with `prefix`, about `limit` per page: `cursor` is `None`
     /// for the first page, then the `next` of the page before. Every key live from the first
     /// page to the last is listed, at least once (Redis may repeat a key its table moved

@@ -404,6 +404,24 @@ impl Store for PostgresStore {
         Ok(written == 1)
     }
 
+    /// One transaction: one commit (and one WAL flush) for the whole batch.
+    fn create_many(&self, records: &[(&str, &[u8], Duration)]) -> Result<Vec<bool>> {
+        let mut pooled = self.connection()?;
+        let conn = &mut *pooled;
+        let now = now();
+        let mut transaction = conn.client.transaction().map_err(driver_error)?;
+        let mut stored = Vec::with_capacity(records.len());
+        for (key, data, ttl) in records {
+            let expiry = timestamp(expiry_after(BACKEND, *ttl)?);
+            let written = transaction
+                .execute(&conn.prepared.create, &[key, data, &expiry, &now])
+                .map_err(driver_error)?;
+            stored.push(written == 1);
+        }
+        transaction.commit().map_err(driver_error)?;
+        Ok(stored)
+    }
+
     fn compare_and_set(
         &self,
         key: &str,

@@ -402,7 +402,7 @@ impl RedisStore {
     ) -> Result<Vec<(String, u16)>> {
         let reply = with_connection(pool, |conn| {
             conn.route_command(
-                &cmd("CLUSTER").arg("NODES"),
+                cmd("CLUSTER").arg("NODES"),
                 RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
             )
         })
@@ -593,6 +593,30 @@ impl Store for RedisStore {
                 .query(conn)
         })?;
         Ok(reply == Value::Okay)
+    }
+
+    /// One pipeline of `SET … NX PX` on a single server; one by one on a Cluster (whose
+    /// keys live on different nodes).
+    fn create_many(&self, records: &[(&str, &[u8], Duration)]) -> Result<Vec<bool>> {
+        let Nodes::Server(pool) = &self.nodes else {
+            return records
+                .iter()
+                .map(|(key, data, ttl)| self.create(key, data, *ttl))
+                .collect();
+        };
+        let mut pipeline = ::redis::pipe();
+        for (key, data, ttl) in records {
+            pipeline
+                .cmd("SET")
+                .arg(*key)
+                .arg(*data)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis(*ttl)?);
+        }
+        let replies: Vec<Value> = with_connection(pool, |conn| pipeline.query(conn))
+            .map_err(|failure| self.failed(format!("create {} records", records.len()), failure))?;
+        Ok(replies.iter().map(|reply| *reply == Value::Okay).collect())
     }
 
     fn compare_and_set(

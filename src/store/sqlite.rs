@@ -323,6 +323,28 @@ impl Store for SqliteStore {
         Ok(written == 1)
     }
 
+    /// One transaction: one commit for the whole batch.
+    fn create_many(&self, records: &[(&str, &[u8], Duration)]) -> Result<Vec<bool>> {
+        let mut conn = self.connection()?;
+        let now = now_text()?;
+        let transaction = conn.transaction().map_err(Error::in_store(BACKEND))?;
+        let mut stored = Vec::with_capacity(records.len());
+        {
+            let mut statement = transaction
+                .prepare_cached(&self.sql.create)
+                .map_err(Error::in_store(BACKEND))?;
+            for (key, data, ttl) in records {
+                let expiry = expiry_text(expiry_after(BACKEND, *ttl)?)?;
+                let written = statement
+                    .execute(params![key, data, expiry, now])
+                    .map_err(Error::in_store(BACKEND))?;
+                stored.push(written == 1);
+            }
+        }
+        transaction.commit().map_err(Error::in_store(BACKEND))?;
+        Ok(stored)
+    }
+
     fn compare_and_set(
         &self,
         key: &str,

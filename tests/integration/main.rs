@@ -11,6 +11,8 @@ mod common;
 mod net_servers;
 
 mod at_rest;
+#[cfg(feature = "cli")]
+mod cli;
 mod concurrency;
 mod config;
 mod config_sql_mongo;
