@@ -169,6 +169,11 @@ pub struct Stats {
 /// The live counters of one manager.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
+    /// The backend's name, which labels the `metrics` crate's series.
+    #[cfg_attr(
+        not(feature = "metrics"),
+        allow(dead_code, reason = "only the metrics crate's series carry it")
+    )]
     backend: &'static str,
     loads: [AtomicU64; 6],
     saves: [AtomicU64; 7],

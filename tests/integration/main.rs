@@ -25,6 +25,7 @@ mod large_values;
 mod lifecycle;
 mod memcached;
 mod merge_properties;
+mod metrics;
 mod pool_timeout;
 mod redis;
 mod security;
