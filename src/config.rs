@@ -62,7 +62,7 @@ pub struct Config {
     /// Encryption and compression of stored values (default neither; docs/DESIGN.md §4).
     pub at_rest: AtRest,
     /// Count loads, saves and store calls, for [`SessionManager::stats`](crate::SessionManager::stats)
-    /// (default off; docs/DESIGN.md §12).
+    /// (default off; docs/DESIGN.md §9).
     pub metrics: bool,
 }
 

@@ -103,7 +103,7 @@ impl SessionManager {
         }
     }
 
-    /// What this manager did so far (docs/DESIGN.md §12); `None` unless the configuration
+    /// What this manager did so far (docs/DESIGN.md §9); `None` unless the configuration
     /// turned metrics on ([`ConfigBuilder::metrics`](crate::ConfigBuilder::metrics)).
     pub fn stats(&self) -> Option<Stats> {
         self.metrics.as_ref().map(|metrics| metrics.snapshot())
