@@ -2,7 +2,7 @@
 //! and encode of the session payloads, checking the cookie, writing the `Set-Cookie` header,
 //! and whole requests on the memory store (whose own work is a map lookup and a copy), for
 //! both payload shapes, and the same modified request with encryption and compression at
-//! rest on and off (and sealing and opening alone). It explains the ratios of
+//! rest on and off (and sealing and opening alone), and with metrics off and on. It explains the ratios of
 //! docs/BENCHMARKS.md: whatever a request costs beyond the raw driver is in here.
 //!
 //! `cargo bench --all-features --bench components` (no server needed).
@@ -120,6 +120,48 @@ fn at_rest_benches(c: &mut Criterion) {
     group.finish();
 }
 
+/// A modified request and an unmodified one on the memory store, metrics off (the default)
+/// and on: what counting and timing every store call costs (docs/DESIGN.md §9).
+fn metrics_benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("metrics");
+    for on in [false, true] {
+        let manager = SessionManager::new(
+            Config::builder(StoreConfig::Memory)
+                .secret("benchmark secret")
+                .touch_interval(Duration::from_secs(3600))
+                .metrics(on)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let variant = if on { "on" } else { "off" };
+        let (label, bytes) = SIZES[0];
+        let cookie = common::setup::store_session(&manager, payload::data(bytes));
+        group.bench_function(
+            BenchmarkId::new(format!("load_save_{variant}"), label),
+            |b| {
+                b.iter(|| {
+                    let session = manager.load(Some(&cookie)).unwrap();
+                    manager.save(session).unwrap()
+                })
+            },
+        );
+        group.bench_function(
+            BenchmarkId::new(format!("load_modify_save_{variant}"), label),
+            |b| {
+                b.iter(|| {
+                    let mut session = manager.load(Some(&cookie)).unwrap();
+                    session
+                        .modify(payload::COUNTER, |n: Option<i64>| n.unwrap_or(0) + 1)
+                        .unwrap();
+                    manager.save(session).unwrap()
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
 /// Sealing and opening alone (no session, no store), per payload and setting.
 fn seal_open_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("at_rest_seal_open");
@@ -153,6 +195,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = codec_benches, cookie_benches, request_benches, at_rest_benches, seal_open_benches
+    targets = codec_benches, cookie_benches, request_benches, at_rest_benches, seal_open_benches,
+        metrics_benches
 }
 criterion_main!(benches);

@@ -10,7 +10,8 @@
 //! - `GET /whoami`: `{"user": <string or null>, "visits": <int>}`, changes nothing;
 //! - `GET /visit`: increments `visits` (with `modify`, so concurrent visits all count);
 //! - `POST /login` with form body `user=NAME`: new session id, sets `user`;
-//! - `POST /logout`: destroys the session, `{"user": null, "visits": 0}`.
+//! - `POST /logout`: destroys the session, `{"user": null, "visits": 0}`;
+//! - `GET /metrics`: the manager's metrics in the Prometheus text format (no session).
 
 use std::process::ExitCode;
 
@@ -79,7 +80,7 @@ fn manager(options: &Options) -> sessionstore::Result<SessionManager> {
     if let Some(prefix) = &options.prefix {
         builder = builder.key_prefix(prefix);
     }
-    SessionManager::new(builder.build()?)
+    SessionManager::new(builder.metrics(true).build()?)
 }
 
 fn whoami(session: &Session) -> sessionstore::Result<Response> {
@@ -89,6 +90,13 @@ fn whoami(session: &Session) -> sessionstore::Result<Response> {
 }
 
 fn handle(manager: &SessionManager, request: &Request) -> sessionstore::Result<Response> {
+    if request.method() == "GET" && request.url() == "/metrics" {
+        let text = manager
+            .stats()
+            .map(|stats| stats.to_prometheus(manager.store().backend()))
+            .unwrap_or_default();
+        return Ok(Response::from_data("text/plain; version=0.0.4", text));
+    }
     let mut session = sessionstore::rouille::load(manager, request)?;
     let response = router!(request,
         (GET) (/whoami) => { whoami(&session)? },

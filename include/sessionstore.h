@@ -90,6 +90,18 @@
 #define SESSIONSTORE_MAX_SETTINGS 256
 
 /**
+ * Store operations in sessionstore_stats (load, create, compare_and_set,
+ * compare_and_delete, set, delete, touch, purge, in this order).
+ */
+#define SESSIONSTORE_STATS_OPERATIONS 8
+
+/**
+ * Latency buckets per operation in sessionstore_stats: calls under 100 µs, 250 µs, 500 µs,
+ * 1 ms, 2.5 ms, 5 ms, 10 ms, 25 ms, 50 ms, 100 ms, 250 ms, 1 s, and slower (not cumulative).
+ */
+#define SESSIONSTORE_STATS_BUCKETS 13
+
+/**
  * What every fallible function returns. SESSIONSTORE_OK is 0; on any other value
  * sessionstore_last_error() says what went wrong.
  */
@@ -298,6 +310,94 @@ typedef struct sessionstore_options sessionstore_options;
  * released unsaved by sessionstore_session_free().
  */
 typedef struct sessionstore_session sessionstore_session;
+
+/**
+ * A snapshot of a manager's metrics (docs/DESIGN.md §9), filled by
+ * sessionstore_manager_stats(). The arrays are indexed by operation, in the order of
+ * SESSIONSTORE_STATS_OPERATIONS.
+ */
+typedef struct {
+    /**
+     * Loads that found their session.
+     */
+    uint64_t loads_hit;
+    /**
+     * Loads whose valid cookie named no stored session.
+     */
+    uint64_t loads_miss;
+    /**
+     * Loads without a session cookie.
+     */
+    uint64_t loads_no_cookie;
+    /**
+     * Loads with a malformed or badly signed cookie.
+     */
+    uint64_t loads_invalid_cookie;
+    /**
+     * Loads that found an expired session.
+     */
+    uint64_t loads_expired;
+    /**
+     * Loads that found a value they could not decode.
+     */
+    uint64_t loads_undecodable;
+    /**
+     * Saves that wrote nothing.
+     */
+    uint64_t saves_unchanged;
+    /**
+     * Saves that only renewed the expiry.
+     */
+    uint64_t saves_touched;
+    /**
+     * Saves that stored a new session.
+     */
+    uint64_t saves_created;
+    /**
+     * Saves that stored a changed session.
+     */
+    uint64_t saves_updated;
+    /**
+     * Saves that moved a session to a new id.
+     */
+    uint64_t saves_regenerated;
+    /**
+     * Saves that ended the session.
+     */
+    uint64_t saves_ended;
+    /**
+     * Saves that gave up after conflicting on every attempt.
+     */
+    uint64_t saves_gave_up;
+    /**
+     * Compare-and-set conflicts that made a save retry.
+     */
+    uint64_t conflict_retries;
+    /**
+     * Bytes of stored values read.
+     */
+    uint64_t bytes_read;
+    /**
+     * Bytes of values written.
+     */
+    uint64_t bytes_written;
+    /**
+     * Store calls per operation.
+     */
+    uint64_t store_calls[SESSIONSTORE_STATS_OPERATIONS];
+    /**
+     * Failed store calls per operation.
+     */
+    uint64_t store_errors[SESSIONSTORE_STATS_OPERATIONS];
+    /**
+     * Total latency of the store calls per operation, in nanoseconds.
+     */
+    uint64_t store_latency_nanos[SESSIONSTORE_STATS_OPERATIONS];
+    /**
+     * Store calls per operation and latency bucket.
+     */
+    uint64_t store_latency_buckets[SESSIONSTORE_STATS_OPERATIONS][SESSIONSTORE_STATS_BUCKETS];
+} sessionstore_stats;
 
 /**
  * What the response must carry, filled in by sessionstore_session_save().
@@ -736,6 +836,30 @@ sessionstore_result sessionstore_manager_load(const sessionstore_manager *manage
  */
 sessionstore_result sessionstore_manager_purge_expired(const sessionstore_manager *manager,
                                                        uint64_t *out_count);
+
+/**
+ * Puts a snapshot of the manager's metrics in `*out` (zeroed first). Errors:
+ * SESSIONSTORE_CONFIG when the manager was opened without metrics (`metrics=on` in the
+ * store URL turns them on).
+ *
+ * # Safety
+ * `manager` is a live manager handle, `out` writable; the general rules in the header's
+ * preamble (Pointers) apply.
+ */
+sessionstore_result sessionstore_manager_stats(const sessionstore_manager *manager,
+                                               sessionstore_stats *out);
+
+/**
+ * Puts the manager's metrics in the Prometheus text format in `*out` (NULL first), to
+ * release with sessionstore_string_free(): what a `/metrics` endpoint serves. Errors:
+ * SESSIONSTORE_CONFIG when the manager was opened without metrics.
+ *
+ * # Safety
+ * `manager` is a live manager handle, `out` writable; the general rules in the header's
+ * preamble (Pointers) apply.
+ */
+sessionstore_result sessionstore_manager_metrics_text(const sessionstore_manager *manager,
+                                                      char **out);
 
 /**
  * Writes what the request changed and fills `*out` with what the response must carry: a

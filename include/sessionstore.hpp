@@ -855,6 +855,23 @@ public:
         return count;
     }
 
+    /**
+     * A snapshot of the manager's metrics (docs/DESIGN.md §9); throws SESSIONSTORE_CONFIG
+     * unless the manager was opened with metrics on (`metrics=on` in the store URL).
+     */
+    sessionstore_stats stats() const {
+        sessionstore_stats out;
+        detail::check(sessionstore_manager_stats(handle_, &out));
+        return out;
+    }
+
+    /** The metrics in the Prometheus text format, for a `/metrics` endpoint; as stats(). */
+    std::string metrics_text() const {
+        char *out = nullptr;
+        detail::check(sessionstore_manager_metrics_text(handle_, &out));
+        return detail::OwnedString(out).get();
+    }
+
     /** The C handle (still owned by this manager), for the C API. */
     sessionstore_manager *handle() const noexcept { return handle_; }
 

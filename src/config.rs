@@ -61,6 +61,9 @@ pub struct Config {
     pub hash_ids: bool,
     /// Encryption and compression of stored values (default neither; docs/DESIGN.md §4).
     pub at_rest: AtRest,
+    /// Count loads, saves and store calls, for [`SessionManager::stats`](crate::SessionManager::stats)
+    /// (default off; docs/DESIGN.md §9).
+    pub metrics: bool,
 }
 
 impl Config {
@@ -96,6 +99,7 @@ impl Config {
                 max_keys: 1000,
                 hash_ids: false,
                 at_rest: AtRest::default(),
+                metrics: false,
             },
             mode_set: false,
         }
@@ -234,6 +238,9 @@ impl Config {
         }
         if let Some(bytes) = params.take_parsed::<usize>("compress_threshold")? {
             builder = builder.compress_threshold(bytes);
+        }
+        if let Some(on) = params.take("metrics") {
+            builder = builder.metrics(parse_bool("metrics", &on)?);
         }
         params.finish()?;
         Ok(builder)
@@ -413,6 +420,13 @@ impl ConfigBuilder {
     /// smaller (default: never).
     pub fn compress_threshold(mut self, bytes: usize) -> Self {
         self.config.at_rest.compress_threshold = Some(bytes);
+        self
+    }
+
+    /// Counts loads, saves and store calls for [`SessionManager::stats`](crate::SessionManager::stats)
+    /// (default off: a manager without metrics does not time its store calls).
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.config.metrics = on;
         self
     }
 

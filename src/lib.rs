@@ -29,6 +29,7 @@ pub mod ffi;
 mod flask;
 mod id;
 mod manager;
+pub mod metrics;
 mod parse;
 #[cfg(feature = "rouille")]
 pub mod rouille;

@@ -17,6 +17,7 @@ use crate::config::{Concurrency, Config};
 use crate::cookies::CookieId;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
+use crate::metrics::{LoadOutcome, Metered, Metrics, SaveKind, Stats};
 use crate::session::{CREATED_KEY, PERMANENT_KEY, Session, holds_data};
 use crate::store::{CasOutcome, Record, Store};
 
@@ -55,6 +56,8 @@ pub struct SessionManager {
     config: Config,
     store: Arc<dyn Store>,
     loads: AtomicU64,
+    /// The counters, when the configuration asks for metrics.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for SessionManager {
@@ -83,11 +86,34 @@ impl SessionManager {
 
     /// Uses an already opened store (to share one store between managers, or a custom one).
     /// `config.store` is then only informative.
+    /// With metrics on, the store is wrapped to count and time its calls.
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> SessionManager {
+        let metrics = config
+            .metrics
+            .then(|| Arc::new(Metrics::new(store.backend())));
+        let store = match &metrics {
+            Some(metrics) => Arc::new(Metered::new(store, Arc::clone(metrics))),
+            None => store,
+        };
         SessionManager {
             config,
             store,
             loads: AtomicU64::new(0),
+            metrics,
+        }
+    }
+
+    /// What this manager did so far (docs/DESIGN.md §9); `None` unless the configuration
+    /// turned metrics on ([`ConfigBuilder::metrics`](crate::ConfigBuilder::metrics)).
+    pub fn stats(&self) -> Option<Stats> {
+        self.metrics.as_ref().map(|metrics| metrics.snapshot())
+    }
+
+    /// Counts a load ending in `outcome`, when metrics are on.
+    #[inline]
+    fn count_load(&self, outcome: LoadOutcome) {
+        if let Some(metrics) = &self.metrics {
+            metrics.loaded(outcome);
         }
     }
 
@@ -99,6 +125,12 @@ impl SessionManager {
     /// The store in use.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The key under which the session `id` is stored (for tools that read the store
+    /// directly, such as the `sessionstore` command).
+    pub fn store_key(&self, id: &SessionId) -> String {
+        self.key(id)
     }
 
     /// The store key of a session: the prefix and the id, or, when `hash_ids` is on, the
@@ -124,9 +156,13 @@ impl SessionManager {
     pub fn load(&self, cookie_header: Option<&str>) -> Result<Session> {
         self.cleanup_if_due();
         let id = match self.config.cookie.read(cookie_header) {
-            CookieId::Absent => return Ok(self.fresh(false)),
+            CookieId::Absent => {
+                self.count_load(LoadOutcome::NoCookie);
+                return Ok(self.fresh(false));
+            }
             CookieId::Invalid => {
                 log::debug!("session cookie refused (malformed or bad signature)");
+                self.count_load(LoadOutcome::InvalidCookie);
                 return Ok(self.fresh(true));
             }
             CookieId::Valid(id) => id,
@@ -134,9 +170,11 @@ impl SessionManager {
         let key = self.key(&id);
         let now = OffsetDateTime::now_utc();
         let Some(record) = self.store.load(&key)? else {
+            self.count_load(LoadOutcome::Miss);
             return Ok(self.fresh(true));
         };
         if record.is_expired_at(now) {
+            self.count_load(LoadOutcome::Expired);
             return Ok(self.fresh(true));
         }
         let opened = self
@@ -153,6 +191,7 @@ impl SessionManager {
                     self.store.backend(),
                     id
                 );
+                self.count_load(LoadOutcome::Undecodable);
                 return Ok(self.fresh(true));
             }
         };
@@ -161,6 +200,7 @@ impl SessionManager {
             match created_at(&data, now) {
                 Some(created) if deadline(created, lifetime) <= now => {
                     self.store.delete(&key)?;
+                    self.count_load(LoadOutcome::Expired);
                     return Ok(self.fresh(true));
                 }
                 Some(_) => {}
@@ -175,6 +215,7 @@ impl SessionManager {
         let mut session = Session::from_record(id, data, record);
         session.created_stamped = created_stamped;
         session.reseal = !sealed_as_configured;
+        self.count_load(LoadOutcome::Hit);
         Ok(session)
     }
 
@@ -273,20 +314,27 @@ impl SessionManager {
     /// replayed on the fresher value and the write retried, so both requests' changes stay.
     pub fn save(&self, session: Session) -> Result<SaveOutcome> {
         let vary_cookie = session.accessed.get();
-        let mut outcome = if session.destroyed {
-            if let Some(loaded) = &session.loaded {
-                self.store.delete(&self.key(&loaded.id))?;
-            }
-            self.ended(&session)
+        let (kind, result) = if session.destroyed {
+            let deleted = match &session.loaded {
+                Some(loaded) => self.store.delete(&self.key(&loaded.id)),
+                None => Ok(()),
+            };
+            (SaveKind::Ended, deleted.map(|()| self.ended(&session)))
         } else if session.regenerated {
-            self.save_regenerated(&session)?
+            (SaveKind::Regenerated, self.save_regenerated(&session))
         } else if session.changes.is_empty() && !session.created_stamped && !session.reseal {
-            self.save_unmodified(&session)?
+            (SaveKind::Unchanged, self.save_unmodified(&session))
         } else if session.loaded.is_none() {
-            self.save_new(&session)?
+            (SaveKind::Created, self.save_new(&session))
         } else {
-            self.save_modified(&session)?
+            (SaveKind::Updated, self.save_modified(&session))
         };
+        if let Some(metrics) = &self.metrics
+            && let Some(kind) = SaveKind::of(kind, &result)
+        {
+            metrics.saved(kind);
+        }
+        let mut outcome = result?;
         outcome.vary_cookie = vary_cookie || outcome.set_cookie.is_some();
         Ok(outcome)
     }
@@ -438,6 +486,9 @@ impl SessionManager {
                     return Ok(self.ended(session));
                 }
                 CasOutcome::Conflict(Some(mut current)) => {
+                    if let Some(metrics) = &self.metrics {
+                        metrics.conflict_retry();
+                    }
                     // Retry with `current`, as fresh as a new read would be; after a few
                     // conflicts in a row, wait a random moment first (and read again, since
                     // the wait made `current` stale), so that the requests of one busy
@@ -498,6 +549,9 @@ impl SessionManager {
             match self.store.compare_and_delete(&old_key, &current)? {
                 CasOutcome::Stored | CasOutcome::Conflict(None) => return Ok(outcome),
                 CasOutcome::Conflict(Some(fresher)) => {
+                    if let Some(metrics) = &self.metrics {
+                        metrics.conflict_retry();
+                    }
                     replayed = Some(self.replay(&old_key, session, &fresher)?);
                     current = Cow::Owned(fresher);
                 }

@@ -1127,6 +1127,39 @@ static void test_sessions_outlive_their_manager_handle(void) {
     free(pair);
 }
 
+static void test_metrics(void) {
+    sessionstore_manager *manager = NULL;
+    CHECK_OK(sessionstore_manager_open("memory://?metrics=on", NULL, &manager));
+    char *pair = new_session_cookie(manager);
+    sessionstore_session *session = load(manager, pair);
+    sessionstore_session_free(session);
+    sessionstore_stats stats;
+    CHECK_OK(sessionstore_manager_stats(manager, &stats));
+    CHECK(stats.loads_no_cookie == 1);
+    CHECK(stats.loads_hit == 1);
+    CHECK(stats.saves_created == 1);
+    CHECK(stats.store_calls[0] == 1); /* one store load */
+    uint64_t bucketed = 0;
+    for (size_t i = 0; i < SESSIONSTORE_STATS_BUCKETS; i++)
+        bucketed += stats.store_latency_buckets[0][i];
+    CHECK(bucketed == 1);
+    char *text = NULL;
+    CHECK_OK(sessionstore_manager_metrics_text(manager, &text));
+    CHECK(strstr(text, "sessionstore_loads_total{backend=\"memory\",outcome=\"hit\"} 1\n") != NULL);
+    sessionstore_string_free(text);
+    CHECK_RC(sessionstore_manager_stats(manager, NULL), SESSIONSTORE_NULL_ARGUMENT);
+    CHECK_RC(sessionstore_manager_metrics_text(NULL, &text), SESSIONSTORE_NULL_ARGUMENT);
+    CHECK(text == NULL);
+    sessionstore_manager_free(manager);
+    free(pair);
+
+    CHECK_OK(sessionstore_manager_open("memory://", NULL, &manager));
+    CHECK_RC(sessionstore_manager_stats(manager, &stats), SESSIONSTORE_CONFIG);
+    CHECK_ERROR_MENTIONS("metrics=on");
+    CHECK_RC(sessionstore_manager_metrics_text(manager, &text), SESSIONSTORE_CONFIG);
+    sessionstore_manager_free(manager);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
@@ -1150,6 +1183,7 @@ int main(void) {
     test_concurrent_saves();
     test_stores_formats_and_limits();
     test_sessions_outlive_their_manager_handle();
+    test_metrics();
     nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     CHECK(only_this_thread_left());
     return check_summary("test_api");

@@ -515,6 +515,25 @@ void test_open_flask_and_sqlite() {
     CHECK(by_url.purge_expired() == 0);
 }
 
+void test_metrics() {
+    ss::Manager manager = ss::Manager::open("memory://?metrics=on");
+    ss::Session session = manager.load();
+    session.set("n", 1);
+    std::string pair = cookie_pair(session.save());
+    manager.load(pair).save();
+    sessionstore_stats stats = manager.stats();
+    CHECK(stats.loads_no_cookie == 1);
+    CHECK(stats.loads_hit == 1);
+    CHECK(stats.saves_created == 1);
+    CHECK(stats.saves_unchanged == 1);
+    CHECK(stats.store_calls[0] == 1);
+    CHECK(contains_text(manager.metrics_text(),
+                        "sessionstore_loads_total{backend=\"memory\",outcome=\"hit\"} 1"));
+    ss::Manager off = ss::Manager::open("memory://");
+    CHECK_THROWS(off.stats(), SESSIONSTORE_CONFIG);
+    CHECK_THROWS(off.metrics_text(), SESSIONSTORE_CONFIG);
+}
+
 void test_store_failure() {
     // Nothing listens on port 1: the load fails with a store error naming the backend.
     try {
@@ -574,6 +593,7 @@ int main() {
     test_moves();
     test_options();
     test_open_flask_and_sqlite();
+    test_metrics();
     test_store_failure();
     test_threads();
     std::filesystem::remove_all(tmpdir);

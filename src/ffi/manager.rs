@@ -4,7 +4,7 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use super::args::{optional_out, out_ptr, string};
+use super::args::{optional_out, out_ptr, output, string};
 use super::guard::{call, shielded};
 use super::options::sessionstore_options;
 use super::result::{Failure, Outcome, sessionstore_result};
@@ -183,6 +183,142 @@ pub unsafe extern "C" fn sessionstore_manager_purge_expired(
         if let Some(count) = count {
             *count = purged;
         }
+        Ok(())
+    })
+}
+
+/// Store operations in sessionstore_stats (load, create, compare_and_set,
+/// compare_and_delete, set, delete, touch, purge, in this order).
+pub const SESSIONSTORE_STATS_OPERATIONS: usize = 8;
+
+/// Latency buckets per operation in sessionstore_stats: calls under 100 µs, 250 µs, 500 µs,
+/// 1 ms, 2.5 ms, 5 ms, 10 ms, 25 ms, 50 ms, 100 ms, 250 ms, 1 s, and slower (not cumulative).
+pub const SESSIONSTORE_STATS_BUCKETS: usize = 13;
+
+// Written out for cbindgen, which does not evaluate paths; the Rust figures they must match.
+const _: () = assert!(
+    SESSIONSTORE_STATS_OPERATIONS == crate::metrics::OPERATIONS
+        && SESSIONSTORE_STATS_BUCKETS == crate::metrics::LATENCY_BUCKETS
+);
+
+/// A snapshot of a manager's metrics (docs/DESIGN.md §9), filled by
+/// sessionstore_manager_stats(). The arrays are indexed by operation, in the order of
+/// SESSIONSTORE_STATS_OPERATIONS.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct sessionstore_stats {
+    /// Loads that found their session.
+    pub loads_hit: u64,
+    /// Loads whose valid cookie named no stored session.
+    pub loads_miss: u64,
+    /// Loads without a session cookie.
+    pub loads_no_cookie: u64,
+    /// Loads with a malformed or badly signed cookie.
+    pub loads_invalid_cookie: u64,
+    /// Loads that found an expired session.
+    pub loads_expired: u64,
+    /// Loads that found a value they could not decode.
+    pub loads_undecodable: u64,
+    /// Saves that wrote nothing.
+    pub saves_unchanged: u64,
+    /// Saves that only renewed the expiry.
+    pub saves_touched: u64,
+    /// Saves that stored a new session.
+    pub saves_created: u64,
+    /// Saves that stored a changed session.
+    pub saves_updated: u64,
+    /// Saves that moved a session to a new id.
+    pub saves_regenerated: u64,
+    /// Saves that ended the session.
+    pub saves_ended: u64,
+    /// Saves that gave up after conflicting on every attempt.
+    pub saves_gave_up: u64,
+    /// Compare-and-set conflicts that made a save retry.
+    pub conflict_retries: u64,
+    /// Bytes of stored values read.
+    pub bytes_read: u64,
+    /// Bytes of values written.
+    pub bytes_written: u64,
+    /// Store calls per operation.
+    pub store_calls: [u64; SESSIONSTORE_STATS_OPERATIONS],
+    /// Failed store calls per operation.
+    pub store_errors: [u64; SESSIONSTORE_STATS_OPERATIONS],
+    /// Total latency of the store calls per operation, in nanoseconds.
+    pub store_latency_nanos: [u64; SESSIONSTORE_STATS_OPERATIONS],
+    /// Store calls per operation and latency bucket.
+    pub store_latency_buckets: [[u64; SESSIONSTORE_STATS_BUCKETS]; SESSIONSTORE_STATS_OPERATIONS],
+}
+
+/// The manager's metrics, or SESSIONSTORE_CONFIG when they are off.
+fn stats_of(manager: &sessionstore_manager) -> Outcome<crate::metrics::Stats> {
+    manager.manager.stats().ok_or_else(|| {
+        Failure::new(
+            sessionstore_result::SESSIONSTORE_CONFIG,
+            "metrics are off: open the manager with metrics=on in the store URL",
+        )
+    })
+}
+
+/// Puts a snapshot of the manager's metrics in `*out` (zeroed first). Errors:
+/// SESSIONSTORE_CONFIG when the manager was opened without metrics (`metrics=on` in the
+/// store URL turns them on).
+///
+/// # Safety
+/// `manager` is a live manager handle, `out` writable; the general rules in the header's
+/// preamble (Pointers) apply.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sessionstore_manager_stats(
+    manager: *const sessionstore_manager,
+    out: *mut sessionstore_stats,
+) -> sessionstore_result {
+    call(|| {
+        // SAFETY: checked helpers over the caller's pointers.
+        let out = unsafe { output(out, "out", sessionstore_stats::default()) }?;
+        let stats = stats_of(unsafe { manager_ref(manager) }?)?;
+        *out = sessionstore_stats {
+            loads_hit: stats.loads_hit,
+            loads_miss: stats.loads_miss,
+            loads_no_cookie: stats.loads_no_cookie,
+            loads_invalid_cookie: stats.loads_invalid_cookie,
+            loads_expired: stats.loads_expired,
+            loads_undecodable: stats.loads_undecodable,
+            saves_unchanged: stats.saves_unchanged,
+            saves_touched: stats.saves_touched,
+            saves_created: stats.saves_created,
+            saves_updated: stats.saves_updated,
+            saves_regenerated: stats.saves_regenerated,
+            saves_ended: stats.saves_ended,
+            saves_gave_up: stats.saves_gave_up,
+            conflict_retries: stats.conflict_retries,
+            bytes_read: stats.bytes_read,
+            bytes_written: stats.bytes_written,
+            store_calls: stats.store.map(|op| op.calls),
+            store_errors: stats.store.map(|op| op.errors),
+            store_latency_nanos: stats.store.map(|op| op.latency_nanos),
+            store_latency_buckets: stats.store.map(|op| op.latency_buckets),
+        };
+        Ok(())
+    })
+}
+
+/// Puts the manager's metrics in the Prometheus text format in `*out` (NULL first), to
+/// release with sessionstore_string_free(): what a `/metrics` endpoint serves. Errors:
+/// SESSIONSTORE_CONFIG when the manager was opened without metrics.
+///
+/// # Safety
+/// `manager` is a live manager handle, `out` writable; the general rules in the header's
+/// preamble (Pointers) apply.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sessionstore_manager_metrics_text(
+    manager: *const sessionstore_manager,
+    out: *mut *mut c_char,
+) -> sessionstore_result {
+    call(|| {
+        // SAFETY: checked helpers over the caller's pointers.
+        let out = unsafe { out_ptr(out) }?;
+        let manager = unsafe { manager_ref(manager) }?;
+        let text = stats_of(manager)?.to_prometheus(manager.manager.store().backend());
+        *out = super::owned::owned_string(&text, "the metrics text")?;
         Ok(())
     })
 }

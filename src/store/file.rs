@@ -518,6 +518,26 @@ impl Store for FileStore {
         let mut lock = self.lock()?;
         self.purge_and_count(&mut lock.state)
     }
+
+    /// Lists the directory (no lock: a listing is no write) and reads the header of each
+    /// file of the page, leaving out the expired and unreadable ones.
+    fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<super::KeyPage> {
+        let now = OffsetDateTime::now_utc();
+        let mut names: Vec<String> = session_files(&self.dir)?
+            .into_iter()
+            .filter(|name| name.starts_with(prefix) && cursor.is_none_or(|after| **name > *after))
+            .collect();
+        names.sort_unstable();
+        let live = names
+            .into_iter()
+            .filter(|name| matches!(read_expiry(&self.dir.join(name)), Ok(Some(at)) if at > now));
+        Ok(super::shared::key_page(live, limit))
+    }
 }
 
 /// The names of the session files in `dir`.

@@ -468,6 +468,20 @@ impl Store for MemcachedStore {
         BACKEND
     }
 
+    /// Memcached has no command that enumerates keys: always an error saying so.
+    fn list_keys(
+        &self,
+        _prefix: &str,
+        _cursor: Option<&str>,
+        _limit: usize,
+    ) -> Result<super::KeyPage> {
+        Err(Error::store(
+            BACKEND,
+            "memcached cannot list its keys (its protocol has no command that enumerates them): \
+             count, list, purge and migrating away need another store",
+        ))
+    }
+
     fn load(&self, key: &str) -> Result<Option<Record>> {
         match self.run("load", key, true, |client| client.get::<Fetched>(key))? {
             Some(fetched) => self.record(key, fetched),
@@ -573,6 +587,7 @@ mod tests {
         // The expiry in the flags is whole seconds, rounded up.
         precision: Duration::from_secs(1),
         purge: Purge::ServerExpires,
+        lists: false,
     }
 
     #[test]

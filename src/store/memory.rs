@@ -128,6 +128,27 @@ impl Store for MemoryStore {
         entries.retain(|_, record| !record.is_expired_at(now));
         Ok((before - entries.len()) as u64)
     }
+
+    fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<super::KeyPage> {
+        let now = OffsetDateTime::now_utc();
+        let entries = self.entries();
+        let mut keys: Vec<&String> = entries
+            .iter()
+            .filter(|(key, record)| {
+                key.starts_with(prefix)
+                    && cursor.is_none_or(|after| key.as_str() > after)
+                    && !record.is_expired_at(now)
+            })
+            .map(|(key, _)| key)
+            .collect();
+        keys.sort_unstable();
+        Ok(super::shared::key_page(keys.into_iter().cloned(), limit))
+    }
 }
 
 #[cfg(test)]

@@ -76,6 +76,15 @@ impl Record {
     }
 }
 
+/// One page of keys from [`Store::list_keys`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPage {
+    /// The keys of this page (possibly none, while `next` says the listing goes on).
+    pub keys: Vec<String>,
+    /// Where the next page starts, to pass back as `cursor`; `None` once the listing is done.
+    pub next: Option<String>,
+}
+
 /// The result of a compare-and-set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CasOutcome {
@@ -129,5 +138,30 @@ pub trait Store: Send + Sync {
     /// Stores whose backend expires records on its own keep this default, which does nothing.
     fn purge_expired(&self) -> Result<u64> {
         Ok(0)
+    }
+
+    /// Stores each of `records` (key, data, TTL) as [`create`](Store::create) does, unless a
+    /// live record exists under its key; returns for each whether it stored. For tools that
+    /// copy many records (the `sessionstore migrate` command): stores that can write a batch
+    /// at once (one transaction, one pipeline) do; the default creates them one by one.
+    fn create_many(&self, records: &[(&str, &[u8], Duration)]) -> Result<Vec<bool>> {
+        records
+            .iter()
+            .map(|(key, data, ttl)| self.create(key, data, *ttl))
+            .collect()
+    }
+
+    /// Lists the keys that start with `prefix`, about `limit` per page: `cursor` is `None`
+    /// for the first page, then the `next` of the page before. Every key live from the first
+    /// page to the last is listed, at least once (Redis may repeat a key its table moved
+    /// meanwhile); a record that expires meanwhile may still be listed. For tools (the
+    /// `sessionstore` command), not for requests. Stores that cannot enumerate keys
+    /// (memcached) keep this default, an error that says so.
+    fn list_keys(&self, prefix: &str, cursor: Option<&str>, limit: usize) -> Result<KeyPage> {
+        let _ = (prefix, cursor, limit);
+        Err(crate::error::Error::store(
+            self.backend(),
+            format!("the {} store cannot list its keys", self.backend()),
+        ))
     }
 }

@@ -487,6 +487,53 @@ impl Store for MongoStore {
             .map_err(Error::in_store(BACKEND))?;
         Ok(result.deleted_count)
     }
+
+    /// Keyset pagination on the `id` index: the ids after the cursor that start with the
+    /// prefix (an anchored regular expression, which the index serves), in order.
+    fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<super::KeyPage> {
+        let limit = limit.max(1);
+        let filter = doc! {
+            "id": { "$gt": cursor.unwrap_or(prefix), "$regex": format!("^{}", regex_escaped(prefix)) },
+            "expiration": { "$gt": DateTime::now() },
+        };
+        let keys = self
+            .call(|| {
+                let documents = self
+                    .collection
+                    .find(filter)
+                    .sort(doc! { "id": 1 })
+                    .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .projection(doc! { "_id": 0, "id": 1 })
+                    .run()?;
+                documents
+                    .map(|document| {
+                        Ok(document?
+                            .get_str("id")
+                            .map(str::to_owned)
+                            .unwrap_or_default())
+                    })
+                    .collect::<mongodb::error::Result<Vec<String>>>()
+            })?
+            .map_err(Error::in_store(BACKEND))?;
+        Ok(super::shared::key_page(keys, limit))
+    }
+}
+
+/// `text` with the characters a regular expression gives a meaning escaped.
+fn regex_escaped(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\^$.|?*+()[]{}".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 fn is_duplicate_key(error: &mongodb::error::Error) -> bool {

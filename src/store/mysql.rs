@@ -271,6 +271,7 @@ struct Statements {
     delete: String,
     touch: String,
     purge: String,
+    list_keys: String,
 }
 
 impl Statements {
@@ -290,6 +291,7 @@ impl Statements {
             insert,
             delete: row.delete,
             touch: row.touch,
+            list_keys: row.list_keys,
             purge: format!("DELETE FROM {t} WHERE expiry <= ? LIMIT {PURGE_BATCH}"),
         }
     }
@@ -567,6 +569,27 @@ impl Store for MysqlStore {
         purge_in_batches(|| {
             Self::execute_on(&mut conn, &self.sql.purge, (now,)).map_err(Error::in_store(BACKEND))
         })
+    }
+
+    fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<super::KeyPage> {
+        let mut conn = self.connection()?;
+        let limit = limit.max(1);
+        let params = (
+            cursor.unwrap_or(prefix),
+            prefix.chars().count() as u64,
+            prefix,
+            now(),
+            limit as u64,
+        );
+        let keys: Vec<String> = conn
+            .run(|conn| conn.exec(&self.sql.list_keys, params))
+            .map_err(Error::in_store(BACKEND))?;
+        Ok(super::shared::key_page(keys, limit))
     }
 }
 

@@ -491,6 +491,24 @@ impl Store for PostgresStore {
         Ok(written == 1)
     }
 
+    /// One transaction: one commit (and one WAL flush) for the whole batch.
+    fn create_many(&self, records: &[(&str, &[u8], Duration)]) -> Result<Vec<bool>> {
+        let mut pooled = self.connection()?;
+        let conn = &mut *pooled;
+        let now = now();
+        let mut transaction = conn.client.transaction().map_err(driver_error)?;
+        let mut stored = Vec::with_capacity(records.len());
+        for (key, data, ttl) in records {
+            let expiry = timestamp(expiry_after(BACKEND, *ttl)?);
+            let written = transaction
+                .execute(&conn.prepared.create, &[key, data, &expiry, &now])
+                .map_err(driver_error)?;
+            stored.push(written == 1);
+        }
+        transaction.commit().map_err(driver_error)?;
+        Ok(stored)
+    }
+
     fn compare_and_set(
         &self,
         key: &str,
@@ -561,6 +579,34 @@ impl Store for PostgresStore {
                 .execute(&conn.prepared.purge, &[&now])
                 .map_err(driver_error)
         })
+    }
+
+    fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<super::KeyPage> {
+        let mut pooled = self.connection()?;
+        let limit = limit.max(1);
+        let length = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+        let page_size = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = RowStatements::new(&format!("\"{}\"", self.table), |n| format!("${n}"));
+        let rows = pooled
+            .client
+            .query(
+                &sql.list_keys,
+                &[
+                    &cursor.unwrap_or(prefix),
+                    &length,
+                    &prefix,
+                    &now(),
+                    &page_size,
+                ],
+            )
+            .map_err(driver_error)?;
+        let keys = rows.iter().map(|row| row.get::<_, String>(0));
+        Ok(super::shared::key_page(keys, limit))
     }
 }
 

@@ -38,6 +38,7 @@ use std::fmt;
 use std::time::Duration;
 
 use ::redis::cluster::ClusterClient;
+use ::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use ::redis::{
     Client, ConnectionLike, IntoConnectionInfo, RedisError, RedisResult, Script, Value, cmd,
 };
@@ -504,18 +505,65 @@ impl RedisStore {
             Err(Failure::Broken(_)) if resend == Resend::Safe => attempt(),
             other => other,
         };
-        result.map_err(|failure| {
-            let what = format!("{operation} {}", shown_key(key));
-            match failure {
-                Failure::Broken(cause) | Failure::Other(cause) => {
-                    Error::store_caused_by(BACKEND, what, cause)
-                }
-                Failure::NoConnection(cause) => {
-                    let message = pool_timeout_message(self.pool_timeout, &cause);
-                    Error::store_described(BACKEND, format!("{what}: {message}"), cause)
-                }
+        result.map_err(|failure| self.failed(format!("{operation} {}", shown_key(key)), failure))
+    }
+
+    /// The store error of `failure` while doing `what`.
+    fn failed(&self, what: String, failure: Failure) -> Error {
+        match failure {
+            Failure::Broken(cause) | Failure::Other(cause) => {
+                Error::store_caused_by(BACKEND, what, cause)
             }
+            Failure::NoConnection(cause) => {
+                let message = pool_timeout_message(self.pool_timeout, &cause);
+                Error::store_described(BACKEND, format!("{what}: {message}"), cause)
+            }
+        }
+    }
+
+    /// The addresses of the Cluster's primaries (`CLUSTER NODES`), in a stable order: the
+    /// nodes a listing scans one after the other.
+    fn cluster_primaries(
+        &self,
+        pool: &Renewable<Pool<ClusterClient>>,
+    ) -> Result<Vec<(String, u16)>> {
+        let reply = with_connection(pool, |conn| {
+            conn.route_command(
+                cmd("CLUSTER").arg("NODES"),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+            )
         })
+        .map_err(|failure| self.failed("list the Cluster nodes".to_owned(), failure))?;
+        let text: String = ::redis::from_redis_value(reply)
+            .map_err(|e| Error::store_caused_by(BACKEND, "CLUSTER NODES: unexpected reply", e))?;
+        let mut primaries: Vec<(String, u16)> = text
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                let flags = fields.get(2)?;
+                let is_primary = flags.split(',').any(|flag| flag == "master")
+                    && !flags
+                        .split(',')
+                        .any(|flag| flag == "fail" || flag == "noaddr");
+                let address = fields.get(1)?.split(['@', ',']).next()?;
+                let (host, port) = address.rsplit_once(':')?;
+                let port = port.parse().ok().filter(|port| *port != 0)?;
+                is_primary.then(|| (host.to_owned(), port))
+            })
+            .collect();
+        primaries.sort();
+        Ok(primaries)
+    }
+
+    /// One `SCAN` step: the next cursor and the keys matching `pattern`.
+    fn scan_command(cursor: u64, pattern: &str, limit: usize) -> ::redis::Cmd {
+        let mut scan = cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(limit.max(1));
+        scan
     }
 
     /// [`run`](Self::run) for a write: with `wait_replicas`, the write is acknowledged
@@ -706,6 +754,30 @@ impl Store for RedisStore {
         Ok(reply == Value::Okay)
     }
 
+    /// One pipeline of `SET … NX PX` on a single server; one by one on a Cluster (whose
+    /// keys live on different nodes).
+    fn create_many(&self, records: &[(&str, &[u8], Duration)]) -> Result<Vec<bool>> {
+        let Nodes::Server(pool) = &self.nodes else {
+            return records
+                .iter()
+                .map(|(key, data, ttl)| self.create(key, data, *ttl))
+                .collect();
+        };
+        let mut pipeline = ::redis::pipe();
+        for (key, data, ttl) in records {
+            pipeline
+                .cmd("SET")
+                .arg(*key)
+                .arg(*data)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis(*ttl)?);
+        }
+        let replies: Vec<Value> = with_connection(pool, |conn| pipeline.query(conn))
+            .map_err(|failure| self.failed(format!("create {} records", records.len()), failure))?;
+        Ok(replies.iter().map(|reply| *reply == Value::Okay).collect())
+    }
+
     fn compare_and_set(
         &self,
         key: &str,
@@ -744,6 +816,75 @@ impl Store for RedisStore {
             cmd("PEXPIRE").arg(key).arg(ttl).query(conn)
         })
     }
+    /// `SCAN … MATCH prefix*`; on a Cluster, on each primary in turn, the cursor naming the
+    /// node (`node:cursor`).
+    fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<super::KeyPage> {
+        let pattern = format!("{}*", glob_escaped(prefix));
+        let bad_cursor = || Error::store(BACKEND, "list keys: not a cursor of this store");
+        let what = || format!("list keys {}*", shown_key(prefix));
+        match &self.nodes {
+            Nodes::Server(pool) => {
+                let start = match cursor {
+                    Some(cursor) => cursor.parse::<u64>().map_err(|_| bad_cursor())?,
+                    None => 0,
+                };
+                let (next, keys): (u64, Vec<String>) = with_connection(pool, |conn| {
+                    Self::scan_command(start, &pattern, limit).query(conn)
+                })
+                .map_err(|failure| self.failed(what(), failure))?;
+                Ok(super::KeyPage {
+                    keys,
+                    next: (next != 0).then(|| next.to_string()),
+                })
+            }
+            Nodes::Cluster(pool) => {
+                let (node, start) = match cursor {
+                    Some(cursor) => cursor
+                        .split_once(':')
+                        .and_then(|(node, start)| Some((node.parse().ok()?, start.parse().ok()?)))
+                        .ok_or_else(bad_cursor)?,
+                    None => (0usize, 0u64),
+                };
+                let primaries = self.cluster_primaries(pool)?;
+                let Some((host, port)) = primaries.get(node) else {
+                    return Ok(super::KeyPage::default());
+                };
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port: *port,
+                });
+                let reply = with_connection(pool, |conn| {
+                    conn.route_command(&Self::scan_command(start, &pattern, limit), routing)
+                })
+                .map_err(|failure| self.failed(what(), failure))?;
+                let (next, keys): (u64, Vec<String>) = ::redis::from_redis_value(reply)
+                    .map_err(|e| Error::store_caused_by(BACKEND, "SCAN: unexpected reply", e))?;
+                let next = if next != 0 {
+                    Some(format!("{node}:{next}"))
+                } else {
+                    (node + 1 < primaries.len()).then(|| format!("{}:0", node + 1))
+                };
+                Ok(super::KeyPage { keys, next })
+            }
+        }
+    }
+}
+
+/// `text` with the characters of a `MATCH` pattern escaped.
+fn glob_escaped(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^' | '-') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 #[cfg(test)]

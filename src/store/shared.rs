@@ -88,3 +88,18 @@ pub(crate) fn shown_key(key: &str) -> String {
         format!("{head:?}")
     }
 }
+
+/// The page of the first `limit` (at least 1) of `sorted` keys, which all come after the
+/// cursor: its last key is the next cursor when the page is full.
+#[cfg(any(
+    feature = "memory",
+    feature = "filesystem",
+    sql_store,
+    feature = "mongodb"
+))]
+pub(crate) fn key_page(sorted: impl IntoIterator<Item = String>, limit: usize) -> super::KeyPage {
+    let limit = limit.max(1);
+    let keys: Vec<String> = sorted.into_iter().take(limit).collect();
+    let next = (keys.len() == limit).then(|| keys[limit - 1].clone());
+    super::KeyPage { keys, next }
+}

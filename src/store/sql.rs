@@ -38,6 +38,9 @@ pub(crate) struct RowStatements {
     pub(crate) delete: String,
     /// Renews a live row's expiry: parameters expiry, key, now.
     pub(crate) touch: String,
+    /// A page of live keys by keyset pagination: parameters cursor (the last key listed, or
+    /// the prefix), the prefix's length in characters, the prefix, now, the page size.
+    pub(crate) list_keys: String,
 }
 
 impl RowStatements {
@@ -59,6 +62,11 @@ impl RowStatements {
             delete: format!("DELETE FROM {table} WHERE session_id = {p1}"),
             touch: format!(
                 "UPDATE {table} SET expiry = {p1} WHERE session_id = {p2} AND expiry > {p3}"
+            ),
+            list_keys: format!(
+                "SELECT session_id FROM {table} WHERE session_id > {p1} \
+                 AND substr(session_id, 1, {p2}) = {p3} AND expiry > {p4} \
+                 ORDER BY session_id LIMIT {p5}"
             ),
         }
     }

@@ -159,6 +159,7 @@ struct Statements {
     delete: String,
     touch: String,
     purge: String,
+    list_keys: String,
 }
 
 impl Statements {
@@ -178,6 +179,7 @@ impl Statements {
             set: upsert,
             delete: row.delete,
             touch: row.touch,
+            list_keys: row.list_keys,
             purge: format!(
                 "DELETE FROM {t} WHERE id IN \
                  (SELECT id FROM {t} WHERE expiry <= ?1 LIMIT {PURGE_BATCH})"
@@ -321,6 +323,28 @@ impl Store for SqliteStore {
         Ok(written == 1)
     }
 
+    /// One transaction: one commit for the whole batch.
+    fn create_many(&self, records: &[(&str, &[u8], Duration)]) -> Result<Vec<bool>> {
+        let mut conn = self.connection()?;
+        let now = now_text()?;
+        let transaction = conn.transaction().map_err(Error::in_store(BACKEND))?;
+        let mut stored = Vec::with_capacity(records.len());
+        {
+            let mut statement = transaction
+                .prepare_cached(&self.sql.create)
+                .map_err(Error::in_store(BACKEND))?;
+            for (key, data, ttl) in records {
+                let expiry = expiry_text(expiry_after(BACKEND, *ttl)?)?;
+                let written = statement
+                    .execute(params![key, data, expiry, now])
+                    .map_err(Error::in_store(BACKEND))?;
+                stored.push(written == 1);
+            }
+        }
+        transaction.commit().map_err(Error::in_store(BACKEND))?;
+        Ok(stored)
+    }
+
     fn compare_and_set(
         &self,
         key: &str,
@@ -388,6 +412,33 @@ impl Store for SqliteStore {
                 .map_err(Error::in_store(BACKEND))?;
             Ok(deleted as u64)
         })
+    }
+
+    fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<super::KeyPage> {
+        let conn = self.connection()?;
+        let mut statement = conn
+            .prepare_cached(&self.sql.list_keys)
+            .map_err(Error::in_store(BACKEND))?;
+        let limit = limit.max(1);
+        let keys = statement
+            .query_map(
+                params![
+                    cursor.unwrap_or(prefix),
+                    prefix.chars().count() as i64,
+                    prefix,
+                    now_text()?,
+                    limit as i64
+                ],
+                |row| row.get::<_, String>(0),
+            )
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+            .map_err(Error::in_store(BACKEND))?;
+        Ok(super::shared::key_page(keys, limit))
     }
 }
 

@@ -11,6 +11,8 @@ mod common;
 mod net_servers;
 
 mod at_rest;
+#[cfg(feature = "cli")]
+mod cli;
 mod concurrency;
 mod config;
 mod config_sql_mongo;
@@ -23,6 +25,7 @@ mod large_values;
 mod lifecycle;
 mod memcached;
 mod merge_properties;
+mod metrics;
 mod pool_timeout;
 mod redis;
 mod security;

@@ -87,6 +87,8 @@ pub(crate) struct Contract {
     pub(crate) precision: Duration,
     /// What the purge does.
     pub(crate) purge: Purge,
+    /// Whether the store lists its keys ([`Store::list_keys`]); memcached cannot.
+    pub(crate) lists: bool,
 }
 
 /// A store key no other test uses.
@@ -312,6 +314,56 @@ impl Contract {
         assert!(store.load(&live).unwrap().is_some());
     }
 
+    /// The listing of a prefix, page by page, gives each of its live keys, no expired one and
+    /// nothing outside it; a store that cannot list says so with an error of its own.
+    pub(crate) fn list_keys_pages_through_the_live_keys_of_a_prefix(&self, store: &dyn Store) {
+        let prefix = format!("{}:", unique_name("listed"));
+        let listing = |limit: usize| -> crate::Result<Vec<String>> {
+            let mut keys = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = store.list_keys(&prefix, cursor.as_deref(), limit)?;
+                keys.extend(page.keys);
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            keys.sort();
+            keys.dedup();
+            Ok(keys)
+        };
+        if !self.lists {
+            match listing(10) {
+                Err(crate::Error::Store { backend, message }) => {
+                    assert_eq!(backend, store.backend());
+                    assert!(message.contains("cannot list"), "{message}");
+                }
+                other => panic!("listed: {other:?}"),
+            }
+            return;
+        }
+        let mut live: Vec<String> = (0..23).map(|n| format!("{prefix}{n:02}")).collect();
+        for key in &live {
+            store.create(key, b"x", LONG).unwrap();
+        }
+        let expired = format!("{prefix}expired");
+        store.create(&expired, b"x", self.short_ttl).unwrap();
+        store
+            .create(&format!("{prefix}-other"), b"x", LONG)
+            .unwrap();
+        live.push(format!("{prefix}-other"));
+        store.create(&unique_name("unlisted"), b"x", LONG).unwrap();
+        self.wait_for_expiry();
+        live.sort();
+        assert_eq!(listing(5).unwrap(), live);
+        assert_eq!(listing(1000).unwrap(), live);
+        let page = store
+            .list_keys(&format!("{prefix}nothing"), None, 10)
+            .unwrap();
+        assert!(page.keys.is_empty(), "{page:?}");
+    }
+
     /// Concurrent compare-and-set increments on one store lose nothing.
     pub(crate) fn concurrent_compare_and_set_loses_nothing(&self, store: &dyn Store) {
         concurrent_increments_lose_nothing(&[store]);
@@ -378,7 +430,8 @@ macro_rules! store_contract_tests {
         open: $open:expr,
         short_ttl: $short_ttl:expr,
         precision: $precision:expr,
-        purge: $purge:expr $(,)?
+        purge: $purge:expr
+        $(, lists: $lists:expr)? $(,)?
     ) => {
         mod $module {
             use super::*;
@@ -388,6 +441,9 @@ macro_rules! store_contract_tests {
                     short_ttl: $short_ttl,
                     precision: $precision,
                     purge: $purge,
+                    lists: $crate::store::test_support::contract::store_contract_tests!(
+                        @lists $($lists)?
+                    ),
                 };
 
             $crate::store::test_support::contract::store_contract_tests!(
@@ -405,9 +461,12 @@ macro_rules! store_contract_tests {
                 delete_removes_and_tolerates_a_missing_key,
                 purge_removes_only_expired_records,
                 concurrent_compare_and_set_loses_nothing,
+                list_keys_pages_through_the_live_keys_of_a_prefix,
             );
         }
     };
+    (@lists) => { true };
+    (@lists $lists:expr) => { $lists };
     (@rules $open:expr; $($rule:ident),* $(,)?) => {
         $(
             #[test]
