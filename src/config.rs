@@ -61,6 +61,9 @@ pub struct Config {
     pub hash_ids: bool,
     /// Encryption and compression of stored values (default neither; docs/DESIGN.md §4).
     pub at_rest: AtRest,
+    /// Most sessions one owner may have; binding one more ends the oldest (default no
+    /// limit; docs/DESIGN.md §9).
+    pub max_sessions_per_owner: Option<usize>,
 }
 
 impl Config {
@@ -96,6 +99,7 @@ impl Config {
                 max_keys: 1000,
                 hash_ids: false,
                 at_rest: AtRest::default(),
+                max_sessions_per_owner: None,
             },
             mode_set: false,
         }
@@ -108,7 +112,8 @@ impl Config {
     /// `refresh`, `touch_interval` (seconds), `concurrency` (`cas` or `lww`),
     /// `cleanup_every`, `max_size`, `max_key_length`, `max_keys`, `hash_ids`,
     /// `cookie_name`, `data_keys` (comma-separated base64 data keys, the first encrypts; use
-    /// URL-safe base64 or percent-encode `+` and `/`) and `compress_threshold` (bytes).
+    /// URL-safe base64 or percent-encode `+` and `/`), `compress_threshold` (bytes) and
+    /// `max_sessions_per_owner`.
     ///
     /// ```
     /// use sessionstore::Config;
@@ -158,6 +163,12 @@ impl Config {
             return Err(Error::config(
                 "key_prefix",
                 "at most 100 characters, no control characters",
+            ));
+        }
+        if self.max_sessions_per_owner == Some(0) {
+            return Err(Error::config(
+                "max_sessions_per_owner",
+                "must be at least 1",
             ));
         }
         if self.max_attempts == 0 {
@@ -229,6 +240,9 @@ impl Config {
         }
         if let Some(bytes) = params.take_parsed::<usize>("compress_threshold")? {
             builder = builder.compress_threshold(bytes);
+        }
+        if let Some(sessions) = params.take_parsed::<usize>("max_sessions_per_owner")? {
+            builder = builder.max_sessions_per_owner(sessions);
         }
         params.finish()?;
         Ok(builder)
@@ -399,6 +413,13 @@ impl ConfigBuilder {
     /// smaller (default: never).
     pub fn compress_threshold(mut self, bytes: usize) -> Self {
         self.config.at_rest.compress_threshold = Some(bytes);
+        self
+    }
+
+    /// Caps the sessions of one owner: binding a session beyond `sessions` ends the owner's
+    /// oldest (docs/DESIGN.md §9). At least 1.
+    pub fn max_sessions_per_owner(mut self, sessions: usize) -> Self {
+        self.config.max_sessions_per_owner = Some(sessions);
         self
     }
 

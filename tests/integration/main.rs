@@ -23,6 +23,7 @@ mod large_values;
 mod lifecycle;
 mod memcached;
 mod merge_properties;
+mod owners;
 mod pool_timeout;
 mod redis;
 mod security;
