@@ -27,7 +27,9 @@ pub struct sessionstore_manager {
 ///
 /// # Safety
 /// `ptr` is NULL or a live handle from sessionstore_manager_open*().
-unsafe fn manager_ref<'a>(ptr: *const sessionstore_manager) -> Outcome<&'a sessionstore_manager> {
+pub(super) unsafe fn manager_ref<'a>(
+    ptr: *const sessionstore_manager,
+) -> Outcome<&'a sessionstore_manager> {
     // SAFETY: guaranteed by the caller.
     unsafe { ptr.as_ref() }.ok_or_else(|| Failure::null("manager"))
 }
