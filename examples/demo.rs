@@ -9,7 +9,8 @@
 //! HTTP contract (the C server in ffi/examples implements the same one):
 //! - `GET /whoami`: `{"user": <string or null>, "visits": <int>}`, changes nothing;
 //! - `GET /visit`: increments `visits` (with `modify`, so concurrent visits all count);
-//! - `POST /login` with form body `user=NAME`: new session id, sets `user`;
+//! - `POST /login` with form body `user=NAME`: new session id, sets `user`, binds the
+//!   session to the user as its owner (unless the name is over 256 bytes or holds NUL);
 //! - `POST /logout`: destroys the session, `{"user": null, "visits": 0}`;
 //! - `GET /sessions`: the sessions of the logged-in user, `{"user": <string or null>,
 //!   "sessions": [{"id_hint": <string>, "bound_at": <Unix s>, "expires_at": <Unix s>,
@@ -142,7 +143,10 @@ fn handle(manager: &SessionManager, request: &Request) -> sessionstore::Result<R
             match form.into_iter().find(|(name, _)| name == "user") {
                 Some((_, user)) if !user.is_empty() => {
                     session.regenerate();
-                    session.set_owner(&user)?;
+                    // A name no owner can be (over 256 bytes, or with NUL) stays unbound.
+                    if user.len() <= sessionstore::MAX_OWNER_LEN && !user.contains('\0') {
+                        session.set_owner(&user)?;
+                    }
                     session.insert("user", user)?;
                     whoami(&session)?
                 }

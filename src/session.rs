@@ -369,13 +369,13 @@ impl Session {
     /// manager can then list and end all sessions of that owner. The binding survives
     /// [`regenerate`](Session::regenerate); [`destroy`](Session::destroy),
     /// [`clear`](Session::clear) and expiry end it. Binding to the current owner changes
-    /// nothing. Fails, recording nothing, for an empty owner or one longer than
-    /// [`MAX_OWNER_LEN`] bytes.
+    /// nothing. Fails, recording nothing, for an empty owner, one longer than
+    /// [`MAX_OWNER_LEN`] bytes, or one holding a NUL character (which the C ABI cannot pass).
     pub fn set_owner(&mut self, owner: &str) -> Result<()> {
-        if owner.is_empty() || owner.len() > MAX_OWNER_LEN {
+        if owner.is_empty() || owner.len() > MAX_OWNER_LEN || owner.contains('\0') {
             return Err(Error::Value {
                 key: OWNER_KEY.to_owned(),
-                message: format!("an owner is 1 to {MAX_OWNER_LEN} bytes"),
+                message: format!("an owner is 1 to {MAX_OWNER_LEN} bytes, without NUL"),
             });
         }
         if self.owner() != Some(owner) {

@@ -3,7 +3,9 @@
  *   GET  /whoami               {"user": <string or null>, "visits": <int>}, changes nothing
  *   GET  /visit                increments visits (sessionstore_session_incr: concurrent
  *                              visits all count), then answers like /whoami
- *   POST /login  (user=NAME)   new session id, sets user; 400 {"error": ...} without a name
+ *   POST /login  (user=NAME)   new session id, sets user and binds the session to it as its
+ *                              owner (unless over 256 bytes or with NUL); 400 {"error": ...}
+ *                              without a name
  *   POST /logout               destroys the session: {"user": null, "visits": 0}
  *   GET  /sessions             the user's sessions: {"user": <string or null>, "sessions":
  *                              [{"id_hint", "bound_at", "expires_at", "current"}]}
@@ -413,8 +415,11 @@ static bool route(struct MHD_Connection *connection, const sessionstore_manager 
             append(&reply->json, "{\"error\":\"form field user is required\"}");
             return true;
         }
+        /* A name no owner can be (over 256 bytes, or with NUL) stays unbound. */
+        bool bindable = user.len <= 256 && !memchr(user.data, '\0', user.len);
         bool ok = sessionstore_session_regenerate(session) == SESSIONSTORE_OK &&
-                  sessionstore_session_set_owner(session, user.data) == SESSIONSTORE_OK &&
+                  (!bindable ||
+                   sessionstore_session_set_owner(session, user.data) == SESSIONSTORE_OK) &&
                   set_string_bytes(session, "user", user.data, user.len) &&
                   whoami(session, reply);
         free(user.data);

@@ -4,7 +4,9 @@
 //   GET  /whoami               {"user": <string or null>, "visits": <int>}, changes nothing
 //   GET  /visit                increments visits (Session::modify: concurrent visits all
 //                              count), then answers like /whoami
-//   POST /login  (user=NAME)   new session id, sets user; 400 {"error": ...} without a name
+//   POST /login  (user=NAME)   new session id, sets user and binds the session to it as its
+//                              owner (unless over 256 bytes or with NUL); 400 {"error": ...}
+//                              without a name
 //   POST /logout               destroys the session: {"user": null, "visits": 0}
 //   GET  /sessions             the user's sessions: {"user": <string or null>, "sessions":
 //                              [{"id_hint", "bound_at", "expires_at", "current"}]}
@@ -241,7 +243,9 @@ std::pair<int, std::string> route(const sessionstore::Manager &manager,
         if (!user || user->empty())
             return {400, "{\"error\":\"form field user is required\"}"};
         session.regenerate();
-        session.set_owner(*user);
+        // A name no owner can be (over 256 bytes, or with NUL) stays unbound.
+        if (user->size() <= 256 && user->find('\0') == std::string::npos)
+            session.set_owner(*user);
         session.set("user", *user);
         return {200, whoami(session)};
     }

@@ -95,10 +95,10 @@ fn decode(bytes: &[u8]) -> Vec<Entry> {
 
 /// Refuses an owner that [`Session::set_owner`] would refuse.
 fn check_owner(owner: &str) -> Result<()> {
-    if owner.is_empty() || owner.len() > MAX_OWNER_LEN {
+    if owner.is_empty() || owner.len() > MAX_OWNER_LEN || owner.contains('\0') {
         return Err(Error::Value {
             key: OWNER_KEY.to_owned(),
-            message: format!("an owner is 1 to {MAX_OWNER_LEN} bytes"),
+            message: format!("an owner is 1 to {MAX_OWNER_LEN} bytes, without NUL"),
         });
     }
     Ok(())

@@ -7,7 +7,8 @@
 
     GET  /whoami   {"user": str|null, "visits": int}; changes nothing
     GET  /visit    visits + 1 (plain Flask code; concurrent visits all count), then as /whoami
-    POST /login    form user=NAME: a new session id, sets user, then as /whoami;
+    POST /login    form user=NAME: a new session id, sets user, binds the session to it as
+                   its owner (unless over 256 bytes or with NUL), then as /whoami;
                    400 {"error": ...} without a name
     POST /logout   ends the session: {"user": null, "visits": 0}
     GET  /sessions the user's sessions: {"user": str|null, "sessions": [{"id_hint",
@@ -90,7 +91,9 @@ def create_app(manager):
         if not user:
             return jsonify(error="form field user is required"), 400
         session.regenerate()
-        session.set_owner(user)
+        # A name no owner can be (over 256 bytes, or with NUL) stays unbound.
+        if len(user.encode()) <= 256 and "\0" not in user:
+            session.set_owner(user)
         session["user"] = user
         return whoami()
 
