@@ -121,7 +121,7 @@ fn at_rest_benches(c: &mut Criterion) {
 }
 
 /// A modified request and an unmodified one on the memory store, metrics off (the default)
-/// and on: what counting and timing every store call costs (docs/DESIGN.md §9).
+/// and on: what counting and timing every store call costs (docs/DESIGN.md §10).
 fn metrics_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("metrics");
     for on in [false, true] {

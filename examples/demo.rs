@@ -9,9 +9,16 @@
 //! HTTP contract (the C server in ffi/examples implements the same one):
 //! - `GET /whoami`: `{"user": <string or null>, "visits": <int>}`, changes nothing;
 //! - `GET /visit`: increments `visits` (with `modify`, so concurrent visits all count);
-//! - `POST /login` with form body `user=NAME`: new session id, sets `user`;
+//! - `POST /login` with form body `user=NAME`: new session id, sets `user`, binds the
+//!   session to the user as its owner (unless the name is over 256 bytes or holds NUL);
 //! - `POST /logout`: destroys the session, `{"user": null, "visits": 0}`;
+//! - `GET /sessions`: the sessions of the logged-in user, `{"user": <string or null>,
+//!   "sessions": [{"id_hint": <string>, "bound_at": <Unix s>, "expires_at": <Unix s>,
+//!   "current": <bool>}]}`, oldest first (no user: an empty list);
+//! - `POST /logout-all`: ends every other session of the user, `{"ended": <count>}`;
 //! - `GET /metrics`: the manager's metrics in the Prometheus text format (no session).
+//!
+//! The demo alone also serves `GET /`, a small HTML page over the same endpoints.
 
 use std::process::ExitCode;
 
@@ -89,6 +96,38 @@ fn whoami(session: &Session) -> sessionstore::Result<Response> {
     Ok(Response::json(&json!({ "user": user, "visits": visits })))
 }
 
+/// `GET /sessions`: the user's sessions, the current one marked.
+fn sessions(manager: &SessionManager, session: &Session) -> sessionstore::Result<Response> {
+    let Some(owner) = session.owner() else {
+        return Ok(Response::json(&json!({ "user": null, "sessions": [] })));
+    };
+    let current = manager.id_hint(session.id());
+    let listed: Vec<_> = manager
+        .sessions_of(owner)?
+        .into_iter()
+        .map(|info| {
+            json!({
+                "id_hint": info.id_hint,
+                "bound_at": info.bound_at.unix_timestamp(),
+                "expires_at": info.expires_at.unix_timestamp(),
+                "current": info.id_hint == current,
+            })
+        })
+        .collect();
+    Ok(Response::json(
+        &json!({ "user": owner, "sessions": listed }),
+    ))
+}
+
+/// `POST /logout-all`: ends the user's other sessions.
+fn logout_all(manager: &SessionManager, session: &Session) -> sessionstore::Result<Response> {
+    let ended = match session.owner() {
+        Some(owner) => manager.end_sessions_of(owner, Some(session.id()))?,
+        None => 0,
+    };
+    Ok(Response::json(&json!({ "ended": ended })))
+}
+
 fn handle(manager: &SessionManager, request: &Request) -> sessionstore::Result<Response> {
     if request.method() == "GET" && request.url() == "/metrics" {
         let text = manager
@@ -99,7 +138,10 @@ fn handle(manager: &SessionManager, request: &Request) -> sessionstore::Result<R
     }
     let mut session = sessionstore::rouille::load(manager, request)?;
     let response = router!(request,
+        (GET) (/) => { Response::html(PAGE) },
         (GET) (/whoami) => { whoami(&session)? },
+        (GET) (/sessions) => { sessions(manager, &session)? },
+        (POST) (/logout-all) => { logout_all(manager, &session)? },
         (GET) (/visit) => {
             session.modify("visits", |n: Option<i64>| n.unwrap_or(0) + 1)?;
             whoami(&session)?
@@ -109,6 +151,10 @@ fn handle(manager: &SessionManager, request: &Request) -> sessionstore::Result<R
             match form.into_iter().find(|(name, _)| name == "user") {
                 Some((_, user)) if !user.is_empty() => {
                     session.regenerate();
+                    // A name no owner can be (over 256 bytes, or with NUL) stays unbound.
+                    if user.len() <= sessionstore::MAX_OWNER_LEN && !user.contains('\0') {
+                        session.set_owner(&user)?;
+                    }
                     session.insert("user", user)?;
                     whoami(&session)?
                 }
@@ -124,6 +170,49 @@ fn handle(manager: &SessionManager, request: &Request) -> sessionstore::Result<R
     );
     sessionstore::rouille::save(manager, session, response)
 }
+
+/// The page at `GET /`: who you are, your visits, your devices, over the JSON endpoints.
+const PAGE: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>sessionstore demo</title></head>
+<body>
+<h1>sessionstore demo</h1>
+<p id="who">...</p>
+<form id="login"><input id="user" name="user" placeholder="user name">
+<button id="login-button">log in</button></form>
+<h2>Your devices</h2>
+<ul id="devices"></ul>
+<button id="logout">log out</button>
+<button id="logout-all">log out everywhere</button>
+<script>
+async function post(path, body) {
+  await fetch(path, {method: "POST", body: body || new URLSearchParams()});
+  await show();
+}
+async function show() {
+  const me = await (await fetch("/visit")).json();
+  document.getElementById("who").textContent = me.user
+    ? `You are ${me.user}; visits: ${me.visits}` : `Not logged in; visits: ${me.visits}`;
+  const list = await (await fetch("/sessions")).json();
+  const devices = document.getElementById("devices");
+  devices.replaceChildren(...list.sessions.map(s => {
+    const item = document.createElement("li");
+    item.className = s.current ? "device current" : "device";
+    item.textContent = `${s.id_hint} since ${new Date(s.bound_at * 1000).toISOString()}`
+      + (s.current ? " (this device)" : "");
+    return item;
+  }));
+  document.body.dataset.ready = "yes";
+}
+document.getElementById("login").onsubmit = e => {
+  e.preventDefault();
+  post("/login", new URLSearchParams({user: document.getElementById("user").value}));
+};
+document.getElementById("logout").onclick = () => post("/logout");
+document.getElementById("logout-all").onclick = () => post("/logout-all");
+show();
+</script>
+</body></html>
+"#;
 
 fn main() -> ExitCode {
     let options = match parse_args() {

@@ -312,7 +312,7 @@ typedef struct sessionstore_options sessionstore_options;
 typedef struct sessionstore_session sessionstore_session;
 
 /**
- * A snapshot of a manager's metrics (docs/DESIGN.md §9), filled by
+ * A snapshot of a manager's metrics (docs/DESIGN.md §10), filled by
  * sessionstore_manager_stats(). The arrays are indexed by operation, in the order of
  * SESSIONSTORE_STATS_OPERATIONS.
  */
@@ -1301,6 +1301,71 @@ sessionstore_result sessionstore_session_modify(sessionstore_session *session,
 sessionstore_result sessionstore_modify_out_set(sessionstore_modify_out *out,
                                                 const uint8_t *data,
                                                 size_t len);
+
+/**
+ * Binds the session to `owner`, the application's user id (1 to 256 bytes of UTF-8), from
+ * its save on; the manager can then list and end every session of that owner. The binding
+ * survives sessionstore_session_regenerate(); sessionstore_session_destroy(),
+ * sessionstore_session_clear() and expiry end it. An invalid owner gives
+ * SESSIONSTORE_TYPE_MISMATCH and changes nothing.
+ *
+ * # Safety
+ * `session` is a live session handle, `owner` a NUL-terminated string; the general rules in
+ * the header's preamble (Pointers, Threads) apply.
+ */
+sessionstore_result sessionstore_session_set_owner(sessionstore_session *session,
+                                                   const char *owner);
+
+/**
+ * Puts the owner the session is bound to in `*out`, to release with
+ * sessionstore_string_free(); NULL when it is bound to nobody.
+ *
+ * # Safety
+ * `session` is a live session handle, `out` writable; the general rules in the header's
+ * preamble (Pointers, Threads) apply.
+ */
+sessionstore_result sessionstore_session_owner(const sessionstore_session *session, char **out);
+
+/**
+ * Puts the session's id hint in `*out` (8 characters, to release with
+ * sessionstore_string_free()): the "id_hint" that sessionstore_manager_sessions_of() lists
+ * for this session, to mark the current device. The hint reveals nothing usable.
+ *
+ * # Safety
+ * `session` is a live session handle, `out` writable; the general rules in the header's
+ * preamble (Pointers, Threads) apply.
+ */
+sessionstore_result sessionstore_session_id_hint(const sessionstore_session *session, char **out);
+
+/**
+ * Lists the sessions bound to `owner` as a JSON array in `*out` (to release with
+ * sessionstore_string_free()), oldest binding first:
+ * `[{"id_hint":"Ab3dE5gH","bound_at":1767225600,"expires_at":1769904000}, ...]`, times in
+ * Unix seconds. Never the ids or cookies. Reads the owner's index and each session, and
+ * prunes from the index the entries of sessions that ended.
+ *
+ * # Safety
+ * `manager` is a live manager handle, `owner` a NUL-terminated string, `out` writable; the
+ * general rules in the header's preamble (Pointers) apply.
+ */
+sessionstore_result sessionstore_manager_sessions_of(const sessionstore_manager *manager,
+                                                     const char *owner,
+                                                     char **out);
+
+/**
+ * Ends every session of `owner` except the one whose id is `except_id` (NULL: all of them;
+ * log out everywhere but here), and puts how many it ended in `*out_count`, which may be
+ * NULL. An `except_id` that is no session id gives SESSIONSTORE_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `manager` is a live manager handle, `owner` a NUL-terminated string, `except_id` NULL or
+ * one, `out_count` NULL or writable; the general rules in the header's preamble (Pointers)
+ * apply.
+ */
+sessionstore_result sessionstore_manager_end_sessions_of(const sessionstore_manager *manager,
+                                                         const char *owner,
+                                                         const char *except_id,
+                                                         uint64_t *out_count);
 
 #ifdef __cplusplus
 }  // extern "C"

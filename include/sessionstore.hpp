@@ -551,6 +551,30 @@ public:
     /** Removes every key; unless something is written afterwards, the save ends the session. */
     void clear() { detail::check(sessionstore_session_clear(handle_)); }
 
+    /**
+     * Binds the session to `owner` (the application's user id, 1 to 256 bytes) from its save
+     * on; kept across regenerate(), ended by destroy(), clear() and expiry.
+     */
+    void set_owner(std::string_view owner) {
+        detail::check(sessionstore_session_set_owner(
+            handle_, detail::c_string(owner, "the owner").c_str()));
+    }
+    /** The owner the session is bound to, if any. */
+    std::optional<std::string> owner() const {
+        char *out = nullptr;
+        detail::check(sessionstore_session_owner(handle_, &out));
+        if (out == nullptr) {
+            return std::nullopt;
+        }
+        return detail::OwnedString(out).get();
+    }
+    /** The hint Manager::sessions_of() lists for this session (safe to show). */
+    std::string id_hint() const {
+        char *out = nullptr;
+        detail::check(sessionstore_session_id_hint(handle_, &out));
+        return detail::OwnedString(out).get();
+    }
+
     /** Whether the session has `key`. */
     bool contains(std::string_view key) const {
         bool out = false;
@@ -856,7 +880,7 @@ public:
     }
 
     /**
-     * A snapshot of the manager's metrics (docs/DESIGN.md §9); throws SESSIONSTORE_CONFIG
+     * A snapshot of the manager's metrics (docs/DESIGN.md §10); throws SESSIONSTORE_CONFIG
      * unless the manager was opened with metrics on (`metrics=on` in the store URL).
      */
     sessionstore_stats stats() const {
@@ -870,6 +894,28 @@ public:
         char *out = nullptr;
         detail::check(sessionstore_manager_metrics_text(handle_, &out));
         return detail::OwnedString(out).get();
+    }
+
+    /**
+     * The sessions bound to `owner` as a JSON array, oldest binding first:
+     * [{"id_hint":"Ab3dE5gH","bound_at":1767225600,"expires_at":1769904000}] (Unix seconds);
+     * never ids or cookies.
+     */
+    std::string sessions_of(std::string_view owner) const {
+        char *out = nullptr;
+        detail::check(sessionstore_manager_sessions_of(
+            handle_, detail::c_string(owner, "the owner").c_str(), &out));
+        return detail::OwnedString(out).get();
+    }
+
+    /** Ends every session of `owner` but the one with id `except_id` (empty: all); how many. */
+    std::uint64_t end_sessions_of(std::string_view owner, std::string_view except_id = {}) const {
+        std::uint64_t count = 0;
+        std::string except = detail::c_string(except_id, "the id");
+        detail::check(sessionstore_manager_end_sessions_of(
+            handle_, detail::c_string(owner, "the owner").c_str(),
+            except.empty() ? nullptr : except.c_str(), &count));
+        return count;
     }
 
     /** The C handle (still owned by this manager), for the C API. */

@@ -2,8 +2,9 @@
 # Runs every test of sessionstore: starts (installing when missing) the servers the tests
 # need (scripts/services.sh), then formatting and lint checks, the unit, integration and doc
 # tests against real servers, files and HTTP, the C API's tests (scripts/test-c.sh), the
-# Python package's install and pytest tests, the feature-subset builds, one run of each
-# benchmark (no measurement), and a bounded run of every fuzz target (scripts/fuzz.sh).
+# Python package's install and pytest tests, the demo's page in headless Chromium, the
+# feature-subset builds, one run of each benchmark (no measurement), and a bounded run of
+# every fuzz target (scripts/fuzz.sh).
 # Usage: scripts/test.sh   (from anywhere; CI calls it via .ci/run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +49,11 @@ step "Python package: pytest against real servers"
 # Any non-zero status fails the run, pytest's 5 ("no tests collected") included.
 "${VENV:-target/venv}/bin/python" -m pytest -p no:cacheprovider bindings/python/tests
 
+step "the demo's page in a real browser: two devices, log out everywhere (tests/browser)"
+(source scripts/lib.sh && apt_install chromium chromium-driver)
+"${VENV:-target/venv}/bin/python" tests/browser/demo_devices.py \
+    "${CARGO_TARGET_DIR:-target}/debug/examples/demo"
+
 step "Python package: its benchmark once, short (bindings/python/benchmarks)"
 "${VENV:-target/venv}/bin/python" bindings/python/benchmarks/bench_session.py --quick
 
@@ -56,7 +62,7 @@ cargo test --all-features --doc
 
 step "benchmarks: each one once, against every store (docs/BENCHMARKS.md)"
 cargo test --all-features --bench request_cycle --bench ratios --bench throughput \
-    --bench components --bench capi
+    --bench components --bench capi --bench owners
 
 step "fuzzing: every target for 60 s (scripts/fuzz.sh)"
 scripts/fuzz.sh 60

@@ -62,8 +62,11 @@ pub struct Config {
     /// Encryption and compression of stored values (default neither; docs/DESIGN.md §4).
     pub at_rest: AtRest,
     /// Count loads, saves and store calls, for [`SessionManager::stats`](crate::SessionManager::stats)
-    /// (default off; docs/DESIGN.md §9).
+    /// (default off; docs/DESIGN.md §10).
     pub metrics: bool,
+    /// Most sessions one owner may have; binding one more ends the oldest (default no
+    /// limit; docs/DESIGN.md §9).
+    pub max_sessions_per_owner: Option<usize>,
 }
 
 impl Config {
@@ -100,6 +103,7 @@ impl Config {
                 hash_ids: false,
                 at_rest: AtRest::default(),
                 metrics: false,
+                max_sessions_per_owner: None,
             },
             mode_set: false,
         }
@@ -113,7 +117,8 @@ impl Config {
     /// `cleanup_every`, `max_size`, `max_key_length`, `max_keys`, `hash_ids`,
     /// `cookie_name`, `data_keys` (comma-separated base64 data keys, the first encrypts; use
     /// URL-safe base64 or percent-encode `+` and `/`), `decrypt_only` (the keys decrypt,
-    /// saves are plain) and `compress_threshold` (bytes).
+    /// saves are plain), `compress_threshold` (bytes), `metrics` and
+    /// `max_sessions_per_owner`.
     ///
     /// ```
     /// use sessionstore::Config;
@@ -164,6 +169,12 @@ impl Config {
             return Err(Error::config(
                 "key_prefix",
                 "at most 100 characters, no control characters",
+            ));
+        }
+        if self.max_sessions_per_owner == Some(0) {
+            return Err(Error::config(
+                "max_sessions_per_owner",
+                "must be at least 1",
             ));
         }
         if self.max_attempts == 0 {
@@ -241,6 +252,9 @@ impl Config {
         }
         if let Some(on) = params.take("metrics") {
             builder = builder.metrics(parse_bool("metrics", &on)?);
+        }
+        if let Some(sessions) = params.take_parsed::<usize>("max_sessions_per_owner")? {
+            builder = builder.max_sessions_per_owner(sessions);
         }
         params.finish()?;
         Ok(builder)
@@ -427,6 +441,13 @@ impl ConfigBuilder {
     /// (default off: a manager without metrics does not time its store calls).
     pub fn metrics(mut self, on: bool) -> Self {
         self.config.metrics = on;
+        self
+    }
+
+    /// Caps the sessions of one owner: binding a session beyond `sessions` ends the owner's
+    /// oldest (docs/DESIGN.md §9). At least 1.
+    pub fn max_sessions_per_owner(mut self, sessions: usize) -> Self {
+        self.config.max_sessions_per_owner = Some(sessions);
         self
     }
 

@@ -40,5 +40,5 @@ pub use config::{Concurrency, Config, ConfigBuilder, DEFAULT_LIFETIME};
 pub use cookies::{CookieConfig, CookieMode, SameSite};
 pub use error::{Error, Result, StoreMessage};
 pub use id::SessionId;
-pub use manager::{SaveOutcome, SessionManager};
-pub use session::{CREATED_KEY, PERMANENT_KEY, Session};
+pub use manager::{SaveOutcome, SessionInfo, SessionManager};
+pub use session::{CREATED_KEY, MAX_OWNER_LEN, OWNER_KEY, PERMANENT_KEY, Session};

@@ -21,6 +21,10 @@ use crate::metrics::{LoadOutcome, Metered, Metrics, SaveKind, Stats};
 use crate::session::{CREATED_KEY, PERMANENT_KEY, Session, holds_data};
 use crate::store::{CasOutcome, Record, Store};
 
+mod owners;
+
+pub use owners::SessionInfo;
+
 /// What the response must carry after [`SessionManager::save`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SaveOutcome {
@@ -103,7 +107,7 @@ impl SessionManager {
         }
     }
 
-    /// What this manager did so far (docs/DESIGN.md §9); `None` unless the configuration
+    /// What this manager did so far (docs/DESIGN.md §10); `None` unless the configuration
     /// turned metrics on ([`ConfigBuilder::metrics`](crate::ConfigBuilder::metrics)).
     pub fn stats(&self) -> Option<Stats> {
         self.metrics.as_ref().map(|metrics| metrics.snapshot())
@@ -312,8 +316,12 @@ impl SessionManager {
     /// In the default [`Concurrency::NoLostUpdates`] mode the write is a compare-and-set: if
     /// another request of the same user saved in between, this request's changes are
     /// replayed on the fresher value and the write retried, so both requests' changes stay.
+    ///
+    /// A save that binds the session to an owner, moves a bound session to a new id or
+    /// ends one updates the owner's index around the write (docs/DESIGN.md §9).
     pub fn save(&self, session: Session) -> Result<SaveOutcome> {
         let vary_cookie = session.accessed.get();
+        let index_plan = self.index_before_save(&session)?;
         let (kind, result) = if session.destroyed {
             let deleted = match &session.loaded {
                 Some(loaded) => self.store.delete(&self.key(&loaded.id)),
@@ -334,7 +342,11 @@ impl SessionManager {
         {
             metrics.saved(kind);
         }
-        let mut outcome = result?;
+        let outcome = result?;
+        let mut outcome = match index_plan {
+            Some(plan) => self.index_after_save(&session, plan, outcome)?,
+            None => outcome,
+        };
         outcome.vary_cookie = vary_cookie || outcome.set_cookie.is_some();
         Ok(outcome)
     }
@@ -569,7 +581,7 @@ const IMMEDIATE_RETRIES: u32 = 2;
 /// Waits a random moment of up to 50 µs × 2^`attempt` (at most about 13 ms) before the retry
 /// that follows conflict number `attempt`. Short enough that a request of a busy session
 /// retries often; random, so that the contenders stop colliding in lockstep.
-fn back_off(attempt: u32) {
+pub(crate) fn back_off(attempt: u32) {
     let most = 50u64 << attempt.min(8);
     let wait = u64::from(getrandom::u32().unwrap_or(0)) % most;
     std::thread::sleep(Duration::from_micros(wait));

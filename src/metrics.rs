@@ -1,4 +1,4 @@
-//! What a manager did, counted (docs/DESIGN.md §9): loads and saves by outcome, conflict
+//! What a manager did, counted (docs/DESIGN.md §10): loads and saves by outcome, conflict
 //! retries, and per store operation its calls, errors, bytes and latency.
 //!
 //! Off unless the configuration asks for it ([`ConfigBuilder::metrics`](crate::ConfigBuilder::metrics),

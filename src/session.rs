@@ -17,6 +17,11 @@ use crate::store::Record;
 pub const PERMANENT_KEY: &str = "_permanent";
 /// Reserved key holding the creation time (Unix seconds) when an absolute lifetime is set.
 pub const CREATED_KEY: &str = "_created";
+/// Reserved key holding the owner a session is bound to (docs/DESIGN.md §9), set by
+/// [`Session::set_owner`]. Flask-Session round-trips it as any other key.
+pub const OWNER_KEY: &str = "_owner";
+/// The longest owner [`Session::set_owner`] accepts, in bytes.
+pub const MAX_OWNER_LEN: usize = 256;
 
 /// Keys that sessionstore manages itself. A session holding nothing else counts as empty.
 /// Other keys starting with `_` (Flask's `_flashes`, Flask-Login's `_user_id`) are data.
@@ -25,8 +30,15 @@ fn is_reserved(key: &str) -> bool {
 }
 
 /// Refuses a write to `_created`: the creation time bounds the absolute lifetime, so only
-/// the manager sets it (docs/DESIGN.md §5).
+/// the manager sets it (docs/DESIGN.md §5); and to `_owner`, which only
+/// [`Session::set_owner`] sets, since the owner index must follow it (docs/DESIGN.md §9).
 fn check_writable(key: &str) -> Result<()> {
+    if key == OWNER_KEY {
+        return Err(Error::Value {
+            key: key.to_owned(),
+            message: "reserved: bind the session with set_owner".into(),
+        });
+    }
     if key == CREATED_KEY {
         return Err(Error::Value {
             key: key.to_owned(),
@@ -130,6 +142,8 @@ pub struct Session {
     /// not encrypted while keys are configured): the save rewrites it even if the request
     /// changed nothing, so a key rotation completes with each session's next request.
     pub(crate) reseal: bool,
+    /// The owner the stored record was bound to when loaded (docs/DESIGN.md §9).
+    pub(crate) loaded_owner: Option<String>,
 }
 
 impl fmt::Debug for Session {
@@ -156,10 +170,12 @@ impl Session {
             cookie_sent,
             created_stamped: false,
             reseal: false,
+            loaded_owner: None,
         }
     }
 
     pub(crate) fn from_record(id: SessionId, data: Entries, record: Record) -> Session {
+        let loaded_owner = owner_of(&data).map(str::to_owned);
         Session {
             id: id.clone(),
             data,
@@ -171,6 +187,7 @@ impl Session {
             cookie_sent: true,
             created_stamped: false,
             reseal: false,
+            loaded_owner,
         }
     }
 
@@ -236,11 +253,11 @@ impl Session {
         self.changes.push(Change::Set(key.to_owned(), value));
     }
 
-    /// Removes `key`, returning its former value. The reserved `_created` cannot be removed:
-    /// removing it does nothing and returns `None`.
+    /// Removes `key`, returning its former value. The reserved `_created` and `_owner` cannot
+    /// be removed: removing them does nothing and returns `None`.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         self.touch();
-        if key == CREATED_KEY {
+        if key == CREATED_KEY || key == OWNER_KEY {
             return None;
         }
         // Recorded even when the key is absent here: a concurrent request may have added
@@ -261,9 +278,9 @@ impl Session {
         self.data.keys().map(String::as_str)
     }
 
-    /// Removes every key but the creation time `_created` (the session then ends unless
-    /// something is written after; a login that clears, regenerates and writes keeps the
-    /// session's absolute deadline).
+    /// Removes every key but the creation time `_created`; the owner goes too (the session
+    /// then ends unless something is written after; a login that clears, regenerates and
+    /// writes keeps the session's absolute deadline).
     pub fn clear(&mut self) {
         self.touch();
         self.changes.push(Change::Clear);
@@ -343,12 +360,41 @@ impl Session {
         self.id = SessionId::generate();
     }
 
+    /// The owner the session is bound to (docs/DESIGN.md §9), if any.
+    pub fn owner(&self) -> Option<&str> {
+        owner_of(&self.data)
+    }
+
+    /// Binds the session to `owner`, the application's user id, from this save on: the
+    /// manager can then list and end all sessions of that owner. The binding survives
+    /// [`regenerate`](Session::regenerate); [`destroy`](Session::destroy),
+    /// [`clear`](Session::clear) and expiry end it. Binding to the current owner changes
+    /// nothing. Fails, recording nothing, for an empty owner, one longer than
+    /// [`MAX_OWNER_LEN`] bytes, or one holding a NUL character (which the C ABI cannot pass).
+    pub fn set_owner(&mut self, owner: &str) -> Result<()> {
+        if owner.is_empty() || owner.len() > MAX_OWNER_LEN || owner.contains('\0') {
+            return Err(Error::Value {
+                key: OWNER_KEY.to_owned(),
+                message: format!("an owner is 1 to {MAX_OWNER_LEN} bytes, without NUL"),
+            });
+        }
+        if self.owner() != Some(owner) {
+            self.set(OWNER_KEY, Value::from(owner));
+        }
+        Ok(())
+    }
+
     /// Ends the session: on save the record is deleted and the cookie expired.
     pub fn destroy(&mut self) {
         self.touch();
         self.destroyed = true;
         self.data.clear();
     }
+}
+
+/// The owner `data` is bound to: its `_owner` string, if any.
+pub(crate) fn owner_of(data: &Entries) -> Option<&str> {
+    data.get(OWNER_KEY).and_then(Value::as_str)
 }
 
 fn decode_value<T: DeserializeOwned>(key: &str, value: Value) -> Result<T> {

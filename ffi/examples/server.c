@@ -3,8 +3,13 @@
  *   GET  /whoami               {"user": <string or null>, "visits": <int>}, changes nothing
  *   GET  /visit                increments visits (sessionstore_session_incr: concurrent
  *                              visits all count), then answers like /whoami
- *   POST /login  (user=NAME)   new session id, sets user; 400 {"error": ...} without a name
+ *   POST /login  (user=NAME)   new session id, sets user and binds the session to it as its
+ *                              owner (unless over 256 bytes or with NUL); 400 {"error": ...}
+ *                              without a name
  *   POST /logout               destroys the session: {"user": null, "visits": 0}
+ *   GET  /sessions             the user's sessions: {"user": <string or null>, "sessions":
+ *                              [{"id_hint", "bound_at", "expires_at", "current"}]}
+ *   POST /logout-all           ends the user's other sessions: {"ended": <count>}
  *   anything else              404, empty body
  *   a store failure            503 {"error": "<message>"}
  *
@@ -314,14 +319,82 @@ static bool whoami(const sessionstore_session *session, struct reply *reply) {
     return true;
 }
 
+/* Appends `list`, the JSON array of sessionstore_manager_sessions_of(), with a "current"
+ * member added to each object: whether its "id_hint" is `hint`. */
+static void append_marked(struct buffer *b, const char *list, const char *hint) {
+    char wanted[64];
+    snprintf(wanted, sizeof wanted, "\"id_hint\":\"%s\"", hint);
+    const char *object = list;
+    for (const char *at = list; *at; at++) {
+        if (*at == '{')
+            object = at;
+        if (*at != '}')
+            continue;
+        append_bytes(b, list, (size_t)(at - list));
+        const char *found = strstr(object, wanted);
+        append(b, found && found < at ? ",\"current\":true}" : ",\"current\":false}");
+        list = at + 1;
+    }
+    append(b, list);
+}
+
+/* GET /sessions: the logged-in user's sessions, the current one marked. */
+static bool sessions(const sessionstore_manager *manager, const sessionstore_session *session,
+                     struct reply *reply) {
+    char *owner = NULL;
+    if (sessionstore_session_owner(session, &owner) != SESSIONSTORE_OK)
+        return false;
+    if (!owner) {
+        append(&reply->json, "{\"user\":null,\"sessions\":[]}");
+        return true;
+    }
+    char *list = NULL, *hint = NULL;
+    bool ok = sessionstore_manager_sessions_of(manager, owner, &list) == SESSIONSTORE_OK &&
+              sessionstore_session_id_hint(session, &hint) == SESSIONSTORE_OK;
+    if (ok) {
+        append(&reply->json, "{\"user\":");
+        append_json_string(&reply->json, owner, strlen(owner));
+        append(&reply->json, ",\"sessions\":");
+        append_marked(&reply->json, list, hint);
+        append(&reply->json, "}");
+    }
+    sessionstore_string_free(hint);
+    sessionstore_string_free(list);
+    sessionstore_string_free(owner);
+    return ok;
+}
+
+/* POST /logout-all: ends the user's other sessions. */
+static bool logout_all(const sessionstore_manager *manager, const sessionstore_session *session,
+                       struct reply *reply) {
+    char *owner = NULL, *id = NULL;
+    uint64_t ended = 0;
+    bool ok = sessionstore_session_owner(session, &owner) == SESSIONSTORE_OK &&
+              sessionstore_session_id(session, &id) == SESSIONSTORE_OK &&
+              (!owner || sessionstore_manager_end_sessions_of(manager, owner, id, &ended) ==
+                             SESSIONSTORE_OK);
+    if (ok) {
+        char number[48];
+        snprintf(number, sizeof number, "{\"ended\":%" PRIu64 "}", ended);
+        append(&reply->json, number);
+    }
+    sessionstore_string_free(id);
+    sessionstore_string_free(owner);
+    return ok;
+}
+
 /* Runs the route; false when the session library failed (see sessionstore_last_error()). */
-static bool route(struct MHD_Connection *connection, const char *url, const char *method,
-                  const struct request *request, sessionstore_session *session,
-                  struct reply *reply) {
+static bool route(struct MHD_Connection *connection, const sessionstore_manager *manager,
+                  const char *url, const char *method, const struct request *request,
+                  sessionstore_session *session, struct reply *reply) {
     reply->status = MHD_HTTP_OK;
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     if (get && strcmp(url, "/whoami") == 0)
         return whoami(session, reply);
+    if (get && strcmp(url, "/sessions") == 0)
+        return sessions(manager, session, reply);
+    if (post && strcmp(url, "/logout-all") == 0)
+        return logout_all(manager, session, reply);
     if (get && strcmp(url, "/visit") == 0)
         return sessionstore_session_incr(session, "visits", 1, NULL) == SESSIONSTORE_OK &&
                whoami(session, reply);
@@ -342,7 +415,11 @@ static bool route(struct MHD_Connection *connection, const char *url, const char
             append(&reply->json, "{\"error\":\"form field user is required\"}");
             return true;
         }
+        /* A name no owner can be (over 256 bytes, or with NUL) stays unbound. */
+        bool bindable = user.len <= 256 && !memchr(user.data, '\0', user.len);
         bool ok = sessionstore_session_regenerate(session) == SESSIONSTORE_OK &&
+                  (!bindable ||
+                   sessionstore_session_set_owner(session, user.data) == SESSIONSTORE_OK) &&
                   set_string_bytes(session, "user", user.data, user.len) &&
                   whoami(session, reply);
         free(user.data);
@@ -422,7 +499,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
                                           ? MHD_HTTP_BAD_REQUEST
                                           : MHD_HTTP_SERVICE_UNAVAILABLE);
     struct reply reply = {0};
-    if (!route(connection, url, method, request, session, &reply) || reply.json.failed) {
+    if (!route(connection, manager, url, method, request, session, &reply) ||
+        reply.json.failed) {
         sessionstore_session_free(session);
         free(reply.json.data);
         return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE);

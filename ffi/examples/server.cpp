@@ -4,8 +4,13 @@
 //   GET  /whoami               {"user": <string or null>, "visits": <int>}, changes nothing
 //   GET  /visit                increments visits (Session::modify: concurrent visits all
 //                              count), then answers like /whoami
-//   POST /login  (user=NAME)   new session id, sets user; 400 {"error": ...} without a name
+//   POST /login  (user=NAME)   new session id, sets user and binds the session to it as its
+//                              owner (unless over 256 bytes or with NUL); 400 {"error": ...}
+//                              without a name
 //   POST /logout               destroys the session: {"user": null, "visits": 0}
+//   GET  /sessions             the user's sessions: {"user": <string or null>, "sessions":
+//                              [{"id_hint", "bound_at", "expires_at", "current"}]}
+//   POST /logout-all           ends the user's other sessions: {"ended": <count>}
 //   anything else              404, empty body
 //   a store failure            503 {"error": "<message>"}
 //
@@ -181,12 +186,51 @@ std::string whoami(const sessionstore::Session &session) {
            ",\"visits\":" + std::to_string(visits) + "}";
 }
 
+// The JSON array of Manager::sessions_of() with a "current" member added to each object:
+// whether its "id_hint" is `hint`.
+std::string mark_current(const std::string &list, const std::string &hint) {
+    const std::string wanted = "\"id_hint\":" + json_string(hint);
+    std::string marked;
+    std::size_t object = 0;
+    for (std::size_t at = 0; at < list.size(); at++) {
+        if (list[at] == '{')
+            object = at;
+        if (list[at] == '}') {
+            bool current = list.substr(object, at - object).find(wanted) != std::string::npos;
+            marked += current ? ",\"current\":true" : ",\"current\":false";
+        }
+        marked += list[at];
+    }
+    return marked;
+}
+
+// GET /sessions: the logged-in user's sessions, the current one marked.
+std::string sessions(const sessionstore::Manager &manager, const sessionstore::Session &session) {
+    std::optional<std::string> owner = session.owner();
+    if (!owner)
+        return "{\"user\":null,\"sessions\":[]}";
+    return "{\"user\":" + json_string(*owner) + ",\"sessions\":" +
+           mark_current(manager.sessions_of(*owner), session.id_hint()) + "}";
+}
+
+// POST /logout-all: ends the user's other sessions.
+std::string logout_all(const sessionstore::Manager &manager, const sessionstore::Session &session) {
+    std::optional<std::string> owner = session.owner();
+    std::uint64_t ended = owner ? manager.end_sessions_of(*owner, session.id()) : 0;
+    return "{\"ended\":" + std::to_string(ended) + "}";
+}
+
 // Runs the route on the session: the status and JSON body (empty: no body).
-std::pair<int, std::string> route(const httplib::Request &request, const std::string &body,
+std::pair<int, std::string> route(const sessionstore::Manager &manager,
+                                  const httplib::Request &request, const std::string &body,
                                   sessionstore::Session &session) {
     bool get = request.method == "GET", post = request.method == "POST";
     if (get && request.path == "/whoami")
         return {200, whoami(session)};
+    if (get && request.path == "/sessions")
+        return {200, sessions(manager, session)};
+    if (post && request.path == "/logout-all")
+        return {200, logout_all(manager, session)};
     if (get && request.path == "/visit") {
         session.modify("visits", [](std::optional<std::int64_t> n) { return n.value_or(0) + 1; });
         return {200, whoami(session)};
@@ -199,6 +243,9 @@ std::pair<int, std::string> route(const httplib::Request &request, const std::st
         if (!user || user->empty())
             return {400, "{\"error\":\"form field user is required\"}"};
         session.regenerate();
+        // A name no owner can be (over 256 bytes, or with NUL) stays unbound.
+        if (user->size() <= 256 && user->find('\0') == std::string::npos)
+            session.set_owner(*user);
         session.set("user", *user);
         return {200, whoami(session)};
     }
@@ -246,7 +293,7 @@ void handle(const sessionstore::Manager &manager, const httplib::Request &reques
         return;
     }
     try {
-        auto [status, json] = route(request, body, *session);
+        auto [status, json] = route(manager, request, body, *session);
         sessionstore::Saved saved = session->save();
         send_json(response, status, json);
         if (saved.set_cookie)

@@ -122,6 +122,33 @@ void test_lifecycle() {
     CHECK(manager.load("session=../../etc/passwd").is_new());
 }
 
+void test_owners() {
+    ss::Manager manager = memory_manager();
+    std::vector<std::string> cookies;
+    std::string first_id;
+    for (int device = 0; device < 3; device++) {
+        ss::Session session = manager.load();
+        CHECK(!session.owner().has_value());
+        session.set_owner("42");
+        CHECK(session.owner() == "42");
+        if (device == 0)
+            first_id = session.id();
+        cookies.push_back(cookie_pair(session.save()));
+    }
+    std::string list = manager.sessions_of("42");
+    CHECK(std::count(list.begin(), list.end(), '{') == 3);
+    CHECK(!contains_text(list, first_id.c_str()));
+    ss::Session here = manager.load(cookies[0]);
+    CHECK(contains_text(list, here.id_hint().c_str()));
+    CHECK(manager.end_sessions_of("42", first_id) == 2);
+    CHECK(manager.load(cookies[1]).is_new() && manager.load(cookies[2]).is_new());
+    CHECK(!manager.load(cookies[0]).is_new());
+    CHECK(manager.end_sessions_of("42") == 1);
+    CHECK(manager.sessions_of("42") == "[]");
+    CHECK_THROWS(here.set_owner(""), SESSIONSTORE_TYPE_MISMATCH);
+    CHECK_THROWS(manager.end_sessions_of("42", "not an id"), SESSIONSTORE_INVALID_ARGUMENT);
+}
+
 void test_values() {
     ss::Manager manager = memory_manager();
     ss::Session session = manager.load();
@@ -586,6 +613,7 @@ int main() {
     tmpdir = dir;
     test_version_and_error();
     test_lifecycle();
+    test_owners();
     test_values();
     test_keys_contains_remove_clear_permanent();
     test_modify();

@@ -1,4 +1,4 @@
-//! `sessionstore`: inspect, purge and migrate the sessions of a store (docs/DESIGN.md §9).
+//! `sessionstore`: inspect, purge and migrate the sessions of a store (docs/DESIGN.md §10).
 //!
 //! Exit codes: 0 done; 1 the store failed (unreachable, refused, cannot list its keys) or
 //! some records of a migration could not be copied; 2 bad arguments or configuration; 3 no

@@ -27,7 +27,9 @@ pub struct sessionstore_manager {
 ///
 /// # Safety
 /// `ptr` is NULL or a live handle from sessionstore_manager_open*().
-unsafe fn manager_ref<'a>(ptr: *const sessionstore_manager) -> Outcome<&'a sessionstore_manager> {
+pub(super) unsafe fn manager_ref<'a>(
+    ptr: *const sessionstore_manager,
+) -> Outcome<&'a sessionstore_manager> {
     // SAFETY: guaranteed by the caller.
     unsafe { ptr.as_ref() }.ok_or_else(|| Failure::null("manager"))
 }
@@ -201,7 +203,7 @@ const _: () = assert!(
         && SESSIONSTORE_STATS_BUCKETS == crate::metrics::LATENCY_BUCKETS
 );
 
-/// A snapshot of a manager's metrics (docs/DESIGN.md §9), filled by
+/// A snapshot of a manager's metrics (docs/DESIGN.md §10), filled by
 /// sessionstore_manager_stats(). The arrays are indexed by operation, in the order of
 /// SESSIONSTORE_STATS_OPERATIONS.
 #[repr(C)]

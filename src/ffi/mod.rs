@@ -52,12 +52,16 @@ mod values;
 /// Read-modify-write through a C callback.
 mod modify;
 
+/// Sessions of an owner: binding, listing, ending them all.
+mod owners;
+
 pub use args::*;
 pub use keys::*;
 pub use manager::*;
 pub use modify::*;
 pub use options::*;
 pub use owned::*;
+pub use owners::*;
 pub use result::*;
 pub use save::*;
 pub use session::*;

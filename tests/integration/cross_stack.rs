@@ -622,9 +622,45 @@ fn concurrent_last_writer_wins_with_flask_is_measured(store: Store) {
     measured(store, &[Rouille(Mode::Lww), C(Mode::Lww), Flask]);
 }
 
+/// docs/DESIGN.md §9 across stacks: "ann" logs in on rouille, on the Python app and on the C
+/// server (three devices); the first device also visits the unchanged Flask-Session app, which
+/// reads and rewrites the session with its owner key and keeps the binding. Logging out
+/// everywhere from the C server then logs the two other devices out of rouille and Flask.
+fn end_all_from_c_logs_out_of_rouille_and_flask(store: Store) {
+    let shared = Shared::new(store);
+    let flask = shared.start(Stack::Flask);
+    let c = shared.start(Stack::C(Mode::Cas));
+    let rouille = shared.start(Stack::Rouille(Mode::Cas));
+    let python = shared.start(Stack::Python);
+    let nobody = json!({"user": null, "visits": 0});
+    let (laptop, phone, desktop) = (browser(), browser(), browser());
+    post(&laptop, &rouille, "/login", &[("user", "ann")]);
+    post(&phone, &python, "/login", &[("user", "ann")]);
+    post(&desktop, &c, "/login", &[("user", "ann")]);
+    assert_eq!(
+        get(&laptop, &flask, "/visit"),
+        json!({"user": "ann", "visits": 1}),
+        "Flask-Session reads and writes the bound session"
+    );
+    let listed = get(&desktop, &c, "/sessions");
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 3, "{listed}");
+    assert_eq!(post(&desktop, &c, "/logout-all", &[]), json!({"ended": 2}));
+    for device in [&laptop, &phone] {
+        assert_eq!(get(device, &rouille, "/whoami"), nobody);
+        assert_eq!(get(device, &flask, "/whoami"), nobody);
+    }
+    assert_eq!(get(&desktop, &flask, "/whoami")["user"], "ann");
+    assert_eq!(get(&desktop, &rouille, "/whoami")["user"], "ann");
+}
+
 macro_rules! cross_stack_suite {
     ($store:ident) => {
         mod $store {
+            #[test]
+            fn end_all_from_c_logs_out_of_rouille_and_flask() {
+                super::end_all_from_c_logs_out_of_rouille_and_flask(super::$store());
+            }
+
             #[test]
             fn one_session_across_flask_c_rouille_and_python() {
                 super::one_session_across_flask_c_rouille_and_python(super::$store());

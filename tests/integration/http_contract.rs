@@ -93,6 +93,11 @@ macro_rules! contract_scenarios {
         }
 
         #[test]
+        fn devices_listed_and_logged_out_everywhere() {
+            crate::http_contract::devices_listed_and_logged_out_everywhere($server, $backend);
+        }
+
+        #[test]
         fn concurrent_visits_sharing_one_cookie_all_count() {
             crate::http_contract::concurrent_visits_sharing_one_cookie_all_count($server, $backend);
         }
@@ -185,6 +190,55 @@ fn visits_login_and_logout(server: Server, backend: Backend) {
     assert_eq!(
         get(&browser, &url("/whoami")),
         json!({"user": null, "visits": 0})
+    );
+}
+
+/// docs/DESIGN.md §9 over HTTP: three devices log in as one user; `/sessions` lists them with
+/// the caller's marked; `/logout-all` from one ends the two others and keeps the caller's.
+fn devices_listed_and_logged_out_everywhere(server: Server, backend: Backend) {
+    let server = server.start(&backend.store(), &["--secret", "test secret"]);
+    let url = |path: &str| server.url(path);
+    let devices: Vec<Agent> = (0..3).map(|_| browser()).collect();
+    assert_eq!(
+        get(&devices[0], &url("/sessions")),
+        json!({"user": null, "sessions": []})
+    );
+    for device in &devices {
+        post(device, &url("/login"), &[("user", "ann")]);
+    }
+    let listed = get(&devices[0], &url("/sessions"));
+    assert_eq!(listed["user"], "ann");
+    let sessions = listed["sessions"].as_array().expect("a list");
+    assert_eq!(sessions.len(), 3, "{listed}");
+    assert_eq!(
+        sessions.iter().filter(|s| s["current"] == true).count(),
+        1,
+        "{listed}"
+    );
+    let cookie = cookie_value(&devices[0], "session").unwrap();
+    for session in sessions {
+        let hint = session["id_hint"].as_str().expect("a hint");
+        assert_eq!(hint.len(), 8);
+        assert!(!cookie.contains(hint), "the hint is not part of the id");
+        assert!(session["expires_at"].as_i64() > session["bound_at"].as_i64());
+    }
+    assert_eq!(
+        post(&devices[0], &url("/logout-all"), &[]),
+        json!({"ended": 2})
+    );
+    for device in &devices[1..] {
+        assert_eq!(
+            get(device, &url("/whoami")),
+            json!({"user": null, "visits": 0})
+        );
+    }
+    assert_eq!(get(&devices[0], &url("/whoami"))["user"], "ann");
+    let left = get(&devices[0], &url("/sessions"));
+    assert_eq!(left["sessions"].as_array().unwrap().len(), 1, "{left}");
+    assert_eq!(left["sessions"][0]["current"], true);
+    assert_eq!(
+        post(&devices[1], &url("/logout-all"), &[]),
+        json!({"ended": 0})
     );
 }
 

@@ -26,6 +26,7 @@ mod lifecycle;
 mod memcached;
 mod merge_properties;
 mod metrics;
+mod owners;
 mod pool_timeout;
 mod redis;
 mod security;

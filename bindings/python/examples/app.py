@@ -7,9 +7,13 @@
 
     GET  /whoami   {"user": str|null, "visits": int}; changes nothing
     GET  /visit    visits + 1 (plain Flask code; concurrent visits all count), then as /whoami
-    POST /login    form user=NAME: a new session id, sets user, then as /whoami;
+    POST /login    form user=NAME: a new session id, sets user, binds the session to it as
+                   its owner (unless over 256 bytes or with NUL), then as /whoami;
                    400 {"error": ...} without a name
     POST /logout   ends the session: {"user": null, "visits": 0}
+    GET  /sessions the user's sessions: {"user": str|null, "sessions": [{"id_hint",
+                   "bound_at", "expires_at", "current"}]}, oldest first
+    POST /logout-all  ends the user's other sessions: {"ended": int}
     anything else  404, empty body (a known path with another method too)
 
 Flags (environment variables give the defaults): --listen ADDR (127.0.0.1:8000), --store
@@ -87,8 +91,34 @@ def create_app(manager):
         if not user:
             return jsonify(error="form field user is required"), 400
         session.regenerate()
+        # A name no owner can be (over 256 bytes, or with NUL) stays unbound.
+        if len(user.encode()) <= 256 and "\0" not in user:
+            session.set_owner(user)
         session["user"] = user
         return whoami()
+
+    @app.get("/sessions")
+    def sessions():
+        owner = session.owner
+        if owner is None:
+            return jsonify(user=None, sessions=[])
+        current = session.id_hint
+        listed = [
+            {
+                "id_hint": info.id_hint,
+                "bound_at": int(info.bound_at.timestamp()),
+                "expires_at": int(info.expires_at.timestamp()),
+                "current": info.id_hint == current,
+            }
+            for info in manager.sessions_of(owner)
+        ]
+        return jsonify(user=owner, sessions=listed)
+
+    @app.post("/logout-all")
+    def logout_all():
+        owner = session.owner
+        ended = manager.end_sessions_of(owner, session.id) if owner else 0
+        return jsonify(ended=ended)
 
     @app.post("/logout")
     def logout():

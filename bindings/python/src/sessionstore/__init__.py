@@ -27,7 +27,7 @@ from ._errors import (
     TooLargeError,
     TypeMismatchError,
 )
-from ._session import Saved, Session, SessionManager
+from ._session import Saved, Session, SessionInfo, SessionManager
 
 __version__ = "0.1.0"
 
@@ -42,6 +42,7 @@ __all__ = [
     "NotFoundError",
     "Saved",
     "Session",
+    "SessionInfo",
     "SessionManager",
     "StoreError",
     "TooLargeError",

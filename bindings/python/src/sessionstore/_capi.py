@@ -124,6 +124,14 @@ _SIGNATURES = {
         [c_void_p, c_char_p, MODIFY_FN, c_void_p, RELEASE_FN],
     ),
     "sessionstore_modify_out_set": (_RESULT, [c_void_p, c_char_p, c_size_t]),
+    "sessionstore_session_set_owner": (_RESULT, [c_void_p, c_char_p]),
+    "sessionstore_session_owner": (_RESULT, [c_void_p, _HANDLE_OUT]),
+    "sessionstore_session_id_hint": (_RESULT, [c_void_p, _HANDLE_OUT]),
+    "sessionstore_manager_sessions_of": (_RESULT, [c_void_p, c_char_p, _HANDLE_OUT]),
+    "sessionstore_manager_end_sessions_of": (
+        _RESULT,
+        [c_void_p, c_char_p, c_char_p, POINTER(c_uint64)],
+    ),
 }
 
 

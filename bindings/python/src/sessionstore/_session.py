@@ -3,6 +3,7 @@
 import ctypes
 import datetime
 import itertools
+import json
 from collections import namedtuple
 from collections.abc import Mapping, MutableMapping
 from ctypes import byref, c_bool, c_char_p, c_int64, c_size_t, c_uint64, c_void_p
@@ -19,6 +20,13 @@ set_cookie: a Set-Cookie header value to send, or None when the cookie need not 
 vary_cookie: whether to send ``Vary: Cookie``.
 ended: whether the session ended (destroyed, emptied, or logged out by a concurrent
 request, in which case this save wrote nothing).
+"""
+
+SessionInfo = namedtuple("SessionInfo", "id_hint bound_at expires_at")
+SessionInfo.__doc__ = """One session of an owner, as SessionManager.sessions_of() lists it.
+
+id_hint: a short one-way digest telling the sessions apart (Session.id_hint is the current
+one's); never the id. bound_at, expires_at: UTC datetimes (to the second).
 """
 
 _COOKIE_MODES = {"plain": 0, "signed": 1, "flask": 2}
@@ -232,6 +240,37 @@ class SessionManager(_Closable):
         check(lib.sessionstore_manager_purge_expired(self._handle.pointer, byref(count)))
         return count.value
 
+    def sessions_of(self, owner):
+        """The sessions bound to ``owner`` (Session.set_owner), oldest binding first, as
+        SessionInfo(id_hint, bound_at, expires_at) with UTC datetimes; never ids or
+        cookies. Entries of sessions that ended are pruned from the owner's index."""
+        out = c_void_p()
+        check(
+            lib.sessionstore_manager_sessions_of(
+                self._handle.pointer, encode_text(owner, "owner"), byref(out)
+            )
+        )
+        return [
+            SessionInfo(
+                item["id_hint"],
+                datetime.datetime.fromtimestamp(item["bound_at"], datetime.timezone.utc),
+                datetime.datetime.fromtimestamp(item["expires_at"], datetime.timezone.utc),
+            )
+            for item in json.loads(_capi.take_string(out.value))
+        ]
+
+    def end_sessions_of(self, owner, except_id=None):
+        """Ends every session of ``owner`` but the one with id ``except_id`` (None: all of
+        them; "log out everywhere but here"); returns how many."""
+        count = c_uint64()
+        keep = None if except_id is None else encode_text(except_id, "except_id")
+        check(
+            lib.sessionstore_manager_end_sessions_of(
+                self._handle.pointer, encode_text(owner, "owner"), keep, byref(count)
+            )
+        )
+        return count.value
+
 
 # Modify operations handed to the library, by the id passed as the callback's user data;
 # an entry lives until the library releases it (the session saved or closed).
@@ -388,6 +427,25 @@ class Session(_Closable, MutableMapping):
     def destroy(self):
         """Ends the session: on save its record is deleted and the cookie expired."""
         check(lib.sessionstore_session_destroy(self._handle.pointer))
+
+    def set_owner(self, owner):
+        """Binds the session to ``owner`` (the application's user id, 1 to 256 bytes) from
+        its save on; kept across regenerate(), ended by destroy(), clear() and expiry."""
+        check(lib.sessionstore_session_set_owner(self._handle.pointer, encode_text(owner, "owner")))
+
+    @property
+    def owner(self):
+        """The owner the session is bound to, or None."""
+        out = c_void_p()
+        check(lib.sessionstore_session_owner(self._handle.pointer, byref(out)))
+        return _capi.take_string(out.value)
+
+    @property
+    def id_hint(self):
+        """The hint SessionManager.sessions_of() lists for this session (safe to show)."""
+        out = c_void_p()
+        check(lib.sessionstore_session_id_hint(self._handle.pointer, byref(out)))
+        return _capi.take_string(out.value)
 
     def _flag(self, function):
         value = c_bool()

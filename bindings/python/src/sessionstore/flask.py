@@ -322,6 +322,28 @@ class RequestSession(SessionMixin):
         self._reset()
         self.modified = True
 
+    def set_owner(self, owner):
+        """Binds the session to ``owner`` (the user id) from this request's save on, so that
+        ``app.session_interface.manager.sessions_of(owner)`` lists it and
+        ``end_sessions_of(owner)`` ends it; kept across regenerate()."""
+        self._native.set_owner(owner)
+        self.modified = True
+
+    @property
+    def owner(self):
+        """The owner the session is bound to, or None."""
+        return self._native.owner
+
+    @property
+    def id_hint(self):
+        """The hint ``sessions_of`` lists for this session (safe to show)."""
+        return self._native.id_hint
+
+    @property
+    def id(self):
+        """The session id (a credential: never log it)."""
+        return self._native.id
+
     def close(self):
         """Releases the request's session unsaved (also done when it is garbage)."""
         self._native.close()
