@@ -130,6 +130,9 @@ pub struct Session {
     /// not encrypted while keys are configured): the save rewrites it even if the request
     /// changed nothing, so a key rotation completes with each session's next request.
     pub(crate) reseal: bool,
+    /// The request's cookie value when it is the one a save would write for the loaded id
+    /// (signed with the first secret): the save writes it again instead of signing anew.
+    pub(crate) cookie_value: Option<String>,
 }
 
 impl fmt::Debug for Session {
@@ -156,6 +159,7 @@ impl Session {
             cookie_sent,
             created_stamped: false,
             reseal: false,
+            cookie_value: None,
         }
     }
 
@@ -171,6 +175,7 @@ impl Session {
             cookie_sent: true,
             created_stamped: false,
             reseal: false,
+            cookie_value: None,
         }
     }
 
