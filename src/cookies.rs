@@ -1,7 +1,8 @@
 //! The session cookie: reading the id out of a `Cookie:` header (checking its signature)
 //! and formatting `Set-Cookie:` values. Knows nothing about stores.
 
-use std::fmt;
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,7 +10,7 @@ use cookie::Cookie;
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::id::SessionId;
@@ -71,15 +72,44 @@ impl SameSite {
 }
 
 /// A signing secret. `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
+///
+/// It keeps the HMAC states keyed with it (both modes'), which each request clones instead
+/// of keying HMAC afresh: keying costs as much as signing an id.
+#[derive(Clone)]
+pub struct Secret {
+    bytes: Vec<u8>,
+    /// HMAC-SHA256 keyed with the secret (signed mode).
+    signed: Hmac<Sha256>,
+    /// HMAC-SHA1 keyed with the key itsdangerous derives from the secret (flask mode).
+    flask: Hmac<Sha1>,
+}
 
 impl Secret {
     /// Wraps the secret's bytes.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Secret {
-        Secret(bytes.into())
+        let bytes = bytes.into();
+        let signed = Hmac::<Sha256>::new_from_slice(&bytes).expect("HMAC takes keys of any length");
+        // itsdangerous' `Signer(secret, salt="flask-session", key_derivation="hmac")`.
+        let mut derive =
+            Hmac::<Sha1>::new_from_slice(&bytes).expect("HMAC takes keys of any length");
+        derive.update(FLASK_SALT);
+        let flask = Hmac::<Sha1>::new_from_slice(&derive.finalize().into_bytes())
+            .expect("HMAC takes keys of any length");
+        Secret {
+            bytes,
+            signed,
+            flask,
+        }
     }
 }
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for Secret {}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -214,7 +244,7 @@ impl CookieConfig {
                 "signed and flask cookie modes need at least one secret",
             ));
         }
-        if self.secrets.iter().any(|secret| secret.0.is_empty()) {
+        if self.secrets.iter().any(|secret| secret.bytes.is_empty()) {
             return Err(Error::config("secret", "a secret must not be empty"));
         }
         Ok(())
@@ -224,54 +254,82 @@ impl CookieConfig {
     ///
     /// When several cookies carry the session's name, the first acceptable one wins.
     pub fn read(&self, header: Option<&str>) -> CookieId {
+        self.read_current(header).0
+    }
+
+    /// [`read`](CookieConfig::read), and the cookie's value when it is the one
+    /// [`value`](CookieConfig::value) writes for the id (signed with the first secret, or a
+    /// plain id): a save renewing the cookie writes it again instead of signing anew.
+    pub(crate) fn read_current(&self, header: Option<&str>) -> (CookieId, Option<String>) {
         let Some(header) = header else {
-            return CookieId::Absent;
+            return (CookieId::Absent, None);
         };
         let mut found = CookieId::Absent;
         for cookie in Cookie::split_parse(header).flatten() {
             if cookie.name() != self.name {
                 continue;
             }
-            match self.verify(cookie.value()) {
-                Some(id) => return CookieId::Valid(id),
+            match self.check(cookie.value()) {
+                Some((id, current)) => {
+                    let value = current.then(|| cookie.value().to_owned());
+                    return (CookieId::Valid(id), value);
+                }
                 None => found = CookieId::Invalid,
             }
         }
-        found
+        (found, None)
     }
 
     /// Checks one cookie value; `Some(id)` if it is well-formed and correctly signed.
     pub fn verify(&self, value: &str) -> Option<SessionId> {
+        self.check(value).map(|(id, _)| id)
+    }
+
+    /// [`verify`](CookieConfig::verify), and whether the value is the one this
+    /// configuration writes for the id: a plain id, or signed with the first secret (the
+    /// base64url decoder takes only canonical text, so the same tag has the same text).
+    fn check(&self, value: &str) -> Option<(SessionId, bool)> {
         match self.mode {
-            CookieMode::Plain => SessionId::parse(value),
+            CookieMode::Plain => SessionId::parse(value).map(|id| (id, true)),
             CookieMode::Signed | CookieMode::Flask => {
                 let (id, signature) = value.rsplit_once('.')?;
                 let id = SessionId::parse(id)?;
-                let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
-                self.secrets
+                // Room for the longest tag (SHA-256's 32 bytes) and the decoder's estimate.
+                let mut tag = [0u8; 48];
+                let len = URL_SAFE_NO_PAD.decode_slice(signature, &mut tag).ok()?;
+                let signer = self
+                    .secrets
                     .iter()
-                    .any(|secret| self.signature_matches(secret, id.as_str(), &signature))
-                    .then_some(id)
+                    .position(|secret| self.signature_matches(secret, id.as_str(), &tag[..len]))?;
+                Some((id, signer == 0))
             }
         }
     }
 
     /// The cookie value for `id` in this mode, signed with the first secret.
     pub fn value(&self, id: &SessionId) -> String {
-        match (self.mode, self.secrets.first()) {
-            (CookieMode::Plain, _) | (_, None) => id.as_str().to_owned(),
-            (_, Some(secret)) => {
-                let tag = self.sign(secret, id.as_str());
-                format!("{}.{}", id.as_str(), URL_SAFE_NO_PAD.encode(tag))
-            }
-        }
+        let mut value = String::with_capacity(VALUE_CAPACITY);
+        self.write_value(&mut value, id);
+        value
     }
 
-    fn sign(&self, secret: &Secret, id: &str) -> Vec<u8> {
+    /// Appends the cookie value for `id` to `out`.
+    fn write_value(&self, out: &mut String, id: &SessionId) {
+        out.push_str(id.as_str());
+        let Some(secret) = self.secrets.first() else {
+            return;
+        };
         match self.mode {
-            CookieMode::Flask => flask_mac(secret, id).finalize().into_bytes().to_vec(),
-            CookieMode::Signed | CookieMode::Plain => {
-                sha256_mac(secret, id).finalize().into_bytes().to_vec()
+            CookieMode::Plain => return,
+            CookieMode::Flask => {
+                out.push('.');
+                let tag = flask_mac(secret, id.as_str()).finalize().into_bytes();
+                URL_SAFE_NO_PAD.encode_string(tag, out);
+            }
+            CookieMode::Signed => {
+                out.push('.');
+                let tag = sha256_mac(secret, id.as_str()).finalize().into_bytes();
+                URL_SAFE_NO_PAD.encode_string(tag, out);
             }
         }
     }
@@ -288,19 +346,64 @@ impl CookieConfig {
 
     /// A `Set-Cookie:` value carrying `id`. `max_age` makes it a persistent cookie
     /// (`Max-Age` and the matching `Expires`); `None` makes it a browser-session cookie.
+    ///
+    /// Written straight into one string, attributes in the order (and with the `Expires`
+    /// format) of the `cookie` crate's `Set-Cookie` formatting, which the removal cookie
+    /// uses.
     pub fn set_cookie(&self, id: &SessionId, max_age: Option<std::time::Duration>) -> String {
-        let mut cookie = self.base(self.value(id));
+        self.set_cookie_with(|header| self.write_value(header, id), max_age)
+    }
+
+    /// [`set_cookie`](CookieConfig::set_cookie) with the cookie value already known (what
+    /// [`read_current`](CookieConfig::read_current) returned for the id).
+    pub(crate) fn set_cookie_value(
+        &self,
+        value: &str,
+        max_age: Option<std::time::Duration>,
+    ) -> String {
+        self.set_cookie_with(|header| header.push_str(value), max_age)
+    }
+
+    fn set_cookie_with(
+        &self,
+        write_value: impl FnOnce(&mut String),
+        max_age: Option<std::time::Duration>,
+    ) -> String {
+        let mut header = String::with_capacity(self.name.len() + VALUE_CAPACITY + 160);
+        header.push_str(&self.name);
+        header.push('=');
+        write_value(&mut header);
+        if self.http_only {
+            header.push_str("; HttpOnly");
+        }
+        match self.same_site {
+            Some(SameSite::Lax) => header.push_str("; SameSite=Lax"),
+            Some(SameSite::Strict) => header.push_str("; SameSite=Strict"),
+            Some(SameSite::None) => header.push_str("; SameSite=None"),
+            None => {}
+        }
+        if self.partitioned {
+            header.push_str("; Partitioned");
+        }
+        if self.secure || self.partitioned || self.same_site == Some(SameSite::None) {
+            header.push_str("; Secure");
+        }
+        header.push_str("; Path=");
+        header.push_str(&self.path);
+        if let Some(domain) = &self.domain {
+            header.push_str("; Domain=");
+            // As the cookie crate does: a leading dot is dropped.
+            header.push_str(domain.strip_prefix('.').unwrap_or(domain));
+        }
         if let Some(max_age) = max_age {
             // Browsers cap a cookie's lifetime at 400 days anyway; the cap keeps the
             // arithmetic in range.
             let seconds = max_age.min(MAX_COOKIE_AGE).as_secs();
-            let max_age = Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX));
-            cookie.set_max_age(max_age);
-            if let Some(expires) = OffsetDateTime::now_utc().checked_add(max_age) {
-                cookie.set_expires(expires);
-            }
+            let _ = write!(header, "; Max-Age={seconds}");
+            let expires = OffsetDateTime::now_utc().unix_timestamp() + seconds as i64;
+            push_expires(&mut header, expires);
         }
-        cookie.to_string()
+        header
     }
 
     /// A `Set-Cookie:` value that makes the browser drop the session cookie.
@@ -328,6 +431,44 @@ impl CookieConfig {
     }
 }
 
+/// Room for a signed cookie value: the id, a dot and a base64url SHA-256 tag.
+const VALUE_CAPACITY: usize = crate::id::ID_LEN + 1 + 43;
+
+thread_local! {
+    /// The last `Expires` date this thread wrote, and its Unix second: a server writes the
+    /// same date for every response of a second.
+    static LAST_DATE: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+}
+
+/// Appends `; Expires=` and the Unix second `at` as a cookie date (`Wed, 02 Dec 2026
+/// 05:00:00 GMT`, the `cookie` crate's format), formatted once per second and thread;
+/// nothing for a second outside the calendar.
+fn push_expires(out: &mut String, at: i64) {
+    LAST_DATE.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != at {
+            let Ok(date) = OffsetDateTime::from_unix_timestamp(at) else {
+                return;
+            };
+            let mut text = String::with_capacity(29);
+            let _ = write!(
+                text,
+                "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+                &date.weekday().to_string()[..3],
+                date.day(),
+                &date.month().to_string()[..3],
+                date.year(),
+                date.hour(),
+                date.minute(),
+                date.second()
+            );
+            *last = (at, text);
+        }
+        out.push_str("; Expires=");
+        out.push_str(&last.1);
+    });
+}
+
 /// Whether `domain` is a host name for the `Domain` attribute: labels of 1 to 63 letters,
 /// digits and `-`, at most 253 characters, after one optional leading dot.
 fn is_host_name(domain: &str) -> bool {
@@ -343,18 +484,14 @@ fn is_host_name(domain: &str) -> bool {
 }
 
 fn sha256_mac(secret: &Secret, id: &str) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(&secret.0).expect("HMAC takes keys of any length");
+    let mut mac = secret.signed.clone();
     mac.update(id.as_bytes());
     mac
 }
 
 /// itsdangerous' `Signer(secret, salt="flask-session", key_derivation="hmac")` over SHA-1.
 fn flask_mac(secret: &Secret, id: &str) -> Hmac<Sha1> {
-    let mut derive =
-        Hmac::<Sha1>::new_from_slice(&secret.0).expect("HMAC takes keys of any length");
-    derive.update(FLASK_SALT);
-    let key = derive.finalize().into_bytes();
-    let mut mac = Hmac::<Sha1>::new_from_slice(&key).expect("HMAC takes keys of any length");
+    let mut mac = secret.flask.clone();
     mac.update(id.as_bytes());
     mac
 }
@@ -383,6 +520,37 @@ mod tests {
         );
         let header = format!("other=1; session={}", flask.value(&id));
         assert_eq!(flask.read(Some(&header)), CookieId::Valid(id));
+    }
+
+    #[test]
+    fn read_current_returns_the_value_only_when_the_first_secret_signed_it() {
+        let id = SessionId::generate();
+        for mode in [CookieMode::Signed, CookieMode::Flask] {
+            let old = config(mode, &["old-secret"]);
+            let rotated = config(mode, &["new-secret", "old-secret"]);
+            let current = rotated.value(&id);
+            let header = format!("session={current}");
+            assert_eq!(
+                rotated.read_current(Some(&header)),
+                (CookieId::Valid(id.clone()), Some(current.clone()))
+            );
+            assert_eq!(
+                rotated.set_cookie_value(&current, None),
+                rotated.set_cookie(&id, None)
+            );
+            let header = format!("session={}", old.value(&id));
+            assert_eq!(
+                rotated.read_current(Some(&header)),
+                (CookieId::Valid(id.clone()), None),
+                "signed with an older secret: the save signs anew"
+            );
+        }
+        let plain = CookieConfig::default();
+        let header = format!("session={}", id.as_str());
+        assert_eq!(
+            plain.read_current(Some(&header)),
+            (CookieId::Valid(id.clone()), Some(id.as_str().to_owned()))
+        );
     }
 
     #[test]
@@ -572,6 +740,62 @@ mod tests {
             .validate(),
             Ok(())
         );
+    }
+
+    /// What the `cookie` crate writes for the same settings (the format `set_cookie`
+    /// follows), for a cookie expiring at the Unix second `expires`.
+    fn crate_set_cookie(cfg: &CookieConfig, id: &SessionId, max_age: Option<i64>) -> String {
+        let mut cookie = cfg.base(cfg.value(id));
+        if let Some(seconds) = max_age {
+            cookie.set_max_age(time::Duration::seconds(seconds));
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            cookie.set_expires(OffsetDateTime::from_unix_timestamp(now + seconds).unwrap());
+        }
+        cookie.to_string()
+    }
+
+    #[test]
+    fn set_cookie_writes_what_the_cookie_crate_writes() {
+        let id = SessionId::generate();
+        let settings = [
+            CookieConfig::default(),
+            config(CookieMode::Signed, &["k"]),
+            config(CookieMode::Flask, &["k"]),
+            CookieConfig {
+                name: "__Host-sid".into(),
+                secure: true,
+                same_site: Some(SameSite::Strict),
+                partitioned: true,
+                http_only: false,
+                ..config(CookieMode::Signed, &["k"])
+            },
+            CookieConfig {
+                domain: Some(".example.org".into()),
+                path: "/app".into(),
+                same_site: Some(SameSite::None),
+                ..CookieConfig::default()
+            },
+            CookieConfig {
+                domain: Some("example.org".into()),
+                same_site: None,
+                partitioned: true,
+                ..CookieConfig::default()
+            },
+        ];
+        for cfg in &settings {
+            for max_age in [None, Some(1), Some(3600), Some(34_560_000)] {
+                let duration = max_age.map(|s: i64| std::time::Duration::from_secs(s as u64));
+                // Both read the clock: a second boundary between them is retried.
+                let matched = (0..3)
+                    .any(|_| cfg.set_cookie(&id, duration) == crate_set_cookie(cfg, &id, max_age));
+                assert!(
+                    matched,
+                    "{} != {}",
+                    cfg.set_cookie(&id, duration),
+                    crate_set_cookie(cfg, &id, max_age)
+                );
+            }
+        }
     }
 
     #[test]

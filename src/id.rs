@@ -40,7 +40,10 @@ impl SessionId {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             // 32 bytes leave 4 unused bits in the last character: only canonical encodings.
-            && URL_SAFE_NO_PAD.decode(text).is_ok_and(|raw| raw.len() == 32);
+            // (Decoded on the stack: room for the decoder's estimate of 43 characters.)
+            && URL_SAFE_NO_PAD
+                .decode_slice(text, &mut [0u8; 48])
+                .is_ok_and(|len| len == 32);
         well_formed.then(|| SessionId(text.to_owned()))
     }
 

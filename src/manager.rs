@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
 use rmpv::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -159,7 +160,8 @@ impl SessionManager {
     /// store read. Errors only when the store fails.
     pub fn load(&self, cookie_header: Option<&str>) -> Result<Session> {
         self.cleanup_if_due();
-        let id = match self.config.cookie.read(cookie_header) {
+        let (cookie, cookie_value) = self.config.cookie.read_current(cookie_header);
+        let id = match cookie {
             CookieId::Absent => {
                 self.count_load(LoadOutcome::NoCookie);
                 return Ok(self.fresh(false));
@@ -185,8 +187,10 @@ impl SessionManager {
             .config
             .at_rest
             .open(&key, &record.data, self.config.max_size);
-        let decoded =
-            opened.and_then(|opened| Ok((Entries::decode(&opened.value)?, opened.current)));
+        let decoded = opened.and_then(|opened| {
+            let value = shared(&record.data, opened.value);
+            Ok((Entries::decode_shared(value)?, opened.current))
+        });
         let (mut data, sealed_as_configured) = match decoded {
             Ok(decoded) => decoded,
             Err(error) => {
@@ -219,6 +223,7 @@ impl SessionManager {
         let mut session = Session::from_record(id, data, record);
         session.created_stamped = created_stamped;
         session.reseal = !sealed_as_configured;
+        session.cookie_value = cookie_value;
         self.count_load(LoadOutcome::Hit);
         Ok(session)
     }
@@ -267,7 +272,8 @@ impl SessionManager {
             .config
             .at_rest
             .open(key, &current.data, self.config.max_size);
-        let decoded = opened.and_then(|opened| Entries::decode(&opened.value));
+        let decoded =
+            opened.and_then(|opened| Entries::decode_shared(shared(&current.data, opened.value)));
         let mut data = decoded.unwrap_or_else(|error| {
             log::warn!("concurrent value undecodable, replacing it: {error}");
             Entries::new()
@@ -361,13 +367,20 @@ impl SessionManager {
         }
     }
 
-    fn live(&self, id: &SessionId, data: &Entries) -> SaveOutcome {
+    /// The outcome of a save that leaves the session live under `id`; `cookie_value` is the
+    /// request's cookie value for `id` if it is the one to write (see `Session::cookie_value`).
+    fn live(&self, id: &SessionId, data: &Entries, cookie_value: Option<&str>) -> SaveOutcome {
         let max_age = data
             .get(PERMANENT_KEY)
             .is_some_and(|v| *v == Value::Boolean(true))
             .then(|| self.ttl(data));
+        let cookie = &self.config.cookie;
+        let set_cookie = match cookie_value {
+            Some(value) => cookie.set_cookie_value(value, max_age),
+            None => cookie.set_cookie(id, max_age),
+        };
         SaveOutcome {
-            set_cookie: Some(self.config.cookie.set_cookie(id, max_age)),
+            set_cookie: Some(set_cookie),
             vary_cookie: true,
             ended: false,
         }
@@ -429,7 +442,7 @@ impl SessionManager {
             return Ok(SaveOutcome::default());
         }
         if self.store.touch(&self.key(&loaded.id), ttl)? {
-            Ok(self.live(&loaded.id, &session.data))
+            Ok(self.live(&loaded.id, &session.data, session.cookie_value.as_deref()))
         } else {
             Ok(self.ended(session))
         }
@@ -452,7 +465,7 @@ impl SessionManager {
         for _ in 0..3 {
             let key = self.key(&id);
             if self.store.create(&key, &self.encode(&key, data)?, ttl)? {
-                let outcome = self.live(&id, data);
+                let outcome = self.live(&id, data, None);
                 return Ok((id, outcome));
             }
             id = SessionId::generate();
@@ -473,7 +486,7 @@ impl SessionManager {
             } else {
                 let bytes = self.encode(&key, &session.data)?;
                 self.store.set(&key, &bytes, self.ttl(&session.data))?;
-                Ok(self.live(&loaded.id, &session.data))
+                Ok(self.live(&loaded.id, &session.data, session.cookie_value.as_deref()))
             };
         }
         // The session's own data and the record it was loaded from, until a conflict
@@ -491,7 +504,10 @@ impl SessionManager {
                 self.store.compare_and_delete(&key, &expected)?
             };
             match result {
-                CasOutcome::Stored if holds_data(data) => return Ok(self.live(&loaded.id, data)),
+                CasOutcome::Stored if holds_data(data) => {
+                    let cookie_value = session.cookie_value.as_deref();
+                    return Ok(self.live(&loaded.id, data, cookie_value));
+                }
                 CasOutcome::Stored => return Ok(self.ended(session)),
                 CasOutcome::Conflict(None) => {
                     log::debug!("session {:?} ended by a concurrent request", loaded.id);
@@ -549,7 +565,7 @@ impl SessionManager {
                     let key = self.key(id);
                     let bytes = self.encode(&key, data)?;
                     self.store.set(&key, &bytes, self.ttl(data))?;
-                    self.live(id, data)
+                    self.live(id, data, None)
                 }
                 (Some(id), false) => {
                     self.store.delete(&self.key(id))?;
@@ -572,6 +588,21 @@ impl SessionManager {
         Err(Error::Contention {
             attempts: self.config.max_attempts,
         })
+    }
+}
+
+/// The opened value as a shared buffer: the record's own when opening left it as it was
+/// stored (no encryption or compression at rest), without a copy.
+fn shared(stored: &Bytes, opened: Cow<'_, [u8]>) -> Bytes {
+    match opened {
+        Cow::Borrowed(part)
+            if stored.as_ptr_range().start <= part.as_ptr()
+                && part.as_ptr_range().end <= stored.as_ptr_range().end =>
+        {
+            stored.slice_ref(part)
+        }
+        Cow::Borrowed(part) => Bytes::copy_from_slice(part),
+        Cow::Owned(value) => Bytes::from(value),
     }
 }
 

@@ -144,6 +144,9 @@ pub struct Session {
     pub(crate) reseal: bool,
     /// The owner the stored record was bound to when loaded (docs/DESIGN.md §9).
     pub(crate) loaded_owner: Option<String>,
+    /// The request's cookie value when it is the one a save would write for the loaded id
+    /// (signed with the first secret): the save writes it again instead of signing anew.
+    pub(crate) cookie_value: Option<String>,
 }
 
 impl fmt::Debug for Session {
@@ -171,6 +174,7 @@ impl Session {
             created_stamped: false,
             reseal: false,
             loaded_owner: None,
+            cookie_value: None,
         }
     }
 
@@ -188,6 +192,7 @@ impl Session {
             created_stamped: false,
             reseal: false,
             loaded_owner,
+            cookie_value: None,
         }
     }
 

@@ -166,7 +166,13 @@ fn ids_and_keys_are_never_logged_in_full() {
     let cookie = new_session(&sealed, "hal");
     let id = id_of(&cookie);
     let store_key = format!("session:{id}");
-    let mut record = sealed.store().load(&store_key).unwrap().unwrap().data;
+    let mut record = sealed
+        .store()
+        .load(&store_key)
+        .unwrap()
+        .unwrap()
+        .data
+        .to_vec();
     let last = record.len() - 1;
     record[last] ^= 1;
     sealed.store().set(&store_key, &record, ttl).unwrap();

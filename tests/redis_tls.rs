@@ -45,7 +45,7 @@ fn rediss_urls_connect_over_tls() {
     let ttl = Duration::from_secs(60);
     assert!(store.create("session:tls", b"\x81\xa1a\x01", ttl).unwrap());
     let record = store.load("session:tls").unwrap().unwrap();
-    assert_eq!(record.data, b"\x81\xa1a\x01");
+    assert_eq!(&record.data[..], b"\x81\xa1a\x01");
     assert_eq!(
         store
             .compare_and_set("session:tls", &record, b"\x81\xa1a\x02", ttl)

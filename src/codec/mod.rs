@@ -15,10 +15,10 @@ use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
 use rmp::Marker;
 use rmpv::Value;
 use time::OffsetDateTime;
@@ -80,42 +80,31 @@ pub fn encode(data: &Data, format: Format) -> Result<Vec<u8>> {
     match format {
         Format::MessagePack => {
             let mut out = Vec::with_capacity(64);
-            write_map(
-                &mut out,
-                data.len(),
-                data.iter().map(|(k, v)| (k, Encoding::Value(v))),
-            )?;
+            write_map_len(&mut out, data.len())?;
+            for (key, value) in data {
+                write_entry(&mut out, key, value)?;
+            }
             Ok(out)
         }
         Format::Json => to_json_object(data.iter()),
     }
 }
 
-/// One value of a map being written: decoded, or still in its stored encoding.
-enum Encoding<'a> {
-    Value(&'a Value),
-    Encoded(&'a [u8]),
+fn encoding_failed(e: &dyn fmt::Display) -> Error {
+    Error::Codec(format!("MessagePack encoding failed: {e}"))
 }
 
-/// Writes a MessagePack map of `len` entries straight into `out` (no intermediate tree).
-fn write_map<'a>(
-    out: &mut Vec<u8>,
-    len: usize,
-    entries: impl Iterator<Item = (&'a String, Encoding<'a>)>,
-) -> Result<()> {
-    let failed = |e: &dyn fmt::Display| Error::Codec(format!("MessagePack encoding failed: {e}"));
-    let len = u32::try_from(len).map_err(|e| failed(&e))?;
-    rmp::encode::write_map_len(out, len).map_err(|e| failed(&e))?;
-    for (key, value) in entries {
-        rmp::encode::write_str(out, key).map_err(|e| failed(&e))?;
-        match value {
-            Encoding::Value(value) => {
-                rmpv::encode::write_value(out, value).map_err(|e| failed(&e))?;
-            }
-            Encoding::Encoded(bytes) => out.extend_from_slice(bytes),
-        }
-    }
+/// Writes the header of a MessagePack map of `len` entries.
+fn write_map_len(out: &mut Vec<u8>, len: usize) -> Result<()> {
+    let len = u32::try_from(len).map_err(|e| encoding_failed(&e))?;
+    rmp::encode::write_map_len(out, len).map_err(|e| encoding_failed(&e))?;
     Ok(())
+}
+
+/// Writes one map entry straight into `out` (no intermediate tree).
+fn write_entry(out: &mut Vec<u8>, key: &str, value: &Value) -> Result<()> {
+    rmp::encode::write_str(out, key).map_err(|e| encoding_failed(&e))?;
+    rmpv::encode::write_value(out, value).map_err(|e| encoding_failed(&e))
 }
 
 fn to_json_object<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>) -> Result<Vec<u8>> {
@@ -361,17 +350,23 @@ fn to_json(key: &str, value: &Value) -> Result<serde_json::Value> {
 /// the store round trips; so a load only checks the value's structure (exactly what rmpv's
 /// decoder accepts) and indexes the top-level keys, a read decodes the one value it asks
 /// for, and a save writes the values nobody replaced as the bytes they were read as.
+///
+/// The source is the buffer the store's driver returned, shared with the loaded record
+/// (no copy): a save writes the entries nobody replaced, key and value, as one copy of
+/// their stored bytes per run of adjacent ones.
 #[derive(Clone, Default)]
 pub(crate) struct Entries {
     /// The stored value that [`Slot::Encoded`] ranges point into.
-    source: Arc<[u8]>,
+    source: Bytes,
     map: BTreeMap<String, Slot>,
 }
 
 #[derive(Clone)]
 enum Slot {
-    /// A value still encoded, at `range` of the source; decoded on first read.
+    /// A value still encoded, at `range` of the source, its key's encoding starting at
+    /// `entry`; decoded on first read.
     Encoded {
+        entry: usize,
         range: Range<usize>,
         decoded: OnceCell<Value>,
     },
@@ -387,13 +382,16 @@ impl Entries {
 
     /// Reads a stored value: a MessagePack map (its values left encoded), else a JSON
     /// object. Fails, as [`decode`] does, on anything else.
+    #[cfg(test)]
     pub(crate) fn decode(bytes: &[u8]) -> Result<Entries> {
-        match index_msgpack(bytes) {
-            Ok(map) => Ok(Entries {
-                source: Arc::from(bytes),
-                map,
-            }),
-            Err(msgpack_error) => match decode_json(bytes) {
+        Entries::decode_shared(Bytes::copy_from_slice(bytes))
+    }
+
+    /// [`decode`](Entries::decode) of a shared buffer, which the entries keep (no copy).
+    pub(crate) fn decode_shared(bytes: Bytes) -> Result<Entries> {
+        match index_msgpack(&bytes) {
+            Ok(map) => Ok(Entries { source: bytes, map }),
+            Err(msgpack_error) => match decode_json(&bytes) {
                 Ok(data) => Ok(data.into_iter().collect()),
                 Err(json_error) => Err(Error::Codec(format!("{msgpack_error}; {json_error}"))),
             },
@@ -408,7 +406,7 @@ impl Entries {
     fn value_of<'a>(&'a self, slot: &'a Slot) -> &'a Value {
         match slot {
             Slot::Decoded(value) => value,
-            Slot::Encoded { range, decoded } => {
+            Slot::Encoded { range, decoded, .. } => {
                 decoded.get_or_init(|| decode_checked(&self.source[range.clone()]))
             }
         }
@@ -424,7 +422,7 @@ impl Entries {
         let slot = self.map.remove(key)?;
         Some(match slot {
             Slot::Decoded(value) => value,
-            Slot::Encoded { range, decoded } => decoded
+            Slot::Encoded { range, decoded, .. } => decoded
                 .into_inner()
                 .unwrap_or_else(|| decode_checked(&self.source[range])),
         })
@@ -456,33 +454,42 @@ impl Entries {
             .map(|(key, slot)| (key, self.value_of(slot)))
     }
 
-    /// Encodes the data in `format`; in MessagePack, values still encoded are copied as
-    /// they are.
+    /// Encodes the data in `format`; in MessagePack, entries still encoded are copied as
+    /// they are, each run of entries adjacent in the source in one copy, into a buffer
+    /// sized once for them.
     pub(crate) fn encode(&self, format: Format) -> Result<Vec<u8>> {
-        match format {
-            Format::MessagePack => {
-                let mut out = Vec::with_capacity(self.source.len() + 64);
-                let entries = self.map.iter().map(|(key, slot)| {
-                    let value = match slot {
-                        Slot::Encoded { range, .. } => {
-                            Encoding::Encoded(&self.source[range.clone()])
-                        }
-                        Slot::Decoded(value) => Encoding::Value(value),
-                    };
-                    (key, value)
-                });
-                write_map(&mut out, self.map.len(), entries)?;
-                Ok(out)
-            }
-            Format::Json => to_json_object(self.iter()),
+        if format == Format::Json {
+            return to_json_object(self.iter());
         }
+        let mut out = Vec::with_capacity(self.source.len() + 64);
+        write_map_len(&mut out, self.map.len())?;
+        // The stored bytes not yet copied: a run of adjacent entries.
+        let mut run = 0..0;
+        for (key, slot) in &self.map {
+            match slot {
+                Slot::Encoded { entry, range, .. } => {
+                    if *entry != run.end {
+                        out.extend_from_slice(&self.source[run]);
+                        run = *entry..*entry;
+                    }
+                    run.end = range.end;
+                }
+                Slot::Decoded(value) => {
+                    out.extend_from_slice(&self.source[run]);
+                    run = 0..0;
+                    write_entry(&mut out, key, value)?;
+                }
+            }
+        }
+        out.extend_from_slice(&self.source[run]);
+        Ok(out)
     }
 }
 
 impl FromIterator<(String, Value)> for Entries {
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(entries: I) -> Entries {
         Entries {
-            source: Arc::default(),
+            source: Bytes::new(),
             map: entries
                 .into_iter()
                 .map(|(key, value)| (key, Slot::Decoded(value)))
@@ -530,6 +537,7 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
     // entry takes at least two bytes, which bounds the allocation whatever `len` claims.
     let mut entries = Vec::with_capacity(len.min(rest.len() / 2));
     for _ in 0..len {
+        let entry = bytes.len() - rest.len();
         let len = match Marker::from_u8(take(&mut rest, 1)?[0]) {
             Marker::FixStr(len) => usize::from(len),
             Marker::Str8 => length(&mut rest, 1)?,
@@ -546,6 +554,7 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
         entries.push((
             key.to_owned(),
             Slot::Encoded {
+                entry,
                 range,
                 decoded: OnceCell::new(),
             },

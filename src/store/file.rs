@@ -161,7 +161,7 @@ pub(crate) fn parse_mode(text: &str) -> Result<u32> {
 /// let dir = tempfile::tempdir().unwrap();
 /// let store = FileStore::open(&FileOptions::new(dir.path().join("sessions"))).unwrap();
 /// assert!(store.create("session:k", b"\x80", std::time::Duration::from_secs(60)).unwrap());
-/// assert_eq!(store.load("session:k").unwrap().unwrap().data, b"\x80");
+/// assert_eq!(&store.load("session:k").unwrap().unwrap().data[..], b"\x80");
 /// ```
 #[derive(Debug)]
 pub struct FileStore {
@@ -842,7 +842,10 @@ mod tests {
         assert_eq!(store.purge_expired().unwrap(), 2);
         fs::write(store.dir.join("session:bad"), b"garbage without header").unwrap();
         assert!(store.create("session:bad", b"fresh", MINUTE).unwrap());
-        assert_eq!(store.load("session:bad").unwrap().unwrap().data, b"fresh");
+        assert_eq!(
+            &store.load("session:bad").unwrap().unwrap().data[..],
+            b"fresh"
+        );
     }
 
     #[test]
@@ -854,7 +857,7 @@ mod tests {
         contents.extend_from_slice(b"\xc1 not msgpack");
         fs::write(store.dir.join("session:v"), contents).unwrap();
         let record = store.load("session:v").unwrap().unwrap();
-        assert_eq!(record.data, b"\xc1 not msgpack");
+        assert_eq!(&record.data[..], b"\xc1 not msgpack");
         assert_eq!(record.expires_at, expires_at);
     }
 

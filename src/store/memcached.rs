@@ -222,7 +222,7 @@ struct Server {
 /// use sessionstore::store::{Store, memcached::{MemcachedOptions, MemcachedStore}};
 /// let store = MemcachedStore::open(&MemcachedOptions::new(["127.0.0.1:11211"]))?;
 /// assert!(store.create("session:k", b"\x80", std::time::Duration::from_secs(60))?);
-/// assert_eq!(store.load("session:k")?.unwrap().data, b"\x80");
+/// assert_eq!(&store.load("session:k")?.unwrap().data[..], b"\x80");
 /// # Ok::<(), sessionstore::Error>(())
 /// ```
 pub struct MemcachedStore {
@@ -418,7 +418,7 @@ impl MemcachedStore {
             renewal_due()
         };
         Ok(Some(Record {
-            data,
+            data: data.into(),
             expires_at,
             version: Version::Token(token),
         }))

@@ -19,7 +19,7 @@ const BACKEND: &str = "memory";
 /// use sessionstore::store::{Store, memory::MemoryStore};
 /// let store = MemoryStore::new();
 /// assert!(store.create("session:k", b"\x80", std::time::Duration::from_secs(60)).unwrap());
-/// assert_eq!(store.load("session:k").unwrap().unwrap().data, b"\x80");
+/// assert_eq!(&store.load("session:k").unwrap().unwrap().data[..], b"\x80");
 /// ```
 #[derive(Debug, Default)]
 pub struct MemoryStore {

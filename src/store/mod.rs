@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use time::OffsetDateTime;
 
 use crate::error::Result;
@@ -42,8 +43,9 @@ pub use backend::StoreConfig;
 /// A stored session as one load returned it: its bytes, when it expires, and its version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    /// The encoded session data.
-    pub data: Vec<u8>,
+    /// The encoded session data: a shared buffer, which the session keeps without copying
+    /// it (a driver's `Vec<u8>` converts without a copy).
+    pub data: Bytes,
     /// When the store will drop it (UTC).
     pub expires_at: OffsetDateTime,
     /// The version the compare-and-set checks. Stores that compare the bytes themselves use
@@ -62,9 +64,9 @@ pub enum Version {
 
 impl Record {
     /// A record whose version is its own bytes.
-    pub fn new(data: Vec<u8>, expires_at: OffsetDateTime) -> Record {
+    pub fn new(data: impl Into<Bytes>, expires_at: OffsetDateTime) -> Record {
         Record {
-            data,
+            data: data.into(),
             expires_at,
             version: Version::Data,
         }

@@ -639,7 +639,10 @@ mod tests {
         assert!(t.store.create("session:a", b"old", SHORT).unwrap());
         expire();
         assert!(t.store.create("session:a", b"new", MINUTE).unwrap());
-        assert_eq!(t.store.load("session:a").unwrap().unwrap().data, b"new");
+        assert_eq!(
+            &t.store.load("session:a").unwrap().unwrap().data[..],
+            b"new"
+        );
         assert_eq!(t.count("session:a"), 1, "replaced, not duplicated");
     }
 
@@ -722,7 +725,7 @@ mod tests {
             .run()
             .unwrap();
         let record = t.store.load("session:f").unwrap().unwrap();
-        assert_eq!(record.data, b"\x80");
+        assert_eq!(&record.data[..], b"\x80");
         assert_eq!(
             record.expires_at,
             time::macros::datetime!(2099-12-31 23:59:58.25 UTC)

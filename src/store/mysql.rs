@@ -521,7 +521,7 @@ impl Store for MysqlStore {
         let matched = Self::execute_on(
             &mut conn,
             &self.sql.compare_and_set,
-            (data, expiry, key, &expected.data, now()),
+            (data, expiry, key, &expected.data[..], now()),
         )
         .map_err(Error::in_store(BACKEND))?;
         if matched == 1 {
@@ -536,7 +536,7 @@ impl Store for MysqlStore {
         let deleted = Self::execute_on(
             &mut conn,
             &self.sql.compare_and_delete,
-            (key, &expected.data, now()),
+            (key, &expected.data[..], now()),
         )
         .map_err(Error::in_store(BACKEND))?;
         if deleted == 1 {
@@ -669,8 +669,14 @@ mod tests {
         let t = TestTable::new();
         assert!(t.store.create("session:abc", b"lower", MINUTE).unwrap());
         assert!(t.store.create("session:ABC", b"upper", MINUTE).unwrap());
-        assert_eq!(t.store.load("session:abc").unwrap().unwrap().data, b"lower");
-        assert_eq!(t.store.load("session:ABC").unwrap().unwrap().data, b"upper");
+        assert_eq!(
+            &t.store.load("session:abc").unwrap().unwrap().data[..],
+            b"lower"
+        );
+        assert_eq!(
+            &t.store.load("session:ABC").unwrap().unwrap().data[..],
+            b"upper"
+        );
     }
 
     /// With `CLIENT_FOUND_ROWS`, rewriting identical values still counts as a match.
@@ -695,7 +701,7 @@ mod tests {
                 &b"same"[..],
                 timestamp(loaded.expires_at),
                 "session:a",
-                &loaded.data,
+                &loaded.data[..],
                 now(),
             ),
         )
@@ -882,7 +888,10 @@ mod tests {
             ))
             .unwrap();
         assert_eq!(remaining, Some(1_000));
-        assert_eq!(t.store.load("session:kept").unwrap().unwrap().data, b"\x80");
+        assert_eq!(
+            &t.store.load("session:kept").unwrap().unwrap().data[..],
+            b"\x80"
+        );
         assert_eq!(t.store.purge_expired().unwrap(), 0);
     }
 

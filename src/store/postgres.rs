@@ -524,7 +524,7 @@ impl Store for PostgresStore {
             .client
             .execute(
                 &conn.prepared.compare_and_set,
-                &[&data, &expiry, &key, &expected.data, &now],
+                &[&data, &expiry, &key, &&expected.data[..], &now],
             )
             .map_err(driver_error)?;
         if changed == 1 {
@@ -542,7 +542,7 @@ impl Store for PostgresStore {
             .client
             .execute(
                 &conn.prepared.compare_and_delete,
-                &[&key, &expected.data, &now],
+                &[&key, &&expected.data[..], &now],
             )
             .map_err(driver_error)?;
         if deleted == 1 {
@@ -728,7 +728,7 @@ mod tests {
         );
         t.client.batch_execute(&sql).unwrap();
         let record = t.store.load("session:f").unwrap().unwrap();
-        assert_eq!(record.data, b"\x80");
+        assert_eq!(&record.data[..], b"\x80");
         assert_eq!(
             record.expires_at,
             time::macros::datetime!(2099-12-31 23:59:58.25 UTC)
@@ -824,7 +824,7 @@ mod tests {
         client
             .batch_execute(&format!("DROP TABLE \"{table}\""))
             .unwrap();
-        assert_eq!(opened.unwrap().unwrap().data, b"x");
+        assert_eq!(&opened.unwrap().unwrap().data[..], b"x");
         assert_eq!(index_count, 1, "the expiry index was added");
     }
 
@@ -902,7 +902,10 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(remaining, 1_000);
-        assert_eq!(t.store.load("session:kept").unwrap().unwrap().data, b"\x80");
+        assert_eq!(
+            &t.store.load("session:kept").unwrap().unwrap().data[..],
+            b"\x80"
+        );
         assert_eq!(t.store.purge_expired().unwrap(), 0);
     }
 

@@ -392,7 +392,7 @@ enum Nodes {
 /// use sessionstore::store::{Store, redis::{RedisOptions, RedisStore}};
 /// let store = RedisStore::open(&RedisOptions::new("redis://127.0.0.1:6379/0"))?;
 /// assert!(store.create("session:k", b"\x80", std::time::Duration::from_secs(60))?);
-/// assert_eq!(store.load("session:k")?.unwrap().data, b"\x80");
+/// assert_eq!(&store.load("session:k")?.unwrap().data[..], b"\x80");
 /// # Ok::<(), sessionstore::Error>(())
 /// ```
 pub struct RedisStore {
@@ -1003,7 +1003,7 @@ mod tests {
             Value::Int(4_102_444_800_000),
         ]))
         .unwrap();
-        assert_eq!(record.data, b"\x80");
+        assert_eq!(&record.data[..], b"\x80");
         assert_eq!(
             record.expires_at,
             time::macros::datetime!(2100-01-01 0:00 UTC)

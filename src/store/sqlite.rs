@@ -196,7 +196,7 @@ impl Statements {
 /// let dir = tempfile::tempdir().unwrap();
 /// let store = SqliteStore::open(&SqliteOptions::new(dir.path().join("sessions.db"))).unwrap();
 /// assert!(store.create("session:k", b"\x80", std::time::Duration::from_secs(60)).unwrap());
-/// assert_eq!(store.load("session:k").unwrap().unwrap().data, b"\x80");
+/// assert_eq!(&store.load("session:k").unwrap().unwrap().data[..], b"\x80");
 /// ```
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -358,7 +358,7 @@ impl Store for SqliteStore {
         let changed = conn
             .prepare_cached(&self.sql.compare_and_set)
             .and_then(|mut statement| {
-                statement.execute(params![data, expiry, key, expected.data, now])
+                statement.execute(params![data, expiry, key, &expected.data[..], now])
             })
             .map_err(Error::in_store(BACKEND))?;
         if changed == 1 {
@@ -373,7 +373,7 @@ impl Store for SqliteStore {
         let now = now_text()?;
         let deleted = conn
             .prepare_cached(&self.sql.compare_and_delete)
-            .and_then(|mut statement| statement.execute(params![key, expected.data, now]))
+            .and_then(|mut statement| statement.execute(params![key, &expected.data[..], now]))
             .map_err(Error::in_store(BACKEND))?;
         if deleted == 1 {
             Ok(CasOutcome::Stored)
@@ -551,7 +551,10 @@ mod tests {
         assert_eq!(store.load("session:old").unwrap(), None);
         assert!(!store.touch("session:old", MINUTE).unwrap());
         assert!(store.create("session:old", b"fresh", MINUTE).unwrap());
-        assert_eq!(store.load("session:old").unwrap().unwrap().data, b"fresh");
+        assert_eq!(
+            &store.load("session:old").unwrap().unwrap().data[..],
+            b"fresh"
+        );
     }
 
     #[test]

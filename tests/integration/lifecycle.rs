@@ -430,7 +430,8 @@ fn stored_value_is_flask_msgpack(backend: &str) {
     let cookie = cookie_pair(&h.request(None, |s| s.insert("user_id", 42).unwrap()));
     let stored = h.stored(&cookie).unwrap();
     assert_eq!(
-        stored.data, b"\x82\xaa_permanent\xc3\xa7user_id\x2a",
+        &stored.data[..],
+        b"\x82\xaa_permanent\xc3\xa7user_id\x2a",
         "Flask-Session 0.8's msgspec encoding"
     );
 }

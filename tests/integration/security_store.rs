@@ -180,7 +180,7 @@ fn out_of_range_lifetimes_are_errors(store: &dyn Store) {
         }
         assert_eq!(store.load(&fresh).unwrap(), None);
     }
-    assert_eq!(store.load(&key).unwrap().unwrap().data, b"\x80");
+    assert_eq!(&store.load(&key).unwrap().unwrap().data[..], b"\x80");
     store.delete(&key).unwrap();
 }
 

@@ -125,7 +125,7 @@ impl Contract {
         assert!(store.create(&key, b"\x81\xa1x\x01", LONG).unwrap());
         let record = store.load(&key).unwrap().unwrap();
         let after = OffsetDateTime::now_utc();
-        assert_eq!(record.data, b"\x81\xa1x\x01");
+        assert_eq!(&record.data[..], b"\x81\xa1x\x01");
         assert!(
             record.expires_at >= before + LONG - self.precision,
             "{} expires before {before} + {LONG:?}",
@@ -143,7 +143,7 @@ impl Contract {
         let key = unique_key();
         assert!(store.create(&key, b"first", LONG).unwrap());
         assert!(!store.create(&key, b"second", LONG).unwrap());
-        assert_eq!(store.load(&key).unwrap().unwrap().data, b"first");
+        assert_eq!(&store.load(&key).unwrap().unwrap().data[..], b"first");
     }
 
     /// An expired record does not block a create of its key.
@@ -153,7 +153,7 @@ impl Contract {
         self.wait_for_expiry();
         assert_eq!(store.load(&key).unwrap(), None);
         assert!(store.create(&key, b"new", LONG).unwrap());
-        assert_eq!(store.load(&key).unwrap().unwrap().data, b"new");
+        assert_eq!(&store.load(&key).unwrap().unwrap().data[..], b"new");
     }
 
     /// A compare-and-set with the loaded record stores; one with a stale record conflicts
@@ -167,7 +167,7 @@ impl Contract {
             CasOutcome::Stored
         );
         let current = store.load(&key).unwrap().unwrap();
-        assert_eq!(current.data, b"v2");
+        assert_eq!(&current.data[..], b"v2");
         assert_eq!(
             store.compare_and_set(&key, &stale, b"v3", LONG).unwrap(),
             CasOutcome::Conflict(Some(current.clone()))
@@ -246,7 +246,7 @@ impl Contract {
         let before = store.load(&key).unwrap().unwrap();
         assert!(store.touch(&key, LONG * 2).unwrap());
         let after = store.load(&key).unwrap().unwrap();
-        assert_eq!(after.data, b"data");
+        assert_eq!(&after.data[..], b"data");
         assert!(
             after.expires_at > before.expires_at + LONG / 2,
             "touched to {}, was {}",
@@ -273,12 +273,12 @@ impl Contract {
     pub(crate) fn set_overwrites_unconditionally(&self, store: &dyn Store) {
         let fresh = unique_key();
         store.set(&fresh, b"one", LONG).unwrap();
-        assert_eq!(store.load(&fresh).unwrap().unwrap().data, b"one");
+        assert_eq!(&store.load(&fresh).unwrap().unwrap().data[..], b"one");
         let key = unique_key();
         store.create(&key, b"one", self.short_ttl).unwrap();
         store.set(&key, b"two", LONG).unwrap();
         self.wait_for_expiry();
-        assert_eq!(store.load(&key).unwrap().unwrap().data, b"two");
+        assert_eq!(&store.load(&key).unwrap().unwrap().data[..], b"two");
     }
 
     /// A delete removes the record; deleting a missing key is no error.

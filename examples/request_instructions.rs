@@ -1,0 +1,64 @@
+//! A fixed number of requests on the memory store, for counting the library's own work in
+//! instructions (`scripts/profile.sh` runs it under callgrind, which counts instructions
+//! whatever the machine's load; docs/BENCHMARKS.md).
+//!
+//! `request_instructions REQUEST PAYLOAD COUNT`: REQUEST is `load` (load a stored session)
+//! or `modified` (load, increment the counter, compare-and-set save), PAYLOAD `200B`, `2KB`
+//! or `20KB` (the benchmark payloads, benches/common/payload.rs), COUNT the requests to run
+//! after one unmeasured request. Runs with a COUNT of 0 measure the setup, which the script
+//! subtracts.
+
+#[path = "../benches/common/payload.rs"]
+#[allow(dead_code)] // the benchmarks' payload module; this program uses part of it
+mod payload;
+
+use std::time::Duration;
+
+use sessionstore::store::StoreConfig;
+use sessionstore::{Config, SessionManager};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [request, size, count] = &args[..] else {
+        eprintln!("usage: request_instructions load|modified 200B|2KB|20KB COUNT");
+        std::process::exit(2);
+    };
+    let bytes = payload::SIZES
+        .iter()
+        .find(|(label, _)| label == size)
+        .map(|(_, bytes)| *bytes)
+        .expect("PAYLOAD: 200B, 2KB or 20KB");
+    let count: u32 = count.parse().expect("COUNT: a number");
+    let manager = SessionManager::new(
+        Config::builder(StoreConfig::Memory)
+            .secret("benchmark secret")
+            .touch_interval(Duration::from_secs(3600))
+            .build()
+            .expect("a valid configuration"),
+    )
+    .expect("the memory store opens");
+    let mut session = manager.load(None).expect("load without a cookie");
+    for (key, value) in payload::data(bytes) {
+        session.insert_value(&key, value).expect("insert");
+    }
+    let set_cookie = manager.save(session).expect("first save").set_cookie;
+    let set_cookie = set_cookie.expect("a Set-Cookie header");
+    let cookie = set_cookie.split(';').next().expect("name=value");
+    let run = |cookie: &str| match request.as_str() {
+        "load" => {
+            std::hint::black_box(manager.load(Some(cookie)).expect("load"));
+        }
+        "modified" => {
+            let mut session = manager.load(Some(cookie)).expect("load");
+            session
+                .modify(payload::COUNTER, |n: Option<i64>| n.unwrap_or(0) + 1)
+                .expect("modify");
+            std::hint::black_box(manager.save(session).expect("save"));
+        }
+        other => panic!("REQUEST: load or modified, not {other:?}"),
+    };
+    run(cookie);
+    for _ in 0..count {
+        run(cookie);
+    }
+}
