@@ -80,6 +80,7 @@ _OPTIONS = {
     "cleanup_every": ("cleanup_every", int),
     "max_size": ("max_size", int),
     "compress_threshold": ("compress_threshold", int),
+    "max_sessions_per_owner": ("max_sessions_per_owner", int),
 }
 
 
@@ -150,7 +151,7 @@ class SessionManager(_Closable):
     or None to omit it), cookie_partitioned, key_prefix, format ("msgpack", "json"),
     permanent, idle_lifetime, absolute_lifetime, touch_interval (seconds or timedelta),
     refresh_each_request, concurrency ("no_lost_updates", "last_writer_wins"),
-    max_attempts, cleanup_every, max_size; at rest: data_keys (a base64 256-bit key, or a
+    max_attempts, cleanup_every, max_size, max_sessions_per_owner; at rest: data_keys (a base64 256-bit key, or a
     list of them for rotation: the first encrypts, all decrypt) and compress_threshold
     (bytes). Flask-Session cannot read encrypted or compressed records.
 
