@@ -765,6 +765,18 @@ sessionstore_result sessionstore_options_set_compress_threshold(sessionstore_opt
                                                                 size_t bytes);
 
 /**
+ * Caps the sessions of one owner (sessionstore_session_set_owner()): binding one more ends
+ * the owner's oldest (default no limit). 0 makes sessionstore_manager_open() fail with
+ * SESSIONSTORE_CONFIG.
+ *
+ * # Safety
+ * `options` is a live options handle; the general rules in the header's preamble (Pointers,
+ * Threads) apply.
+ */
+sessionstore_result sessionstore_options_set_max_sessions_per_owner(sessionstore_options *options,
+                                                                    size_t sessions);
+
+/**
  * Opens the store named by `store_url` (e.g. "sqlite:///var/lib/app/sessions.db",
  * "memory://"; see the README for every backend and URL parameter), with `options` (NULL:
  * defaults and the URL's parameters), and puts the manager in `*out`, to release with

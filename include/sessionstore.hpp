@@ -473,6 +473,11 @@ public:
         detail::check(sessionstore_options_set_max_size(handle_, bytes));
         return *this;
     }
+    /** Caps the sessions of one owner: binding one more ends the oldest. */
+    Options &set_max_sessions_per_owner(std::size_t sessions) {
+        detail::check(sessionstore_options_set_max_sessions_per_owner(handle_, sessions));
+        return *this;
+    }
     /** Adds a data key for encryption at rest (32 bytes in base64): the first key added
      *  encrypts, all of them decrypt (rotation). */
     Options &add_data_key(std::string_view key_base64) {

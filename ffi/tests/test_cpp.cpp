@@ -147,6 +147,17 @@ void test_owners() {
     CHECK(manager.sessions_of("42") == "[]");
     CHECK_THROWS(here.set_owner(""), SESSIONSTORE_TYPE_MISMATCH);
     CHECK_THROWS(manager.end_sessions_of("42", "not an id"), SESSIONSTORE_INVALID_ARGUMENT);
+
+    ss::Options options;
+    options.set_max_sessions_per_owner(1);
+    ss::Manager capped = ss::Manager::open("memory://", options);
+    std::string older, newer;
+    for (std::string *cookie : {&older, &newer}) {
+        ss::Session session = capped.load();
+        session.set_owner("7");
+        *cookie = cookie_pair(session.save());
+    }
+    CHECK(capped.load(older).is_new() && !capped.load(newer).is_new());
 }
 
 void test_values() {

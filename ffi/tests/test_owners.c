@@ -41,6 +41,27 @@ int main(void) {
     sessionstore_manager *manager = NULL;
     CHECK_OK(sessionstore_manager_open("memory://?max_sessions_per_owner=3", NULL, &manager));
 
+    /* The cap through the options: one session per owner, the older one ended. */
+    sessionstore_options *options = NULL;
+    CHECK_OK(sessionstore_options_new(&options));
+    CHECK_RC(sessionstore_options_set_max_sessions_per_owner(NULL, 1), SESSIONSTORE_NULL_ARGUMENT);
+    CHECK_OK(sessionstore_options_set_max_sessions_per_owner(options, 0));
+    sessionstore_manager *capped = NULL;
+    CHECK_RC(sessionstore_manager_open("memory://", options, &capped), SESSIONSTORE_CONFIG);
+    CHECK_OK(sessionstore_options_set_max_sessions_per_owner(options, 1));
+    CHECK_OK(sessionstore_manager_open("memory://", options, &capped));
+    sessionstore_options_free(options);
+    char *older_id = NULL, *newer_id = NULL;
+    char *older = log_in(capped, "7", &older_id);
+    char *newer = log_in(capped, "7", &newer_id);
+    CHECK(anonymous(capped, older));
+    CHECK(!anonymous(capped, newer));
+    free(older);
+    free(newer);
+    sessionstore_string_free(older_id);
+    sessionstore_string_free(newer_id);
+    sessionstore_manager_free(capped);
+
     char *ids[3];
     char *cookies[3];
     for (int i = 0; i < 3; i++)

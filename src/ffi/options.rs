@@ -146,6 +146,7 @@ pub struct sessionstore_options {
     data_keys: Vec<DataKey>,
     decrypt_only: Option<bool>,
     compress_threshold: Option<usize>,
+    max_sessions_per_owner: Option<usize>,
 }
 
 impl sessionstore_options {
@@ -219,6 +220,9 @@ impl sessionstore_options {
         }
         if let Some(bytes) = self.compress_threshold {
             builder = builder.compress_threshold(bytes);
+        }
+        if let Some(sessions) = self.max_sessions_per_owner {
+            builder = builder.max_sessions_per_owner(sessions);
         }
         builder
     }
@@ -625,4 +629,19 @@ pub unsafe extern "C" fn sessionstore_options_set_compress_threshold(
     bytes: usize,
 ) -> sessionstore_result {
     set_option!(options.compress_threshold = bytes)
+}
+
+/// Caps the sessions of one owner (sessionstore_session_set_owner()): binding one more ends
+/// the owner's oldest (default no limit). 0 makes sessionstore_manager_open() fail with
+/// SESSIONSTORE_CONFIG.
+///
+/// # Safety
+/// `options` is a live options handle; the general rules in the header's preamble (Pointers,
+/// Threads) apply.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sessionstore_options_set_max_sessions_per_owner(
+    options: *mut sessionstore_options,
+    sessions: usize,
+) -> sessionstore_result {
+    set_option!(options.max_sessions_per_owner = sessions)
 }

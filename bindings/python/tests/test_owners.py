@@ -47,6 +47,13 @@ def test_the_cap_ends_the_oldest(tmp_path):
         assert not manager.load(second).new
 
 
+def test_the_cap_option_ends_the_oldest():
+    with SessionManager("memory://", max_sessions_per_owner=1) as manager:
+        first, _ = log_in(manager, "7")
+        second, _ = log_in(manager, "7")
+        assert manager.load(first).new and not manager.load(second).new
+
+
 def test_bad_owners_are_refused():
     manager = SessionManager("memory://")
     fresh = manager.load()

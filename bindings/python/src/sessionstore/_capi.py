@@ -88,6 +88,7 @@ _SIGNATURES = {
     "sessionstore_options_add_data_key": (_RESULT, [c_void_p, c_char_p]),
     "sessionstore_options_set_decrypt_only": (_RESULT, [c_void_p, c_bool]),
     "sessionstore_options_set_compress_threshold": (_RESULT, [c_void_p, c_size_t]),
+    "sessionstore_options_set_max_sessions_per_owner": (_RESULT, [c_void_p, c_size_t]),
     "sessionstore_manager_open": (_RESULT, [c_char_p, c_void_p, _HANDLE_OUT]),
     "sessionstore_manager_open_flask": (
         _RESULT,

@@ -81,6 +81,7 @@ _OPTIONS = {
     "max_size": ("max_size", int),
     "decrypt_only": ("decrypt_only", bool),
     "compress_threshold": ("compress_threshold", int),
+    "max_sessions_per_owner": ("max_sessions_per_owner", int),
 }
 
 
@@ -151,10 +152,11 @@ class SessionManager(_Closable):
     or None to omit it), cookie_partitioned, key_prefix, format ("msgpack", "json"),
     permanent, idle_lifetime, absolute_lifetime, touch_interval (seconds or timedelta),
     refresh_each_request, concurrency ("no_lost_updates", "last_writer_wins"),
-    max_attempts, cleanup_every, max_size; at rest: data_keys (a base64 256-bit key, or a
-    list of them for rotation: the first encrypts, all decrypt), decrypt_only (the keys
-    decrypt, saves are plain: turning encryption off without losing sessions) and
-    compress_threshold (bytes). Flask-Session cannot read encrypted or compressed records.
+    max_attempts, cleanup_every, max_size, max_sessions_per_owner; at rest: data_keys (a
+    base64 256-bit key, or a list of them for rotation: the first encrypts, all decrypt),
+    decrypt_only (the keys decrypt, saves are plain: turning encryption off without losing
+    sessions) and compress_threshold (bytes). Flask-Session cannot read encrypted or
+    compressed records.
 
     Raises ConfigError for an invalid URL or setting and StoreError when the store cannot
     be opened. close() (or the end of a ``with`` block) releases it; sessions still out
