@@ -168,6 +168,7 @@ pub(crate) fn root_cert_path(value: Option<String>) -> Option<PathBuf> {
 #[derive(Debug)]
 struct Unchecked(Arc<CryptoProvider>);
 
+#[cfg(feature = "postgres")]
 impl ServerCertVerifier for Unchecked {
     fn verify_server_cert(
         &self,
@@ -218,6 +219,7 @@ impl ServerCertVerifier for Unchecked {
 #[derive(Debug)]
 struct AnyHostName(Arc<WebPkiServerVerifier>);
 
+#[cfg(feature = "postgres")]
 impl ServerCertVerifier for AnyHostName {
     fn verify_server_cert(
         &self,
