@@ -10,6 +10,8 @@
  *   GET  /sessions             the user's sessions: {"user": <string or null>, "sessions":
  *                              [{"id_hint", "bound_at", "expires_at", "current"}]}
  *   POST /logout-all           ends the user's other sessions: {"ended": <count>}
+ *   GET  /metrics              the manager's metrics in the Prometheus text format (no
+ *                              session; metrics are turned on as in the demo)
  *   anything else              404, empty body
  *   a store failure            503 {"error": "<message>"}
  *
@@ -464,6 +466,24 @@ static enum MHD_Result send_error(struct MHD_Connection *connection, unsigned st
     return queued;
 }
 
+/* GET /metrics: the Prometheus text of sessionstore_manager_metrics_text(). */
+static enum MHD_Result send_metrics(struct MHD_Connection *connection,
+                                   const sessionstore_manager *manager) {
+    char *text = NULL;
+    if (sessionstore_manager_metrics_text(manager, &text) != SESSIONSTORE_OK)
+        return send_error(connection, MHD_HTTP_SERVICE_UNAVAILABLE);
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
+    sessionstore_string_free(text);
+    if (!response)
+        return MHD_NO;
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; version=0.0.4");
+    enum MHD_Result queued = MHD_queue_response(connection, MHD_HTTP_OK, response);
+    MHD_destroy_response(response);
+    return queued;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **context) {
@@ -489,6 +509,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
                               {0}};
         return send_reply(connection, &reply, NULL);
     }
+
+    if (strcmp(method, "GET") == 0 && strcmp(url, "/metrics") == 0)
+        return send_metrics(connection, manager);
 
     const char *cookie =
         MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
@@ -574,6 +597,20 @@ static int parse_args(int argc, char **argv, struct options *options) {
     return 0;
 }
 
+/* Opens `store` with metrics on, as the demo does (metrics=on added to the URL). */
+static bool open_with_metrics(const char *store, const sessionstore_options *options,
+                              sessionstore_manager **manager) {
+    const char *separator = strchr(store, '?') ? "&" : "?";
+    size_t len = strlen(store) + strlen(separator) + strlen("metrics=on") + 1;
+    char *url = malloc(len);
+    if (!url)
+        return false;
+    snprintf(url, len, "%s%smetrics=on", store, separator);
+    bool ok = sessionstore_manager_open(url, options, manager) == SESSIONSTORE_OK;
+    free(url);
+    return ok;
+}
+
 static sessionstore_manager *open_manager(const struct options *o) {
     sessionstore_options *options = NULL;
     sessionstore_manager *manager = NULL;
@@ -586,7 +623,7 @@ static sessionstore_manager *open_manager(const struct options *o) {
                                       options, o->cookie_name) == SESSIONSTORE_OK) &&
               (!o->prefix ||
                sessionstore_options_set_prefix(options, o->prefix) == SESSIONSTORE_OK) &&
-              sessionstore_manager_open(o->store, options, &manager) == SESSIONSTORE_OK;
+              open_with_metrics(o->store, options, &manager);
     if (!ok)
         fprintf(stderr, "demo: %s\n", sessionstore_last_error());
     sessionstore_options_free(options);

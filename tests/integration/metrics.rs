@@ -216,31 +216,43 @@ fn parse(text: &str) -> HashMap<String, f64> {
     samples
 }
 
-/// The demo's `/metrics`, scraped after known requests.
-#[cfg(all(feature = "rouille", feature = "sqlite"))]
+/// The `/metrics` of the demo and of the C server, scraped after known requests.
+#[cfg(all(feature = "rouille", feature = "sqlite", feature = "capi"))]
 #[test]
-fn the_demo_serves_metrics() {
+fn the_demo_and_the_c_server_serve_metrics() {
     use super::common::web;
-    let dir = tempfile::tempdir().unwrap();
-    let store = web::sqlite_store(&dir, "s.db");
-    let server = web::demo(&["--store", &store]);
-    let browser = web::browser();
-    web::get(&browser, &server.url("/visit"));
-    web::get(&browser, &server.url("/visit"));
-    web::get(&browser, &server.url("/whoami"));
-    let text = ureq::get(&server.url("/metrics"))
-        .call()
-        .unwrap()
-        .into_body()
-        .read_to_string()
-        .unwrap();
-    let samples = parse(&text);
-    let count = |name: &str, outcome: &str| {
-        samples[&format!("{name}{{backend=\"sqlite\",outcome=\"{outcome}\"}}")]
-    };
-    assert_eq!(count("sessionstore_loads_total", "no_cookie"), 1.0);
-    assert_eq!(count("sessionstore_loads_total", "hit"), 2.0);
-    assert_eq!(count("sessionstore_saves_total", "created"), 1.0);
-    assert_eq!(count("sessionstore_saves_total", "updated"), 1.0);
-    assert_eq!(count("sessionstore_saves_total", "unchanged"), 1.0);
+    let demo = |args: &[&str]| web::demo(args);
+    let c_server = |args: &[&str]| web::c_server(args);
+    let servers: [&dyn Fn(&[&str]) -> web::HttpServer; 2] = [&demo, &c_server];
+    for start in servers {
+        let dir = tempfile::tempdir().unwrap();
+        let store = web::sqlite_store(&dir, "s.db");
+        let server = start(&["--store", &store]);
+        let browser = web::browser();
+        web::get(&browser, &server.url("/visit"));
+        web::get(&browser, &server.url("/visit"));
+        web::get(&browser, &server.url("/whoami"));
+        let text = ureq::get(&server.url("/metrics"))
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap();
+        let samples = parse(&text);
+        let count = |name: &str, outcome: &str| {
+            samples[&format!("{name}{{backend=\"sqlite\",outcome=\"{outcome}\"}}")]
+        };
+        assert_eq!(
+            count("sessionstore_loads_total", "no_cookie"),
+            1.0,
+            "{text}"
+        );
+        assert_eq!(count("sessionstore_loads_total", "hit"), 2.0);
+        assert_eq!(count("sessionstore_saves_total", "created"), 1.0);
+        assert_eq!(count("sessionstore_saves_total", "updated"), 1.0);
+        assert_eq!(count("sessionstore_saves_total", "unchanged"), 1.0);
+        let loads =
+            r#"sessionstore_store_duration_seconds_count{backend="sqlite",operation="load"}"#;
+        assert_eq!(samples[loads], 2.0);
+    }
 }

@@ -344,3 +344,22 @@ def test_flask_session_sqlalchemy_settings_name_the_sql_store(tmp_path):
         with manager.load(cookie_of(saved)) as session:
             assert session["x"] == 1
     assert (tmp_path / "flask.db").is_file()
+
+
+def test_metrics_count_known_traffic():
+    manager = SessionManager("memory://?metrics=on")
+    session = manager.load()
+    session["n"] = 1
+    cookie = cookie_of(manager.save(session))
+    manager.save(manager.load(cookie))
+    stats = manager.stats()
+    assert (stats["loads_no_cookie"], stats["loads_hit"]) == (1, 1)
+    assert (stats["saves_created"], stats["saves_unchanged"]) == (1, 1)
+    assert stats["store"]["load"]["calls"] == 1
+    assert sum(stats["store"]["load"]["latency_buckets"]) == 1
+    assert 'sessionstore_loads_total{backend="memory",outcome="hit"} 1\n' in manager.metrics_text()
+    off = SessionManager("memory://")
+    with pytest.raises(ConfigError, match="metrics=on"):
+        off.stats()
+    with pytest.raises(ConfigError):
+        off.metrics_text()

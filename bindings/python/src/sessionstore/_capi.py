@@ -46,6 +46,53 @@ class Saved(Structure):
     _fields_ = [("set_cookie", c_void_p), ("vary_cookie", c_bool), ("ended", c_bool)]
 
 
+#: SESSIONSTORE_STATS_OPERATIONS and SESSIONSTORE_STATS_BUCKETS.
+STATS_OPERATIONS = 8
+STATS_BUCKETS = 13
+#: The operations of Stats' arrays, in order.
+STATS_OPERATION_NAMES = (
+    "load",
+    "create",
+    "compare_and_set",
+    "compare_and_delete",
+    "set",
+    "delete",
+    "touch",
+    "purge",
+)
+
+
+class Stats(Structure):
+    """sessionstore_stats."""
+
+    _fields_ = [
+        (name, c_uint64)
+        for name in (
+            "loads_hit",
+            "loads_miss",
+            "loads_no_cookie",
+            "loads_invalid_cookie",
+            "loads_expired",
+            "loads_undecodable",
+            "saves_unchanged",
+            "saves_touched",
+            "saves_created",
+            "saves_updated",
+            "saves_regenerated",
+            "saves_ended",
+            "saves_gave_up",
+            "conflict_retries",
+            "bytes_read",
+            "bytes_written",
+        )
+    ] + [
+        ("store_calls", c_uint64 * STATS_OPERATIONS),
+        ("store_errors", c_uint64 * STATS_OPERATIONS),
+        ("store_latency_nanos", c_uint64 * STATS_OPERATIONS),
+        ("store_latency_buckets", (c_uint64 * STATS_BUCKETS) * STATS_OPERATIONS),
+    ]
+
+
 #: sessionstore_modify_fn and sessionstore_release_fn.
 MODIFY_FN = CFUNCTYPE(c_int, c_void_p, POINTER(c_uint8), c_size_t, c_void_p)
 RELEASE_FN = CFUNCTYPE(None, c_void_p)
@@ -97,6 +144,8 @@ _SIGNATURES = {
     "sessionstore_manager_free": (None, [c_void_p]),
     "sessionstore_manager_load": (_RESULT, [c_void_p, c_char_p, _HANDLE_OUT]),
     "sessionstore_manager_purge_expired": (_RESULT, [c_void_p, POINTER(c_uint64)]),
+    "sessionstore_manager_stats": (_RESULT, [c_void_p, POINTER(Stats)]),
+    "sessionstore_manager_metrics_text": (_RESULT, [c_void_p, _HANDLE_OUT]),
     "sessionstore_session_save": (_RESULT, [c_void_p, POINTER(Saved)]),
     "sessionstore_session_free": (None, [c_void_p]),
     "sessionstore_session_id": (_RESULT, [c_void_p, _HANDLE_OUT]),

@@ -273,6 +273,36 @@ class SessionManager(_Closable):
         )
         return count.value
 
+    def stats(self):
+        """A snapshot of the manager's metrics as a dict: the loads_*, saves_*,
+        conflict_retries, bytes_read and bytes_written counts, and ``store``, per operation
+        (load, create, ...) its calls, errors, latency_nanos and latency_buckets. Raises
+        ConfigError unless the store URL turned metrics on (``metrics=on``)."""
+        out = _capi.Stats()
+        check(lib.sessionstore_manager_stats(self._handle.pointer, byref(out)))
+        counts = {
+            name: getattr(out, name)
+            for name, _ in _capi.Stats._fields_
+            if not name.startswith("store_")
+        }
+        counts["store"] = {
+            name: {
+                "calls": out.store_calls[n],
+                "errors": out.store_errors[n],
+                "latency_nanos": out.store_latency_nanos[n],
+                "latency_buckets": list(out.store_latency_buckets[n]),
+            }
+            for n, name in enumerate(_capi.STATS_OPERATION_NAMES)
+        }
+        return counts
+
+    def metrics_text(self):
+        """The metrics in the Prometheus text format, for a ``/metrics`` endpoint; raises as
+        stats() does."""
+        out = c_void_p()
+        check(lib.sessionstore_manager_metrics_text(self._handle.pointer, byref(out)))
+        return _capi.take_string(out.value)
+
 
 # Modify operations handed to the library, by the id passed as the callback's user data;
 # an entry lives until the library releases it (the session saved or closed).
