@@ -320,7 +320,7 @@ impl CookieConfig {
             return;
         };
         match self.mode {
-            CookieMode::Plain => return,
+            CookieMode::Plain => {}
             CookieMode::Flask => {
                 out.push('.');
                 let tag = flask_mac(secret, id.as_str()).finalize().into_bytes();

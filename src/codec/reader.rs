@@ -44,7 +44,7 @@ pub(super) fn skip(rest: &mut &[u8], nesting: usize) -> std::result::Result<(), 
                 pos += text.len();
                 continue;
             }
-            0xd9 | 0xda | 0xdb => {
+            0xd9..=0xdb => {
                 let width = 1 << (marker - 0xd9);
                 let len = length_at(bytes, pos, width)?;
                 let text = body_at(bytes, pos + width, len)?;
