@@ -394,7 +394,7 @@ fn check(cli: &Cli, url: &str) -> Outcome {
         .map_err(|e| opened.failed(e))?;
     let read = store.load(&key).map_err(|e| opened.failed(e))?;
     store.delete(&key).map_err(|e| opened.failed(e))?;
-    if !written || read.is_none_or(|record| record.data != probe) {
+    if !written || read.is_none_or(|record| record.data[..] != probe[..]) {
         return Err(Failure::Store(format!(
             "{}: the probe record did not read back as written",
             opened.shown
@@ -515,7 +515,7 @@ fn migrate(cli: &Cli, from: &str, to: &str, overwrite: bool, jobs: usize) -> Out
         }
         let batch: Vec<(&str, &[u8], Duration)> = records
             .iter()
-            .map(|(key, data, ttl)| (key.as_str(), data.as_slice(), *ttl))
+            .map(|(key, data, ttl)| (key.as_str(), &data[..], *ttl))
             .collect();
         for stored in store.create_many(&batch)? {
             let counter = if stored {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
 use rmpv::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -184,7 +185,7 @@ impl SessionManager {
             .at_rest
             .open(key, bytes, self.config.max_size)
             .ok()?;
-        let data = Entries::decode(&opened.value).ok()?;
+        let data = Entries::decode_shared(Bytes::copy_from_slice(&opened.value)).ok()?;
         owner_of(&data).map(str::to_owned)
     }
 

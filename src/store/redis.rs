@@ -827,20 +827,31 @@ impl Store for RedisStore {
         let pattern = format!("{}*", glob_escaped(prefix));
         let bad_cursor = || Error::store(BACKEND, "list keys: not a cursor of this store");
         let what = || format!("list keys {}*", shown_key(prefix));
-        match &self.nodes {
-            Nodes::Server(pool) => {
-                let start = match cursor {
-                    Some(cursor) => cursor.parse::<u64>().map_err(|_| bad_cursor())?,
-                    None => 0,
-                };
-                let (next, keys): (u64, Vec<String>) = with_connection(pool, |conn| {
-                    Self::scan_command(start, &pattern, limit).query(conn)
-                })
-                .map_err(|failure| self.failed(what(), failure))?;
+        // One server (or the master the sentinels name): one SCAN cursor.
+        let server_cursor = || match cursor {
+            Some(cursor) => cursor.parse::<u64>().map_err(|_| bad_cursor()),
+            None => Ok(0),
+        };
+        let server_page =
+            |scanned: std::result::Result<(u64, Vec<String>), Failure>| -> Result<super::KeyPage> {
+                let (next, keys) = scanned.map_err(|failure| self.failed(what(), failure))?;
                 Ok(super::KeyPage {
                     keys,
                     next: (next != 0).then(|| next.to_string()),
                 })
+            };
+        match &self.nodes {
+            Nodes::Server(pool) => {
+                let start = server_cursor()?;
+                server_page(with_connection(pool, |conn| {
+                    Self::scan_command(start, &pattern, limit).query(conn)
+                }))
+            }
+            Nodes::Sentinel(pool) => {
+                let start = server_cursor()?;
+                server_page(with_connection(pool, |conn| {
+                    Self::scan_command(start, &pattern, limit).query(conn)
+                }))
             }
             Nodes::Cluster(pool) => {
                 let (node, start) = match cursor {

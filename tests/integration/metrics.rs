@@ -221,9 +221,10 @@ fn parse(text: &str) -> HashMap<String, f64> {
 #[test]
 fn the_demo_and_the_c_server_serve_metrics() {
     use super::common::web;
+    type Start = dyn Fn(&[&str]) -> web::HttpServer;
     let demo = |args: &[&str]| web::demo(args);
     let c_server = |args: &[&str]| web::c_server(args);
-    let servers: [&dyn Fn(&[&str]) -> web::HttpServer; 2] = [&demo, &c_server];
+    let servers: [&Start; 2] = [&demo, &c_server];
     for start in servers {
         let dir = tempfile::tempdir().unwrap();
         let store = web::sqlite_store(&dir, "s.db");
