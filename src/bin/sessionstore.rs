@@ -145,13 +145,13 @@ fn run(cli: &Cli) -> Outcome {
     match &cli.command {
         Command::Count => {
             let opened = Opened::new(cli, required_url(cli)?)?;
-            println!("{}", opened.keys(None)?.len());
+            println!("{}", opened.keys(None, Listing::Sessions)?.len());
             Ok(())
         }
         Command::List { limit } => {
             let opened = Opened::new(cli, required_url(cli)?)?;
             let mut out = std::io::stdout().lock();
-            for key in opened.keys(*limit)? {
+            for key in opened.keys(*limit, Listing::Sessions)? {
                 let id = key.strip_prefix(&opened.config.key_prefix).unwrap_or(&key);
                 if writeln!(out, "{id}").is_err() {
                     break;
@@ -183,7 +183,7 @@ fn run(cli: &Cli) -> Outcome {
                 .manager
                 .purge_expired()
                 .map_err(|e| opened.failed(e))?;
-            let live = opened.keys(None)?.len();
+            let live = opened.keys(None, Listing::Sessions)?.len();
             println!("purged {purged} expired records; {live} live sessions remain");
             Ok(())
         }
@@ -254,14 +254,22 @@ impl Opened {
         Failure::Store(format!("{}: {error}", self.shown))
     }
 
-    /// The live keys under the prefix, each once, at most `limit`.
-    fn keys(&self, limit: Option<usize>) -> std::result::Result<Vec<String>, Failure> {
+    /// The live keys under the prefix, each once, at most `limit`; with [`Listing::Sessions`]
+    /// without the owners' index records.
+    fn keys(
+        &self,
+        limit: Option<usize>,
+        listing: Listing,
+    ) -> std::result::Result<Vec<String>, Failure> {
         let mut keys = Vec::new();
         let mut seen = HashSet::new();
         self.each_page(|page| {
             for key in page {
                 if limit.is_some_and(|limit| keys.len() >= limit) {
                     return false;
+                }
+                if listing == Listing::Sessions && self.manager.is_owner_index_key(&key) {
+                    continue;
                 }
                 if seen.insert(key.clone()) {
                     keys.push(key);
@@ -478,14 +486,30 @@ impl Progress {
     }
 }
 
+/// Which keys [`Opened::keys`] lists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    /// Sessions only (`count`, `list`).
+    Sessions,
+    /// Sessions and the owners' index records (`migrate` copies both).
+    Everything,
+}
+
 fn migrate(cli: &Cli, from: &str, to: &str, overwrite: bool, jobs: usize) -> Outcome {
     let source = Opened::new(cli, from)?;
     let destination = Opened::new(cli, to)?;
     let started = Instant::now();
-    let total = source.keys(None)?.len() as u64;
+    let total = source.keys(None, Listing::Everything)?.len() as u64;
     let tally = Tally::default();
     let progress = Progress::new(total);
     let (from_prefix, to_prefix) = (&source.config.key_prefix, &destination.config.key_prefix);
+    if from_prefix != to_prefix {
+        eprintln!(
+            "warning: the key prefix changes: the owners' index records are copied as they are \
+             and still name the source's keys, so sessions_of and end_sessions_of at the \
+             destination miss the copied sessions until each is bound again"
+        );
+    }
     // Copies `keys`: reads each, then writes the live ones in one batch.
     let copy = |keys: &[String]| -> Result<(), Error> {
         let now = OffsetDateTime::now_utc();

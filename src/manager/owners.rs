@@ -127,6 +127,13 @@ impl SessionManager {
         )
     }
 
+    /// Whether `key` (a store key under this manager's prefix) holds an owner's index rather
+    /// than a session, for tools that list a store's keys.
+    pub fn is_owner_index_key(&self, key: &str) -> bool {
+        key.strip_prefix(self.config.key_prefix.as_str())
+            .is_some_and(|rest| rest.starts_with(INDEX_MARKER))
+    }
+
     /// The hint [`SessionInfo::id_hint`] shows for the session under `id`, to tell the
     /// current session in [`sessions_of`](SessionManager::sessions_of)'s list.
     pub fn id_hint(&self, id: &SessionId) -> String {
