@@ -130,7 +130,7 @@ fn invalid_settings_are_named() {
                 ("SESSION_TYPE", "sqlalchemy"),
                 (
                     "SQLALCHEMY_DATABASE_URI",
-                    "postgresql://h/db?sslmode=require",
+                    "postgresql://h/db?sslmode=always",
                 ),
             ],
             "sslmode",
@@ -174,7 +174,7 @@ fn invalid_settings_are_named() {
         assert_eq!(key_of(error), *key, "{pairs:?}");
     }
     let urls = [
-        ("postgres://h/db?sslmode=require", "sslmode"),
+        ("postgres://h/db?sslmode=always", "sslmode"),
         ("postgres://h/db?pool_size=0", "pool_size"),
         ("postgres://h/db?table=x-y", "table"),
         ("mysql://h/db?connect_timeout=0", "connect_timeout"),
