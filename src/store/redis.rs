@@ -219,18 +219,7 @@ impl RedisOptions {
         } else {
             "redis"
         };
-        let mut hosts: Vec<String> = params
-            .take_hosts()
-            .iter()
-            .map(|host| with_default_port(host, DEFAULT_PORT))
-            .collect();
-        if hosts.is_empty() {
-            let host = url
-                .host_str()
-                .filter(|host| !host.is_empty())
-                .ok_or_else(|| Error::config("store URL", "the Redis URL has no host"))?;
-            hosts.push(format!("{host}:{}", url.port().unwrap_or(DEFAULT_PORT)));
-        }
+        let hosts = url_hosts(url, params, DEFAULT_PORT, "the Redis URL has no host")?;
         if !cluster && hosts.len() > 1 {
             return Err(Error::config(
                 "store URL",
@@ -660,6 +649,29 @@ enum Failure {
 }
 
 /// Runs `f` on one of `pool`'s connections; renews the pool when the connection broke.
+/// The `host:port` addresses of a Redis or Sentinel URL: its `host` parameters, else the
+/// URL's own host; `default_port` where a host names none.
+fn url_hosts(
+    url: &url::Url,
+    params: &mut QueryParams,
+    default_port: u16,
+    no_host: &str,
+) -> Result<Vec<String>> {
+    let mut hosts: Vec<String> = params
+        .take_hosts()
+        .iter()
+        .map(|host| with_default_port(host, default_port))
+        .collect();
+    if hosts.is_empty() {
+        let host = url
+            .host_str()
+            .filter(|host| !host.is_empty())
+            .ok_or_else(|| Error::config("store URL", no_host.to_owned()))?;
+        hosts.push(format!("{host}:{}", url.port().unwrap_or(default_port)));
+    }
+    Ok(hosts)
+}
+
 fn with_connection<M, T>(
     pool: &Renewable<Pool<M>>,
     f: impl FnOnce(&mut M::Connection) -> RedisResult<T>,

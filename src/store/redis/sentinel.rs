@@ -25,7 +25,6 @@ use r2d2::ManageConnection;
 use super::RedisOptions;
 use crate::error::{Error, Result};
 use crate::parse::QueryParams;
-use crate::store::net::with_default_port;
 
 /// Sentinels' default port.
 pub(super) const DEFAULT_SENTINEL_PORT: u16 = 26379;
@@ -113,21 +112,12 @@ pub(super) fn sentinel_from_url(url: &url::Url, params: &mut QueryParams) -> Res
     } else {
         "redis"
     };
-    let mut hosts: Vec<String> = params
-        .take_hosts()
-        .iter()
-        .map(|host| with_default_port(host, DEFAULT_SENTINEL_PORT))
-        .collect();
-    if hosts.is_empty() {
-        let host = url
-            .host_str()
-            .filter(|host| !host.is_empty())
-            .ok_or_else(|| Error::config("store URL", "the Sentinel URL has no host"))?;
-        hosts.push(format!(
-            "{host}:{}",
-            url.port().unwrap_or(DEFAULT_SENTINEL_PORT)
-        ));
-    }
+    let hosts = super::url_hosts(
+        url,
+        params,
+        DEFAULT_SENTINEL_PORT,
+        "the Sentinel URL has no host",
+    )?;
     let decode = |text: &str| {
         percent_encoding::percent_decode_str(text)
             .decode_utf8()
