@@ -11,67 +11,13 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sessionstore::store::{CasOutcome, Record, Store};
 use sessionstore::{Config, SessionManager};
 
 use common::payload::COUNTER;
 use common::setup;
-
-/// Counts the store calls of the library's requests.
-struct Counting {
-    inner: Arc<dyn Store>,
-    calls: AtomicU64,
-}
-
-impl Counting {
-    fn call(&self) {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-impl Store for Counting {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-    fn load(&self, key: &str) -> sessionstore::Result<Option<Record>> {
-        self.call();
-        self.inner.load(key)
-    }
-    fn create(&self, key: &str, data: &[u8], ttl: Duration) -> sessionstore::Result<bool> {
-        self.call();
-        self.inner.create(key, data, ttl)
-    }
-    fn compare_and_set(
-        &self,
-        key: &str,
-        expected: &Record,
-        data: &[u8],
-        ttl: Duration,
-    ) -> sessionstore::Result<CasOutcome> {
-        self.call();
-        self.inner.compare_and_set(key, expected, data, ttl)
-    }
-    fn compare_and_delete(&self, key: &str, expected: &Record) -> sessionstore::Result<CasOutcome> {
-        self.call();
-        self.inner.compare_and_delete(key, expected)
-    }
-    fn set(&self, key: &str, data: &[u8], ttl: Duration) -> sessionstore::Result<()> {
-        self.call();
-        self.inner.set(key, data, ttl)
-    }
-    fn delete(&self, key: &str) -> sessionstore::Result<()> {
-        self.call();
-        self.inner.delete(key)
-    }
-    fn touch(&self, key: &str, ttl: Duration) -> sessionstore::Result<bool> {
-        self.call();
-        self.inner.touch(key, ttl)
-    }
-}
 
 /// A new 1 KB session through `manager`, bound to `owner` if given; its cookie pair.
 fn session(manager: &SessionManager, owner: Option<&str>) -> String {
@@ -97,10 +43,7 @@ fn modified(manager: &SessionManager, cookie: &str) {
 fn owners(c: &mut Criterion) {
     for name in setup::selected() {
         let target = setup::open(name);
-        let counting = Arc::new(Counting {
-            inner: target.store.clone(),
-            calls: AtomicU64::new(0),
-        });
+        let counting = Arc::new(setup::Counting::new(target.store.clone()));
         let base = target.manager(setup::Mode::Cas);
         let config: Config = base.config().clone();
         let manager = SessionManager::with_store(config, counting.clone());
@@ -112,9 +55,9 @@ fn owners(c: &mut Criterion) {
         let bound = session(&manager, Some(&owner));
         let mut calls = [0; 2];
         for (count, cookie) in calls.iter_mut().zip([&unbound, &bound]) {
-            counting.calls.store(0, Ordering::SeqCst);
+            counting.reset();
             modified(&manager, cookie);
-            *count = counting.calls.load(Ordering::SeqCst);
+            *count = counting.calls();
         }
         assert_eq!(
             calls[0], calls[1],

@@ -383,11 +383,7 @@ impl Target {
     /// of the store; returns `(operation, reads, writes)` rows. Panics if an unmodified
     /// request makes anything but exactly one read (the target).
     pub fn count_calls(&self, bytes: usize) -> Vec<(Op, u64, u64)> {
-        let counting = Arc::new(Counting {
-            inner: self.store.clone(),
-            reads: AtomicU64::new(0),
-            writes: AtomicU64::new(0),
-        });
+        let counting = Arc::new(Counting::new(self.store.clone()));
         let mut rows = Vec::new();
         for op in Op::ALL {
             let manager = self.manager_on(counting.clone(), op.mode());
@@ -588,14 +584,32 @@ pub fn new_raw_record(target: &Target, raw: &dyn Raw, bytes: usize) -> String {
     key
 }
 
-/// Counts the calls a manager makes to its store.
-struct Counting {
+/// Counts the calls a manager makes to its store (the `count_calls` check, the owners
+/// bench).
+pub struct Counting {
     inner: Arc<dyn Store>,
     reads: AtomicU64,
     writes: AtomicU64,
 }
 
 impl Counting {
+    /// A wrapper of `inner` that has counted nothing yet.
+    pub fn new(inner: Arc<dyn Store>) -> Counting {
+        Counting {
+            inner,
+            reads: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+        }
+    }
+    /// Reads and writes counted since the last reset, together.
+    pub fn calls(&self) -> u64 {
+        self.reads.load(Ordering::SeqCst) + self.writes.load(Ordering::SeqCst)
+    }
+    /// Starts counting from zero.
+    pub fn reset(&self) {
+        self.reads.store(0, Ordering::SeqCst);
+        self.writes.store(0, Ordering::SeqCst);
+    }
     fn read(&self) {
         self.reads.fetch_add(1, Ordering::SeqCst);
     }
