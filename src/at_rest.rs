@@ -24,7 +24,7 @@
 //! | version | cipher when encrypted | |
 //! |---|---|---|
 //! | 2 | XAES-256-GCM (c2sp.org/XAES-256-GCM; the `xaes` module) | every save writes it |
-//! | 1 | XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) | read only; rewritten as version 2 by the session's next request |
+//! | 1 | XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) | read only; the next save rewrites it |
 //!
 //! Without encryption the two versions are the same format.
 
@@ -67,11 +67,11 @@ const ENCRYPTED_HEADER_LEN: usize = HEADER_LEN + KEY_ID_LEN + NONCE_LEN;
 
 /// A 256-bit data key. Its `Debug` shows the key id only.
 ///
-/// The key bytes live in one heap allocation that is wiped when the key is dropped
-/// (`zeroize`), and so does what XAES-256-GCM computes from the key once (its AES-256 round
-/// keys and CMAC subkey), so moving a key (into a `Vec`, a configuration, the C ABI's
-/// options) copies pointers, not the key, and every clone wipes its own copy. The per-record
-/// keys derived for each seal or open are wiped once `ring`'s key is built from them.
+/// The key bytes live in one heap allocation, and what XAES-256-GCM computes from the key
+/// once (its AES-256 round keys and CMAC subkey) in another; both are wiped when the key is
+/// dropped (`zeroize`), so moving a key (into a `Vec`, a configuration, the C ABI's options)
+/// copies pointers, not the key, and every clone wipes its own copies. The per-record keys
+/// derived for each seal or open are wiped once `ring`'s key is built from them.
 #[derive(Clone)]
 pub struct DataKey {
     key: Box<Zeroizing<[u8; KEY_LEN]>>,
