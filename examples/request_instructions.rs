@@ -2,11 +2,12 @@
 //! instructions (`scripts/profile.sh` runs it under callgrind, which counts instructions
 //! whatever the machine's load; docs/BENCHMARKS.md).
 //!
-//! `request_instructions REQUEST PAYLOAD COUNT`: REQUEST is `load` (load a stored session)
-//! or `modified` (load, increment the counter, compare-and-set save), PAYLOAD `200B`, `2KB`
-//! or `20KB` (the benchmark payloads, benches/common/payload.rs), COUNT the requests to run
-//! after one unmeasured request. Runs with a COUNT of 0 measure the setup, which the script
-//! subtracts.
+//! `request_instructions REQUEST PAYLOAD COUNT [AT_REST]`: REQUEST is `load` (load a stored
+//! session) or `modified` (load, increment the counter, compare-and-set save), PAYLOAD
+//! `200B`, `2KB` or `20KB` (the benchmark payloads, benches/common/payload.rs), COUNT the
+//! requests to run after one unmeasured request, AT_REST `plain` (the default) or
+//! `encrypted` (one data key: a load decrypts, a save encrypts; docs/DESIGN.md §4). Runs with
+//! a COUNT of 0 measure the setup, which the script subtracts.
 
 #[path = "../benches/common/payload.rs"]
 #[allow(dead_code)] // the benchmarks' payload module; this program uses part of it
@@ -14,14 +15,21 @@ mod payload;
 
 use std::time::Duration;
 
+use sessionstore::at_rest::DataKey;
 use sessionstore::store::StoreConfig;
 use sessionstore::{Config, SessionManager};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [request, size, count] = &args[..] else {
-        eprintln!("usage: request_instructions load|modified 200B|2KB|20KB COUNT");
-        std::process::exit(2);
+    let (request, size, count, at_rest) = match &args[..] {
+        [request, size, count] => (request, size, count, "plain"),
+        [request, size, count, at_rest] => (request, size, count, at_rest.as_str()),
+        _ => {
+            eprintln!(
+                "usage: request_instructions load|modified 200B|2KB|20KB COUNT [plain|encrypted]"
+            );
+            std::process::exit(2);
+        }
     };
     let bytes = payload::SIZES
         .iter()
@@ -29,14 +37,16 @@ fn main() {
         .map(|(_, bytes)| *bytes)
         .expect("PAYLOAD: 200B, 2KB or 20KB");
     let count: u32 = count.parse().expect("COUNT: a number");
-    let manager = SessionManager::new(
-        Config::builder(StoreConfig::Memory)
-            .secret("benchmark secret")
-            .touch_interval(Duration::from_secs(3600))
-            .build()
-            .expect("a valid configuration"),
-    )
-    .expect("the memory store opens");
+    let builder = Config::builder(StoreConfig::Memory)
+        .secret("benchmark secret")
+        .touch_interval(Duration::from_secs(3600));
+    let builder = match at_rest {
+        "plain" => builder,
+        "encrypted" => builder.data_key(DataKey::from_bytes([7; 32])),
+        other => panic!("AT_REST: plain or encrypted, not {other:?}"),
+    };
+    let manager = SessionManager::new(builder.build().expect("a valid configuration"))
+        .expect("the memory store opens");
     let mut session = manager.load(None).expect("load without a cookie");
     for (key, value) in payload::data(bytes) {
         session.insert_value(&key, value).expect("insert");

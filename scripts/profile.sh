@@ -7,6 +7,8 @@
 # Writes target/bench-report/instructions.md (the table) and, per tree, the
 # callgrind_annotate summary of a 2 KB modified request (profile-<tree>.txt).
 #
+# AT_REST=encrypted counts the requests with a data key (a load decrypts, a save encrypts).
+#
 # Usage: scripts/profile.sh [REVISION]   (e.g. scripts/profile.sh main)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,7 @@ target=$CARGO_TARGET_DIR
 out=target/bench-report
 mkdir -p "$out" "$target/profile"
 count=200
+at_rest=${AT_REST:-plain}
 requests=(load modified)
 sizes=(200B 2KB 20KB)
 
@@ -33,7 +36,7 @@ instructions() {
     local file
     file=$(mktemp)
     valgrind --tool=callgrind --callgrind-out-file="$file" "$target/profile/$1" "$2" "$3" "$4" \
-        2>&1 >/dev/null | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+        "$at_rest" 2>&1 >/dev/null | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
     if [[ $2 == modified && $3 == 2KB && $4 != 0 ]]; then
         callgrind_annotate --inclusive=no "$file" 2>/dev/null | head -40 >"$out/profile-$1.txt"
     fi
@@ -66,7 +69,7 @@ say "building the current tree"
 build . current
 
 {
-    echo "Instructions per request, memory store (callgrind, $count requests)${rev:+; baseline $rev}"
+    echo "Instructions per request, memory store, at rest $at_rest (callgrind, $count requests)${rev:+; baseline $rev}"
     echo
     if [[ -n ${rev:-} ]]; then
         echo "| request | payload | baseline | current | current / baseline |"

@@ -10,16 +10,23 @@
 //! ```text
 //! offset  size  field
 //! 0       4     magic "\xC1SSE" (0xC1 never starts MessagePack, nor UTF-8 or JSON)
-//! 4       1     version (1)
+//! 4       1     version: 2 (written and read) or 1 (read only)
 //! 5       1     flags: bit 0 compressed, bit 1 encrypted; the others must be 0
 //! encrypted:
 //! 6       4     key id: the first 4 bytes of SHA-256(key)
-//! 10      24    XChaCha20-Poly1305 nonce (random)
+//! 10      24    nonce (random)
 //! 34      n+16  ciphertext and tag; associated data: bytes 0..34 and the store key
 //! not encrypted:
 //! 6       n     payload
 //! payload, when compressed: uncompressed length (u32, little-endian), then an LZ4 block
 //! ```
+//!
+//! | version | cipher when encrypted | |
+//! |---|---|---|
+//! | 2 | XAES-256-GCM (c2sp.org/XAES-256-GCM; the `xaes` module) | every save writes it |
+//! | 1 | XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) | read only; the next save rewrites it |
+//!
+//! Without encryption the two versions are the same format.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -32,11 +39,16 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, Result};
 
+mod xaes;
+
 /// The first bytes of every envelope. 0xC1 is the one byte MessagePack never uses and never
 /// occurs in UTF-8, so no MessagePack map and no JSON object starts with it.
 pub const MAGIC: [u8; 4] = *b"\xC1SSE";
-/// The envelope version this library writes and reads.
-pub const VERSION: u8 = 1;
+/// The envelope version this library writes (and reads): XAES-256-GCM when encrypted.
+pub const VERSION: u8 = 2;
+/// The first envelope version, still read (XChaCha20-Poly1305 when encrypted), no longer
+/// written.
+pub const LEGACY_VERSION: u8 = 1;
 /// Flag: the payload is LZ4-compressed.
 pub const FLAG_COMPRESSED: u8 = 0b01;
 /// Flag: the payload is encrypted.
@@ -45,7 +57,7 @@ pub const FLAG_ENCRYPTED: u8 = 0b10;
 pub const KEY_LEN: usize = 32;
 /// Length of a key id in bytes.
 pub const KEY_ID_LEN: usize = 4;
-/// Length of a nonce in bytes (XChaCha20's 192 bits).
+/// Length of a nonce in bytes (192 bits, for XAES-256-GCM and XChaCha20-Poly1305 alike).
 pub const NONCE_LEN: usize = 24;
 /// Length of the authentication tag in bytes.
 pub const TAG_LEN: usize = 16;
@@ -55,15 +67,25 @@ const ENCRYPTED_HEADER_LEN: usize = HEADER_LEN + KEY_ID_LEN + NONCE_LEN;
 
 /// A 256-bit data key. Its `Debug` shows the key id only.
 ///
-/// The key bytes live in one heap allocation that is wiped when the key is dropped
-/// (`zeroize`), so moving a key (into a `Vec`, a configuration, the C ABI's options) copies
-/// a pointer, not the key, and every clone wipes its own copy; the cipher built from it for
-/// each seal or open wipes its copy too (the `chacha20poly1305` crate's `zeroize` feature).
-#[derive(Clone, PartialEq, Eq)]
+/// The key bytes live in one heap allocation, and what XAES-256-GCM computes from the key
+/// once (its AES-256 round keys and CMAC subkey) in another; both are wiped when the key is
+/// dropped (`zeroize`), so moving a key (into a `Vec`, a configuration, the C ABI's options)
+/// copies pointers, not the key, and every clone wipes its own copies. The per-record keys
+/// derived for each seal or open are wiped once `ring`'s key is built from them.
+#[derive(Clone)]
 pub struct DataKey {
     key: Box<Zeroizing<[u8; KEY_LEN]>>,
+    xaes: Box<xaes::Xaes>,
     id: [u8; KEY_ID_LEN],
 }
+
+impl PartialEq for DataKey {
+    fn eq(&self, other: &DataKey) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for DataKey {}
 
 impl ZeroizeOnDrop for DataKey {}
 
@@ -79,7 +101,8 @@ impl DataKey {
         let digest = Sha256::digest(key.as_slice());
         let mut id = [0; KEY_ID_LEN];
         id.copy_from_slice(&digest[..KEY_ID_LEN]);
-        DataKey { key, id }
+        let xaes = Box::new(xaes::Xaes::new(&key));
+        DataKey { key, xaes, id }
     }
 
     /// A key from 32 bytes in base64, standard or URL-safe, padded or not (`openssl rand
@@ -125,12 +148,22 @@ impl DataKey {
         self.id
     }
 
-    /// XChaCha20-Poly1305 for one nonce: HChaCha20 derives a subkey from the key and the
-    /// nonce's first 16 bytes, and ChaCha20-Poly1305 (RFC 8439, `ring`'s implementation)
-    /// runs under the subkey with the nonce's last 8 bytes (draft-irtf-cfrg-xchacha §2.3).
-    /// The subkey is wiped here; the copy inside `ring`'s key is not (`ring` does not
-    /// zeroize), and it opens that one record only.
-    fn cipher(&self, nonce: &[u8; NONCE_LEN]) -> (LessSafeKey, Nonce) {
+    /// The AEAD of an envelope `version` (already checked to be [`VERSION`] or
+    /// [`LEGACY_VERSION`]) for one nonce: XAES-256-GCM, or XChaCha20-Poly1305 for version 1.
+    fn cipher(&self, version: u8, nonce: &[u8; NONCE_LEN]) -> (LessSafeKey, Nonce) {
+        if version == LEGACY_VERSION {
+            self.xchacha20_poly1305(nonce)
+        } else {
+            self.xaes.cipher(nonce)
+        }
+    }
+
+    /// XChaCha20-Poly1305 for one nonce (version 1 records): HChaCha20 derives a subkey from
+    /// the key and the nonce's first 16 bytes, and ChaCha20-Poly1305 (RFC 8439, `ring`'s
+    /// implementation) runs under the subkey with the nonce's last 8 bytes
+    /// (draft-irtf-cfrg-xchacha §2.3). The subkey is wiped here; the copy inside `ring`'s
+    /// key is not (`ring` does not zeroize), and it opens that one record only.
+    fn xchacha20_poly1305(&self, nonce: &[u8; NONCE_LEN]) -> (LessSafeKey, Nonce) {
         let key: &[u8; KEY_LEN] = &self.key;
         let (head, tail) = nonce.split_at(16);
         let head: &[u8; 16] = head.try_into().expect("16 bytes");
@@ -174,6 +207,8 @@ pub struct AtRest {
 /// An envelope's parts, as [`Envelope::parse`] reads them; the payload is still sealed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Envelope<'a> {
+    /// The envelope version: [`VERSION`] or [`LEGACY_VERSION`].
+    pub version: u8,
     /// Whether the payload is compressed.
     pub compressed: bool,
     /// The key id and nonce of an encrypted payload.
@@ -195,7 +230,8 @@ pub struct Encryption<'a> {
 
 impl<'a> Envelope<'a> {
     /// Reads an envelope's structure: `Ok(None)` when `bytes` do not start with [`MAGIC`]
-    /// (a plain record), an error when they do but the rest is not a version-1 envelope.
+    /// (a plain record), an error when they do but the rest is not an envelope of a version
+    /// this library reads.
     pub fn parse(bytes: &'a [u8]) -> Result<Option<Envelope<'a>>> {
         let Some(rest) = bytes.strip_prefix(&MAGIC) else {
             return Ok(None);
@@ -203,7 +239,7 @@ impl<'a> Envelope<'a> {
         let [version, flags, ..] = *rest else {
             return Err(corrupt("truncated envelope header"));
         };
-        if version != VERSION {
+        if version != VERSION && version != LEGACY_VERSION {
             return Err(corrupt(format!("unsupported envelope version {version}")));
         }
         if flags & !(FLAG_COMPRESSED | FLAG_ENCRYPTED) != 0 {
@@ -212,6 +248,7 @@ impl<'a> Envelope<'a> {
         let compressed = flags & FLAG_COMPRESSED != 0;
         if flags & FLAG_ENCRYPTED == 0 {
             return Ok(Some(Envelope {
+                version,
                 compressed,
                 encryption: None,
                 header: &bytes[..HEADER_LEN],
@@ -229,6 +266,7 @@ impl<'a> Envelope<'a> {
             .try_into()
             .expect("length checked");
         Ok(Some(Envelope {
+            version,
             compressed,
             encryption: Some(Encryption { key_id, nonce }),
             header,
@@ -243,8 +281,9 @@ pub struct Opened<'a> {
     /// The encoded session (MessagePack or JSON).
     pub value: Cow<'a, [u8]>,
     /// Whether the record is sealed as these settings seal a save: encrypted with the first
-    /// key when keys are configured (and not decrypt-only), not encrypted otherwise. A record that is not (an old
-    /// key, or a plain record after encryption was turned on) is rewritten by its next save.
+    /// key in the current envelope version when keys are configured (and not decrypt-only),
+    /// not encrypted otherwise. A record that is not (an old key, version 1's cipher, or a
+    /// plain record after encryption was turned on) is rewritten by its next save.
     pub current: bool,
 }
 
@@ -317,7 +356,7 @@ impl AtRest {
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(&payload);
         let (header, plaintext) = sealed.split_at_mut(ENCRYPTED_HEADER_LEN);
-        let (cipher, nonce) = key.cipher(&nonce);
+        let (cipher, nonce) = key.cipher(VERSION, &nonce);
         let tag = with_associated_data(header, store_key, |data| {
             cipher.seal_in_place_separate_tag(nonce, Aad::from(data), plaintext)
         })
@@ -355,7 +394,8 @@ impl AtRest {
                 };
                 let (ciphertext, tag) = envelope.payload.split_at(envelope.payload.len() - TAG_LEN);
                 let mut plaintext = ciphertext.to_vec();
-                let (cipher, nonce) = self.keys[position].cipher(encryption.nonce);
+                let (cipher, nonce) =
+                    self.keys[position].cipher(envelope.version, encryption.nonce);
                 with_associated_data(envelope.header, store_key, |data| {
                     cipher.open_in_place_separate_tag(
                         nonce,
@@ -368,7 +408,8 @@ impl AtRest {
                 .map_err(|_| {
                     corrupt("authentication failed (wrong key, altered or moved record)")
                 })?;
-                (Cow::Owned(plaintext), position == 0 && !self.decrypt_only)
+                let current = position == 0 && !self.decrypt_only && envelope.version == VERSION;
+                (Cow::Owned(plaintext), current)
             }
         };
         let value = if envelope.compressed {
@@ -567,7 +608,7 @@ mod tests {
         let small = at_rest.seal(KEY, value(10)).unwrap();
         assert_eq!(small, value(10), "below the threshold: plain");
         let large = at_rest.seal(KEY, value(2000)).unwrap();
-        assert_eq!(&large[..HEADER_LEN], b"\xC1SSE\x01\x01");
+        assert_eq!(&large[..HEADER_LEN], b"\xC1SSE\x02\x01");
         assert!(large.len() < 100);
         let random: Vec<u8> = (0..200u32).map(|i| (i * 7919 % 251) as u8).collect();
         assert_eq!(at_rest.seal(KEY, random.clone()).unwrap(), random);
@@ -579,31 +620,95 @@ mod tests {
         let a = at_rest.seal(KEY, value(10)).unwrap();
         let b = at_rest.seal(KEY, value(10)).unwrap();
         assert_ne!(a, b, "random nonces");
+        assert_eq!(&a[..HEADER_LEN], b"\xC1SSE\x02\x02");
         let envelope = Envelope::parse(&a).unwrap().unwrap();
+        assert_eq!(envelope.version, VERSION);
         assert_eq!(envelope.encryption.unwrap().key_id, keys(1).id());
         assert!(!envelope.compressed);
         assert_eq!(a.len(), ENCRYPTED_HEADER_LEN + value(10).len() + TAG_LEN);
     }
 
+    /// A version-2 record is XAES-256-GCM (whose derivation src/at_rest/xaes.rs checks
+    /// against the C2SP vectors) under the first key, with the header and the store key as
+    /// associated data.
+    #[test]
+    fn records_are_xaes_256_gcm() {
+        let at_rest = both();
+        for len in [0, 10, 2000] {
+            let sealed = at_rest.seal(KEY, value(len)).unwrap();
+            let envelope = Envelope::parse(&sealed).unwrap().unwrap();
+            let nonce = envelope.encryption.unwrap().nonce;
+            let (cipher, nonce) = xaes::Xaes::new(&keys(1).key).cipher(nonce);
+            let mut payload = envelope.payload.to_vec();
+            let aad = associated_data(envelope.header, KEY);
+            let plaintext = cipher
+                .open_in_place(nonce, Aad::from(aad), &mut payload)
+                .unwrap();
+            let opened = if envelope.compressed {
+                decompress(plaintext, 1 << 20).unwrap()
+            } else {
+                plaintext.to_vec()
+            };
+            assert_eq!(opened, value(len), "{len}");
+        }
+    }
+
+    /// A record sealed in version 1 (XChaCha20-Poly1305), with this library's version-1
+    /// code: the nonce is fixed here, as a version-1 save drew it at random.
+    fn legacy_seal(key: &DataKey, store_key: &str, value: &[u8], flags: u8) -> Vec<u8> {
+        let nonce = [0x5a; NONCE_LEN];
+        let mut sealed = MAGIC.to_vec();
+        sealed.extend_from_slice(&[LEGACY_VERSION, flags | FLAG_ENCRYPTED]);
+        sealed.extend_from_slice(&key.id());
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(value);
+        let (header, plaintext) = sealed.split_at_mut(ENCRYPTED_HEADER_LEN);
+        let (cipher, nonce) = key.cipher(LEGACY_VERSION, &nonce);
+        let tag = cipher
+            .seal_in_place_separate_tag(
+                nonce,
+                Aad::from(associated_data(header, store_key)),
+                plaintext,
+            )
+            .unwrap();
+        sealed.extend_from_slice(tag.as_ref());
+        sealed
+    }
+
     #[test]
     fn a_record_under_another_key_or_altered_does_not_open() {
         let at_rest = both();
-        let sealed = at_rest.seal(KEY, value(500)).unwrap();
-        assert!(at_rest.open("session:abd", &sealed, 1 << 20).is_err());
-        for i in 0..sealed.len() {
-            let mut flipped = sealed.clone();
-            flipped[i] ^= 0x01;
-            match at_rest.open(KEY, &flipped, 1 << 20) {
-                // Without its magic the record reads as a plain one, which the codec refuses.
-                Ok(opened) if i < MAGIC.len() => {
-                    assert_eq!(opened.value, flipped);
-                    assert!(!opened.current);
+        let compressed = lz4_flex::block::compress_prepend_size(&value(500));
+        for sealed in [
+            at_rest.seal(KEY, value(500)).unwrap(),
+            legacy_seal(&keys(1), KEY, &value(500), 0),
+            legacy_seal(&keys(1), KEY, &compressed, FLAG_COMPRESSED),
+        ] {
+            assert_eq!(
+                at_rest.open(KEY, &sealed, 1 << 20).unwrap().value,
+                value(500)
+            );
+            assert!(at_rest.open("session:abd", &sealed, 1 << 20).is_err());
+            for i in 0..sealed.len() {
+                let mut flipped = sealed.clone();
+                flipped[i] ^= 0x01;
+                match at_rest.open(KEY, &flipped, 1 << 20) {
+                    // Without its magic the record reads as a plain one, which the codec
+                    // refuses.
+                    Ok(opened) if i < MAGIC.len() => {
+                        assert_eq!(opened.value, flipped);
+                        assert!(!opened.current);
+                    }
+                    opened => assert!(opened.is_err(), "byte {i}"),
                 }
-                opened => assert!(opened.is_err(), "byte {i}"),
             }
-        }
-        for len in MAGIC.len()..sealed.len() {
-            assert!(at_rest.open(KEY, &sealed[..len], 1 << 20).is_err(), "{len}");
+            // Relabelled as the other version: the version is authenticated too.
+            let mut relabelled = sealed.clone();
+            relabelled[MAGIC.len()] ^= VERSION ^ LEGACY_VERSION;
+            assert!(at_rest.open(KEY, &relabelled, 1 << 20).is_err());
+            for len in MAGIC.len()..sealed.len() {
+                assert!(at_rest.open(KEY, &sealed[..len], 1 << 20).is_err(), "{len}");
+            }
         }
     }
 
@@ -621,18 +726,22 @@ mod tests {
 
     #[test]
     fn unknown_and_wrong_keys_do_not_open() {
-        let sealed = encrypting().seal(KEY, value(10)).unwrap();
-        let other = AtRest {
-            keys: vec![keys(3)],
-            ..AtRest::default()
-        };
-        let error = other.open(KEY, &sealed, 1 << 20).unwrap_err().to_string();
-        assert!(error.contains("key id"), "{error}");
-        let mut forged = sealed.clone();
-        forged[HEADER_LEN..HEADER_LEN + KEY_ID_LEN].copy_from_slice(&keys(3).id());
-        let error = other.open(KEY, &forged, 1 << 20).unwrap_err().to_string();
-        assert!(error.contains("authentication failed"), "{error}");
-        assert!(AtRest::default().open(KEY, &sealed, 1 << 20).is_err());
+        for sealed in [
+            encrypting().seal(KEY, value(10)).unwrap(),
+            legacy_seal(&keys(1), KEY, &value(10), 0),
+        ] {
+            let other = AtRest {
+                keys: vec![keys(3)],
+                ..AtRest::default()
+            };
+            let error = other.open(KEY, &sealed, 1 << 20).unwrap_err().to_string();
+            assert!(error.contains("key id"), "{error}");
+            let mut forged = sealed.clone();
+            forged[HEADER_LEN..HEADER_LEN + KEY_ID_LEN].copy_from_slice(&keys(3).id());
+            let error = other.open(KEY, &forged, 1 << 20).unwrap_err().to_string();
+            assert!(error.contains("authentication failed"), "{error}");
+            assert!(AtRest::default().open(KEY, &sealed, 1 << 20).is_err());
+        }
     }
 
     #[test]
@@ -692,24 +801,35 @@ mod tests {
         for bytes in [
             &b"\xC1SSE"[..],
             b"\xC1SSE\x01",
-            b"\xC1SSE\x02\x00",
+            b"\xC1SSE\x02",
+            b"\xC1SSE\x00\x00",
             b"\xC1SSE\x01\x04",
+            b"\xC1SSE\x02\x04",
             b"\xC1SSE\x01\x02short",
+            b"\xC1SSE\x02\x02short",
         ] {
             assert!(Envelope::parse(bytes).is_err(), "{bytes:?}");
         }
+        // An unknown version, even with a valid record behind the byte: a corrupt record.
+        let mut version_3 = encrypting().seal(KEY, value(10)).unwrap();
+        version_3[MAGIC.len()] = 3;
+        let error = encrypting().open(KEY, &version_3, 1 << 20).unwrap_err();
+        assert!(
+            error.to_string().contains("unsupported envelope version 3"),
+            "{error}"
+        );
         assert_eq!(Envelope::parse(b"\x81\xa1k\x01").unwrap(), None);
         assert_eq!(Envelope::parse(b"{\"k\": 1}").unwrap(), None);
         assert_eq!(Envelope::parse(b"\xC1 not").unwrap(), None);
     }
 
-    /// The record as RustCrypto's XChaCha20-Poly1305 (what sealed records before this
-    /// library used `ring`) seals it, and opens it back.
+    /// A version-1 record as RustCrypto's XChaCha20-Poly1305 (what sealed records before
+    /// this library used `ring`) seals it.
     fn rustcrypto_seal(key: &DataKey, store_key: &str, value: &[u8]) -> Vec<u8> {
         use chacha20poly1305::aead::{AeadInOut, KeyInit};
         let key: &[u8; KEY_LEN] = &key.key;
         let mut sealed = MAGIC.to_vec();
-        sealed.extend_from_slice(&[VERSION, FLAG_ENCRYPTED]);
+        sealed.extend_from_slice(&[LEGACY_VERSION, FLAG_ENCRYPTED]);
         sealed.extend_from_slice(&DataKey::from_bytes(*key).id());
         sealed.extend_from_slice(&[0x5a; NONCE_LEN]);
         sealed.extend_from_slice(value);
@@ -725,32 +845,46 @@ mod tests {
         sealed
     }
 
+    /// Version-1 records, as RustCrypto's XChaCha20-Poly1305 and this library's version-1
+    /// code seal them (the same bytes), open; they are not current, so the next save
+    /// rewrites them, in version 2.
     #[test]
-    fn records_are_read_across_xchacha20_poly1305_implementations() {
-        use chacha20poly1305::aead::{AeadInOut, KeyInit};
-        let at_rest = encrypting();
+    fn version_1_records_open_and_are_rewritten_as_version_2() {
+        let at_rest = both();
         for len in [0, 10, 200, 2000, 20_000] {
             let old = rustcrypto_seal(&at_rest.keys[0], KEY, &value(len));
+            assert_eq!(old, legacy_seal(&at_rest.keys[0], KEY, &value(len), 0));
             let opened = at_rest.open(KEY, &old, 1 << 20).unwrap();
             assert_eq!(opened.value, value(len), "{len}");
-            assert!(opened.current);
+            assert!(!opened.current, "{len}");
 
-            let new = at_rest.seal(KEY, value(len)).unwrap();
-            let envelope = Envelope::parse(&new).unwrap().unwrap();
-            let nonce = envelope.encryption.unwrap().nonce;
-            let (ciphertext, tag) = envelope.payload.split_at(envelope.payload.len() - TAG_LEN);
-            let mut plaintext = ciphertext.to_vec();
-            let key: &[u8; KEY_LEN] = &at_rest.keys[0].key;
-            chacha20poly1305::XChaCha20Poly1305::new(key.into())
-                .decrypt_inout_detached(
-                    &(*nonce).into(),
-                    &associated_data(envelope.header, KEY),
-                    plaintext.as_mut_slice().into(),
-                    &<[u8; TAG_LEN]>::try_from(tag).unwrap().into(),
-                )
-                .unwrap();
-            assert_eq!(plaintext, value(len), "{len}");
+            let new = at_rest.seal(KEY, opened.value.into_owned()).unwrap();
+            assert_eq!(Envelope::parse(&new).unwrap().unwrap().version, VERSION);
+            let opened = at_rest.open(KEY, &new, 1 << 20).unwrap();
+            assert_eq!(opened.value, value(len), "{len}");
+            assert!(opened.current, "{len}");
         }
+        // Under an older key and version 1: stale as well.
+        let rotated = AtRest {
+            keys: vec![keys(2), keys(1)],
+            ..AtRest::default()
+        };
+        let old = legacy_seal(&keys(1), KEY, &value(10), 0);
+        assert!(!rotated.open(KEY, &old, 1 << 20).unwrap().current);
+        // Decrypt-only reads version 1 and writes plain.
+        let off = AtRest {
+            decrypt_only: true,
+            ..encrypting()
+        };
+        let opened = off.open(KEY, &old, 1 << 20).unwrap();
+        assert_eq!(opened.value, value(10));
+        assert!(!opened.current);
+        // A compressed, unencrypted version-1 record is the same as a version-2 one.
+        let mut compressed = compressing().seal(KEY, value(2000)).unwrap();
+        compressed[MAGIC.len()] = LEGACY_VERSION;
+        let opened = compressing().open(KEY, &compressed, 1 << 20).unwrap();
+        assert_eq!(opened.value, value(2000));
+        assert!(opened.current);
     }
 
     #[test]
@@ -805,14 +939,17 @@ mod tests {
         fn wiped_on_drop<T: ZeroizeOnDrop>() {}
         wiped_on_drop::<DataKey>();
         wiped_on_drop::<Zeroizing<String>>();
+        wiped_on_drop::<aes::Aes256Enc>();
         let key = keys(1);
         let moved = [key.clone(), keys(2)];
         // Moving a key moves the pointer to its one allocation, not the key bytes.
         let before: *const [u8; KEY_LEN] = &**key.key;
+        let state: *const xaes::Xaes = &*key.xaes;
         let after: *const [u8; KEY_LEN] = &**moved[0].key;
         assert_ne!(before, after, "a clone has its own copy");
         let kept = key;
         assert_eq!(&**kept.key as *const [u8; KEY_LEN], before);
+        assert_eq!(&*kept.xaes as *const xaes::Xaes, state);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! (with plain and with hashed ids), a row without data (SQLite), a session file without a
 //! header (filesystem), a concurrent logout, an undecodable value met while merging, a
 //! failing store (the periodic cleanup), and records that do not open at rest (altered,
-//! under an unknown key, a compression bomb) — and then checks that no line holds a full
+//! under an unknown key, of an unknown envelope version, a compression bomb) — and then checks that no line holds a full
 //! 43-character id (or id hash) or a full store key, and that each path did log.
 
 #![cfg(all(feature = "sqlite", feature = "filesystem"))]
@@ -177,6 +177,13 @@ fn ids_and_keys_are_never_logged_in_full() {
     record[last] ^= 1;
     sealed.store().set(&store_key, &record, ttl).unwrap();
     assert!(sealed.load(Some(&cookie)).unwrap().is_new(), "altered");
+    record[last] ^= 1;
+    record[MAGIC.len()] = VERSION + 1;
+    sealed.store().set(&store_key, &record, ttl).unwrap();
+    assert!(
+        sealed.load(Some(&cookie)).unwrap().is_new(),
+        "unknown version"
+    );
     let cookie = new_session(&sealed, "ida");
     let other_key = manager(sqlite(), |b| b.data_key(DataKey::from_bytes([6; 32])));
     assert!(
@@ -238,6 +245,7 @@ fn ids_and_keys_are_never_logged_in_full() {
         "periodic cleanup failed",
         "at rest: authentication failed",
         "at rest: no configured data key",
+        "unsupported envelope version",
         "over max_size",
     ] {
         assert!(

@@ -1,6 +1,8 @@
 //! docs/DESIGN.md §4, encryption and compression at rest, on every store: round trips, records
-//! that must not open (moved, altered, truncated, under an unknown or a wrong key, a
-//! compression bomb), key rotation, and compare-and-set over ciphertext.
+//! that must not open (moved, altered, truncated, of an unknown envelope version, under an
+//! unknown or a wrong key, a compression bomb), key rotation, version-1 records
+//! (XChaCha20-Poly1305) read and rewritten as version 2 (XAES-256-GCM), and compare-and-set
+//! over ciphertext.
 //! tests/log_privacy.rs checks that each refused record is logged, without ids or keys.
 
 use crate::backend_tests;
@@ -11,7 +13,9 @@ use std::thread;
 use std::time::Duration;
 
 use common::{Harness, cookie_pair, harness, request};
-use sessionstore::at_rest::{AtRest, DataKey, FLAG_COMPRESSED, MAGIC, VERSION};
+use sessionstore::at_rest::{
+    AtRest, DataKey, FLAG_COMPRESSED, FLAG_ENCRYPTED, LEGACY_VERSION, MAGIC, VERSION,
+};
 use sessionstore::{Config, ConfigBuilder, SessionManager};
 
 /// The suite, run on each backend below.
@@ -28,6 +32,7 @@ macro_rules! at_rest_suite {
                 unknown_and_wrong_keys_give_fresh_sessions,
                 a_compression_bomb_is_a_fresh_session,
                 rotation_reads_the_old_key_and_saves_with_the_new,
+                version_1_records_are_read_and_rewritten_as_version_2,
                 plain_records_are_read_and_encrypted_by_the_next_request,
                 decrypt_only_reads_encrypted_records_and_writes_them_plain,
                 concurrent_increments_of_an_encrypted_session_are_exact,
@@ -115,6 +120,7 @@ fn encrypted_sessions_round_trip(backend: &str) {
     for len in [200, 2_000, 20_000] {
         let stored = round_trip(&h, len);
         assert_eq!(stored[..MAGIC.len()], MAGIC);
+        assert_eq!(stored[4], VERSION, "saves write the current version");
         assert_eq!(stored[5] & 0b10, 0b10, "encrypted");
         assert!(!contains(&stored, b"item-4711") && !contains(&stored, b"bob"));
         assert!(stored.len() > len, "not compressed");
@@ -200,6 +206,19 @@ fn damaged_records_are_fresh_sessions(backend: &str) {
             &format!("{len} bytes"),
         );
     }
+    // An envelope version this library does not know, and a record relabelled as version 1
+    // (the version is authenticated).
+    for (version, what) in [(3, "version 3"), (LEGACY_VERSION, "relabelled")] {
+        let mut relabelled = sealed.clone();
+        relabelled[4] = version;
+        assert_fresh(&h, &h.manager, &cookie, &relabelled, what);
+    }
+    // The intact record still opens.
+    h.manager
+        .store()
+        .set(&h.key_of(&cookie), &sealed, Duration::from_secs(60))
+        .unwrap();
+    assert!(!h.manager.load(Some(&cookie)).unwrap().is_new(), "intact");
 }
 
 fn unknown_and_wrong_keys_give_fresh_sessions(backend: &str) {
@@ -276,6 +295,72 @@ fn rotation_reads_the_old_key_and_saves_with_the_new(backend: &str) {
     for cookie in [&modified, &unmodified] {
         assert!(!only_new.load(Some(cookie)).unwrap().is_new());
     }
+}
+
+/// A record written before version 2: XChaCha20-Poly1305 (RustCrypto's, as the first
+/// implementation sealed it), with the envelope header and the store key as associated data.
+fn version_1_record(key: [u8; 32], store_key: &str, value: &[u8]) -> Vec<u8> {
+    use chacha20poly1305::aead::{AeadInOut, KeyInit};
+    let nonce = [0x6b; 24];
+    let mut record = MAGIC.to_vec();
+    record.extend_from_slice(&[LEGACY_VERSION, FLAG_ENCRYPTED]);
+    record.extend_from_slice(&DataKey::from_bytes(key).id());
+    record.extend_from_slice(&nonce);
+    let header_len = record.len();
+    let mut data = record.clone();
+    data.extend_from_slice(store_key.as_bytes());
+    record.extend_from_slice(value);
+    let tag = chacha20poly1305::XChaCha20Poly1305::new(&key.into())
+        .encrypt_inout_detached(&nonce.into(), &data, (&mut record[header_len..]).into())
+        .unwrap();
+    record.extend_from_slice(&tag);
+    record
+}
+
+/// Version-1 records still open, and their session's next request, even one that changes
+/// nothing, rewrites them as version 2 (once).
+fn version_1_records_are_read_and_rewritten_as_version_2(backend: &str) {
+    let h = harness(backend, encrypting);
+    let modified = cookie_pair(&h.request(None, |s| s.insert("user", "ann").unwrap()));
+    let unmodified = cookie_pair(&h.request(None, |s| s.insert("user", "bob").unwrap()));
+    for cookie in [&modified, &unmodified] {
+        // The session's own value, sealed in version 1 instead.
+        let current = h.stored(cookie).unwrap().data;
+        let value = h
+            .manager
+            .config()
+            .at_rest
+            .open(&h.key_of(cookie), &current, 1 << 20)
+            .unwrap()
+            .value
+            .into_owned();
+        let old = version_1_record([1; 32], &h.key_of(cookie), &value);
+        h.manager
+            .store()
+            .set(&h.key_of(cookie), &old, Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(h.stored(cookie).unwrap().data[4], LEGACY_VERSION);
+    }
+    h.request(Some(&modified), |s| {
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("ann"));
+        s.insert("theme", "dark").unwrap();
+    });
+    h.request(Some(&unmodified), |s| {
+        assert_eq!(s.get::<String>("user").unwrap().as_deref(), Some("bob"));
+    });
+    for cookie in [&modified, &unmodified] {
+        let stored = h.stored(cookie).unwrap().data;
+        assert_eq!(stored[4], VERSION, "rewritten");
+        assert_eq!(stored[6..10], key(1).id());
+    }
+    let written = h.stored(&unmodified).unwrap();
+    h.request(Some(&unmodified), |_| {});
+    assert_eq!(h.stored(&unmodified).unwrap().data, written.data, "once");
+    let session = h.manager.load(Some(&modified)).unwrap();
+    assert_eq!(
+        session.get::<String>("theme").unwrap().as_deref(),
+        Some("dark")
+    );
 }
 
 fn plain_records_are_read_and_encrypted_by_the_next_request(backend: &str) {
