@@ -528,16 +528,17 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
         Marker::Map32 => length(&mut rest, 4)?,
         _ => {
             // Not a map: decodable or not, it is refused.
-            let mut whole = bytes;
-            skip(&mut whole, MAX_NESTING + 1)?;
+            skip(bytes, 0, MAX_NESTING + 1)?;
             return Err("MessagePack value is not a map".into());
         }
     };
     // Collected first, then built in one go: much cheaper than inserting one by one. Each
     // entry takes at least two bytes, which bounds the allocation whatever `len` claims.
     let mut entries = Vec::with_capacity(len.min(rest.len() / 2));
+    let mut pos = bytes.len() - rest.len();
     for _ in 0..len {
-        let entry = bytes.len() - rest.len();
+        let entry = pos;
+        let mut rest = &bytes[pos..];
         let len = match Marker::from_u8(take(&mut rest, 1)?[0]) {
             Marker::FixStr(len) => usize::from(len),
             Marker::Str8 => length(&mut rest, 1)?,
@@ -549,21 +550,20 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
         let key = std::str::from_utf8(key)
             .map_err(|_| "MessagePack map key is not a UTF-8 string".to_owned())?;
         let start = bytes.len() - rest.len();
-        skip(&mut rest, MAX_NESTING)?;
-        let range = start..bytes.len() - rest.len();
+        pos = skip(bytes, start, MAX_NESTING)?;
         entries.push((
             key.to_owned(),
             Slot::Encoded {
                 entry,
-                range,
+                range: start..pos,
                 decoded: OnceCell::new(),
             },
         ));
     }
-    if !rest.is_empty() {
+    if pos != bytes.len() {
         return Err(format!(
             "not MessagePack: {} bytes after the value",
-            rest.len()
+            bytes.len() - pos
         ));
     }
     // Of repeated keys the last one stays, as with inserts.

@@ -8,115 +8,226 @@ use rmpv::Value;
 
 use super::{INVALID_UTF8, MAX_NESTING};
 
-/// Steps over one encoded value, accepting exactly what [`read`] accepts with the same
-/// `nesting`, without building it.
+/// Steps over the one encoded value at `pos` of `bytes`, accepting exactly what [`read`]
+/// accepts with the same `nesting`, without building it; returns the position after it.
 ///
 /// One loop over the bytes, without recursion: the values left in each open array or map
 /// are kept on a stack as deep as the nesting limit allows, and each marker is dispatched
-/// once, scalars and strings (most of a session's values) with no call but the UTF-8 check
-/// of a string that is not ASCII.
-pub(super) fn skip(rest: &mut &[u8], nesting: usize) -> std::result::Result<(), String> {
-    let bytes = *rest;
-    let mut pos = 0;
-    // The values left in each enclosing array or map, and in the innermost one.
-    let mut stack = [0usize; MAX_NESTING + 2];
+/// once by [`step`]. Taking the whole buffer (not just the value) lets the ASCII check of a
+/// short string read the eight bytes that end where it ends (docs/DESIGN.md §5).
+pub(super) fn skip(bytes: &[u8], mut pos: usize, nesting: usize) -> Result<usize, String> {
+    let Some(children) = step(bytes, &mut pos)? else {
+        return within(bytes, pos);
+    };
+    if nesting == 0 {
+        return Err(nested_too_deep());
+    }
+    // The values left in each enclosing array or map but the innermost, and in that one.
+    let mut stack = [0usize; MAX_NESTING + 1];
     let mut depth = 0;
-    let mut left = 1usize;
+    let mut left = children;
     loop {
-        while left == 0 {
+        if left == 0 {
             if depth == 0 {
-                *rest = &bytes[pos..];
-                return Ok(());
+                return within(bytes, pos);
             }
             depth -= 1;
             left = stack[depth];
-        }
-        left -= 1;
-        let marker = *bytes.get(pos).ok_or_else(cut_short)?;
-        pos += 1;
-        // The bytes after the marker (and length) to step over, or the values of a container.
-        let (body, children) = match marker {
-            // fixint, nil, the never-used 0xc1 (rmpv reads it as nil), booleans
-            0x00..=0x7f | 0xc0..=0xc3 | 0xe0..=0xff => continue,
-            0xa0..=0xbf => {
-                let text = body_at(bytes, pos, usize::from(marker & 0x1f))?;
-                check_utf8(text)?;
-                pos += text.len();
-                continue;
-            }
-            0xd9..=0xdb => {
-                let width = 1 << (marker - 0xd9);
-                let len = length_at(bytes, pos, width)?;
-                let text = body_at(bytes, pos + width, len)?;
-                check_utf8(text)?;
-                pos += width + len;
-                continue;
-            }
-            0x80..=0x8f => (0, 2 * usize::from(marker & 0x0f)),
-            0x90..=0x9f => (0, usize::from(marker & 0x0f)),
-            // uint8, int8 / uint16, int16 / float32, uint32, int32 / float64, uint64, int64
-            0xcc | 0xd0 => (1, 0),
-            0xcd | 0xd1 => (2, 0),
-            0xca | 0xce | 0xd2 => (4, 0),
-            0xcb | 0xcf | 0xd3 => (8, 0),
-            // bin8, bin16, bin32: a length, then the data
-            0xc4..=0xc6 => {
-                let width = 1 << (marker - 0xc4);
-                let len = length_at(bytes, pos, width)?;
-                pos += width;
-                (len, 0)
-            }
-            // ext8, ext16, ext32: a length, the type byte, then the data
-            0xc7..=0xc9 => {
-                let width = 1 << (marker - 0xc7);
-                let len = length_at(bytes, pos, width)?;
-                pos += width;
-                (len + 1, 0)
-            }
-            // fixext 1, 2, 4, 8, 16: the type byte, then the data
-            0xd4..=0xd8 => ((1 << (marker - 0xd4)) + 1, 0),
-            0xdc | 0xdd => {
-                let width = 2 << (marker - 0xdc);
-                let len = length_at(bytes, pos, width)?;
-                pos += width;
-                (0, len)
-            }
-            0xde | 0xdf => {
-                let width = 2 << (marker - 0xde);
-                let len = length_at(bytes, pos, width)?;
-                pos += width;
-                (0, 2 * len)
-            }
-        };
-        let is_container = matches!(marker, 0x80..=0x9f | 0xdc..=0xdf);
-        if !is_container {
-            pos += body_at(bytes, pos, body)?.len();
             continue;
         }
-        if depth >= nesting || depth + 1 >= stack.len() {
-            return Err(nested_too_deep());
+        left -= 1;
+        if let Some(children) = step(bytes, &mut pos)? {
+            if depth + 1 >= nesting || depth + 1 >= stack.len() {
+                return Err(nested_too_deep());
+            }
+            stack[depth] = left;
+            depth += 1;
+            left = children;
         }
-        stack[depth] = left;
-        depth += 1;
-        left = children;
     }
+}
+
+/// What a marker starts, by marker: a scalar of fixed size, as the number of bytes after
+/// the marker (0 to 17), or one of the kinds below.
+const KIND: [u8; 256] = kinds();
+/// A fixstr: the text's length is in the marker.
+const FIXSTR: u8 = 0x80;
+/// A fixarray or fixmap: the number of values is in the marker.
+const FIXARRAY: u8 = 0x81;
+const FIXMAP: u8 = 0x82;
+/// A str8: the text's length is in the next byte.
+const STR8: u8 = 0x84;
+/// Anything else with a length field: str16/32, bin8/16/32, ext8/16/32, array16/32, map16/32.
+const LENGTH: u8 = 0x83;
+
+const fn kinds() -> [u8; 256] {
+    let mut kinds = [LENGTH; 256];
+    let mut marker = 0;
+    while marker < 256 {
+        kinds[marker] = match marker as u8 {
+            // fixint, nil, the never-used 0xc1 (rmpv reads it as nil), booleans
+            0x00..=0x7f | 0xc0..=0xc3 | 0xe0..=0xff => 0,
+            0x80..=0x8f => FIXMAP,
+            0x90..=0x9f => FIXARRAY,
+            0xa0..=0xbf => FIXSTR,
+            // uint8, int8 / uint16, int16 / float32, uint32, int32 / float64, uint64, int64
+            0xcc | 0xd0 => 1,
+            0xcd | 0xd1 => 2,
+            0xca | 0xce | 0xd2 => 4,
+            0xcb | 0xcf | 0xd3 => 8,
+            // fixext 1, 2, 4, 8, 16: the type byte, then the data
+            0xd4 => 2,
+            0xd5 => 3,
+            0xd6 => 5,
+            0xd7 => 9,
+            0xd8 => 17,
+            0xd9 => STR8,
+            _ => LENGTH,
+        };
+        marker += 1;
+    }
+    kinds
+}
+
+/// Steps over the marker at `*pos` and, for anything but an array or a map, the value it
+/// starts; a string is checked UTF-8 here. Returns how many values an array or a map holds
+/// (a map's keys counted), `None` for a scalar.
+///
+/// A scalar of fixed size is not checked to be there whole: the next marker's read, or
+/// [`skip`]'s end, finds a position past the end (positions only grow, by at most 2^32 + 17
+/// per step, far from overflowing).
+#[inline(always)]
+fn step(bytes: &[u8], pos: &mut usize) -> Result<Option<usize>, String> {
+    let at = *pos;
+    let marker = *bytes.get(at).ok_or_else(cut_short)?;
+    let start = at + 1;
+    match KIND[usize::from(marker)] {
+        FIXSTR => {
+            *pos = text_end(bytes, start, usize::from(marker & 0x1f))?;
+            Ok(None)
+        }
+        FIXMAP => {
+            *pos = start;
+            Ok(Some(2 * usize::from(marker & 0x0f)))
+        }
+        FIXARRAY => {
+            *pos = start;
+            Ok(Some(usize::from(marker & 0x0f)))
+        }
+        STR8 => {
+            let len = *bytes.get(start).ok_or_else(cut_short)?;
+            *pos = text_end(bytes, start + 1, usize::from(len))?;
+            Ok(None)
+        }
+        LENGTH => step_with_length(bytes, pos, marker),
+        size => {
+            *pos = start + usize::from(size);
+            Ok(None)
+        }
+    }
+}
+
+/// [`step`] for a marker followed by a length: str16/32, bin8/16/32, ext8/16/32,
+/// array16/32, map16/32.
+#[inline(never)]
+fn step_with_length(bytes: &[u8], pos: &mut usize, marker: u8) -> Result<Option<usize>, String> {
+    let start = *pos + 1;
+    let (width, children): (usize, bool) = match marker {
+        0xda | 0xdb => {
+            let width = 2 << (marker - 0xda);
+            let len = length_at(bytes, start, width)?;
+            *pos = text_end(bytes, start + width, len)?;
+            return Ok(None);
+        }
+        // bin8, bin16, bin32: a length, then the data
+        0xc4..=0xc6 => (1 << (marker - 0xc4), false),
+        // ext8, ext16, ext32: a length, the type byte, then the data
+        0xc7..=0xc9 => (1 << (marker - 0xc7), false),
+        // array16, array32, map16, map32: a length, then the values
+        _ => (2 << (marker & 1), true),
+    };
+    let len = length_at(bytes, start, width)?;
+    if children {
+        *pos = start + width;
+        return Ok(Some(if marker >= 0xde { 2 * len } else { len }));
+    }
+    let extension = usize::from(matches!(marker, 0xc7..=0xc9));
+    *pos = start + width + extension + len;
+    Ok(None)
 }
 
 fn cut_short() -> String {
     "not MessagePack: the value is cut short".into()
 }
 
-/// The `len` bytes at `pos`.
-fn body_at(bytes: &[u8], pos: usize, len: usize) -> std::result::Result<&[u8], String> {
-    bytes
-        .get(pos..)
-        .and_then(|tail| tail.get(..len))
-        .ok_or_else(cut_short)
+/// The end of a string of `len` bytes at `start`, if it is there whole and UTF-8.
+#[inline(always)]
+fn text_end(bytes: &[u8], start: usize, len: usize) -> Result<usize, String> {
+    let Some(text) = bytes.get(start..).and_then(|tail| tail.get(..len)) else {
+        return Err(cut_short());
+    };
+    let end = start + len;
+    if is_ascii_at(bytes, start, end) || std::str::from_utf8(text).is_ok() {
+        Ok(end)
+    } else {
+        Err(INVALID_UTF8.into())
+    }
+}
+
+/// The high bit of each of 16 bytes, for the ASCII check: a window of 16 bytes at offset
+/// `n` keeps the last `n` of 16 (see [`is_ascii_at`]).
+const HIGH_BITS: [u8; 32] = {
+    let mut bits = [0u8; 32];
+    let mut i = 16;
+    while i < 32 {
+        bits[i] = 0x80;
+        i += 1;
+    }
+    bits
+};
+
+/// Whether `bytes[start..end]` (in bounds) is ASCII, what a session's strings mostly are:
+/// the high bits of the 16-byte words that cover it, the last one ending where the text
+/// ends, so that a string of up to 16 bytes takes one word masked to its bytes and one of
+/// up to 32 two words, without a loop. Much cheaper than `str::from_utf8` or a byte loop
+/// on the short strings of a session.
+#[inline(always)]
+pub(super) fn is_ascii_at(bytes: &[u8], start: usize, end: usize) -> bool {
+    let Some(last) = bytes.get(..end).and_then(<[u8]>::last_chunk::<16>) else {
+        // Within the first 16 bytes of the buffer.
+        return bytes.get(start..end).is_some_and(<[u8]>::is_ascii);
+    };
+    let len = end - start;
+    // Little-endian: the text is the last `len` bytes of the last word, its high ones.
+    let mask = len.min(16);
+    let mask = u128::from_le_bytes(HIGH_BITS[mask..mask + 16].try_into().unwrap_or([0x80; 16]));
+    let mut high = u128::from_le_bytes(*last) & mask;
+    if len > 16 {
+        // Whole words from the start; what they leave is in the last word.
+        let (words, _) = bytes[start..end].as_chunks::<16>();
+        for word in words {
+            high |= u128::from_le_bytes(*word);
+        }
+        high &= u128::from_le_bytes([0x80; 16]);
+    }
+    high == 0
+}
+
+/// `pos`, if the value that ends there is there whole.
+fn within(bytes: &[u8], pos: usize) -> Result<usize, String> {
+    if pos <= bytes.len() {
+        Ok(pos)
+    } else {
+        Err(cut_short())
+    }
 }
 
 /// The big-endian length of `width` bytes (1, 2 or 4) at `pos`.
-fn length_at(bytes: &[u8], pos: usize, width: usize) -> std::result::Result<usize, String> {
-    Ok(body_at(bytes, pos, width)?
+fn length_at(bytes: &[u8], pos: usize, width: usize) -> Result<usize, String> {
+    Ok(bytes
+        .get(pos..)
+        .and_then(|tail| tail.get(..width))
+        .ok_or_else(cut_short)?
         .iter()
         .fold(0, |len, byte| len << 8 | usize::from(*byte)))
 }
@@ -228,19 +339,6 @@ fn fixed<const N: usize>(rest: &mut &[u8]) -> std::result::Result<[u8; N], Strin
     take(rest, N)?
         .try_into()
         .map_err(|_| "not MessagePack: the value is cut short".to_owned())
-}
-
-/// Refuses a string's bytes that are not UTF-8. ASCII, what a session's strings mostly
-/// are, is checked first: for short strings much cheaper than the full UTF-8 check.
-fn check_utf8(bytes: &[u8]) -> std::result::Result<(), String> {
-    // The bytes' bits together, in a loop the compiler vectorises: cheaper than
-    // `is_ascii` on a session's short strings.
-    let bits = bytes.iter().fold(0, |bits, byte| bits | byte);
-    if bits < 0x80 || std::str::from_utf8(bytes).is_ok() {
-        Ok(())
-    } else {
-        Err(INVALID_UTF8.into())
-    }
 }
 
 /// A big-endian length of `width` bytes (1, 2 or 4).
