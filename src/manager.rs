@@ -396,7 +396,7 @@ impl SessionManager {
                 max: self.config.max_keys,
             });
         }
-        if let Some(longest) = data.keys().map(String::len).max()
+        if let Some(longest) = data.keys().map(str::len).max()
             && longest > self.config.max_key_length
         {
             return Err(Error::LimitExceeded {

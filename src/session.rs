@@ -280,7 +280,7 @@ impl Session {
     /// All keys, reserved ones included, in sorted order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.touch();
-        self.data.keys().map(String::as_str)
+        self.data.keys()
     }
 
     /// Removes every key but the creation time `_created`; the owner goes too (the session

@@ -86,7 +86,7 @@ pub fn encode(data: &Data, format: Format) -> Result<Vec<u8>> {
             }
             Ok(out)
         }
-        Format::Json => to_json_object(data.iter()),
+        Format::Json => to_json_object(data.iter().map(|(key, value)| (key.as_str(), value))),
     }
 }
 
@@ -107,10 +107,10 @@ fn write_entry(out: &mut Vec<u8>, key: &str, value: &Value) -> Result<()> {
     rmpv::encode::write_value(out, value).map_err(|e| encoding_failed(&e))
 }
 
-fn to_json_object<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>) -> Result<Vec<u8>> {
+fn to_json_object<'a>(entries: impl Iterator<Item = (&'a str, &'a Value)>) -> Result<Vec<u8>> {
     let mut object = serde_json::Map::new();
     for (key, value) in entries {
-        object.insert(key.clone(), to_json(key, value)?);
+        object.insert(key.to_owned(), to_json(key, value)?);
     }
     serde_json::to_vec(&object).map_err(|e| Error::Codec(e.to_string()))
 }
@@ -353,12 +353,31 @@ fn to_json(key: &str, value: &Value) -> Result<serde_json::Value> {
 ///
 /// The source is the buffer the store's driver returned, shared with the loaded record
 /// (no copy): a save writes the entries nobody replaced, key and value, as one copy of
-/// their stored bytes per run of adjacent ones.
+/// their stored bytes per run of adjacent ones. The index is one vector sorted by key, the
+/// stored keys' text in one string: a load allocates twice, whatever the number of keys
+/// (docs/DESIGN.md §5).
 #[derive(Clone, Default)]
 pub(crate) struct Entries {
     /// The stored value that [`Slot::Encoded`] ranges point into.
     source: Bytes,
-    map: BTreeMap<String, Slot>,
+    /// The stored keys' text, one after the other, that [`Key::Stored`] ranges point into.
+    names: String,
+    /// The entries in key order, each key once.
+    entries: Vec<Entry>,
+}
+
+#[derive(Clone)]
+struct Entry {
+    key: Key,
+    slot: Slot,
+}
+
+#[derive(Clone)]
+enum Key {
+    /// A stored key: its text at this range of [`Entries::names`].
+    Stored(Range<usize>),
+    /// A key set by this request, or read from JSON.
+    Owned(String),
 }
 
 #[derive(Clone)]
@@ -390,7 +409,11 @@ impl Entries {
     /// [`decode`](Entries::decode) of a shared buffer, which the entries keep (no copy).
     pub(crate) fn decode_shared(bytes: Bytes) -> Result<Entries> {
         match index_msgpack(&bytes) {
-            Ok(map) => Ok(Entries { source: bytes, map }),
+            Ok((names, entries)) => Ok(Entries {
+                source: bytes,
+                names,
+                entries,
+            }),
             Err(msgpack_error) => match decode_json(&bytes) {
                 Ok(data) => Ok(data.into_iter().collect()),
                 Err(json_error) => Err(Error::Codec(format!("{msgpack_error}; {json_error}"))),
@@ -398,9 +421,21 @@ impl Entries {
         }
     }
 
+    /// The text of `key`.
+    fn name<'a>(&'a self, key: &'a Key) -> &'a str {
+        key_text(key, &self.names)
+    }
+
+    /// Where `key` is, or would be inserted.
+    fn find(&self, key: &str) -> std::result::Result<usize, usize> {
+        self.entries
+            .binary_search_by(|entry| self.name(&entry.key).cmp(key))
+    }
+
     /// The value under `key`, decoded on first read.
     pub(crate) fn get(&self, key: &str) -> Option<&Value> {
-        self.map.get(key).map(|slot| self.value_of(slot))
+        let at = self.find(key).ok()?;
+        Some(self.value_of(&self.entries[at].slot))
     }
 
     fn value_of<'a>(&'a self, slot: &'a Slot) -> &'a Value {
@@ -414,13 +449,22 @@ impl Entries {
 
     /// Sets `key` to `value`.
     pub(crate) fn insert(&mut self, key: String, value: Value) {
-        self.map.insert(key, Slot::Decoded(value));
+        match self.find(&key) {
+            Ok(at) => self.entries[at].slot = Slot::Decoded(value),
+            Err(at) => self.entries.insert(
+                at,
+                Entry {
+                    key: Key::Owned(key),
+                    slot: Slot::Decoded(value),
+                },
+            ),
+        }
     }
 
     /// Removes `key`, returning its value.
     pub(crate) fn remove(&mut self, key: &str) -> Option<Value> {
-        let slot = self.map.remove(key)?;
-        Some(match slot {
+        let at = self.find(key).ok()?;
+        Some(match self.entries.remove(at).slot {
             Slot::Decoded(value) => value,
             Slot::Encoded { range, decoded, .. } => decoded
                 .into_inner()
@@ -430,28 +474,28 @@ impl Entries {
 
     /// Whether `key` is present.
     pub(crate) fn contains_key(&self, key: &str) -> bool {
-        self.map.contains_key(key)
+        self.find(key).is_ok()
     }
 
     /// The keys, in order.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &String> {
-        self.map.keys()
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|entry| self.name(&entry.key))
     }
 
     /// The number of keys.
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.entries.len()
     }
 
     /// Removes every key.
     pub(crate) fn clear(&mut self) {
-        self.map.clear();
+        self.entries.clear();
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.map
+    fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.entries
             .iter()
-            .map(|(key, slot)| (key, self.value_of(slot)))
+            .map(|entry| (self.name(&entry.key), self.value_of(&entry.slot)))
     }
 
     /// Encodes the data in `format`; in MessagePack, entries still encoded are copied as
@@ -462,11 +506,11 @@ impl Entries {
             return to_json_object(self.iter());
         }
         let mut out = Vec::with_capacity(self.source.len() + 64);
-        write_map_len(&mut out, self.map.len())?;
+        write_map_len(&mut out, self.entries.len())?;
         // The stored bytes not yet copied: a run of adjacent entries.
         let mut run = 0..0;
-        for (key, slot) in &self.map {
-            match slot {
+        for entry in &self.entries {
+            match &entry.slot {
                 Slot::Encoded { entry, range, .. } => {
                     if *entry != run.end {
                         out.extend_from_slice(&self.source[run]);
@@ -477,7 +521,7 @@ impl Entries {
                 Slot::Decoded(value) => {
                     out.extend_from_slice(&self.source[run]);
                     run = 0..0;
-                    write_entry(&mut out, key, value)?;
+                    write_entry(&mut out, self.name(&entry.key), value)?;
                 }
             }
         }
@@ -486,14 +530,46 @@ impl Entries {
     }
 }
 
+/// The text of `key`, a stored one's in `names`.
+fn key_text<'a>(key: &'a Key, names: &'a str) -> &'a str {
+    match key {
+        Key::Stored(range) => names.get(range.clone()).unwrap_or_default(),
+        Key::Owned(name) => name,
+    }
+}
+
+/// Sorts `entries` by key and keeps, of repeated keys, the last one, as inserting them in
+/// order would. Cheap when they are sorted already, as this crate writes them.
+fn sort_entries(entries: &mut Vec<Entry>, names: &str) {
+    if entries.is_sorted_by(|a, b| key_text(&a.key, names) < key_text(&b.key, names)) {
+        return;
+    }
+    // A stable sort keeps repeated keys in their order; `dedup_by` removes the later of two
+    // (its first argument), so the later one's content is swapped into the one kept.
+    entries.sort_by(|a, b| key_text(&a.key, names).cmp(key_text(&b.key, names)));
+    entries.dedup_by(|later, earlier| {
+        let repeated = key_text(&later.key, names) == key_text(&earlier.key, names);
+        if repeated {
+            std::mem::swap(later, earlier);
+        }
+        repeated
+    });
+}
+
 impl FromIterator<(String, Value)> for Entries {
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(entries: I) -> Entries {
+        let mut entries: Vec<Entry> = entries
+            .into_iter()
+            .map(|(key, value)| Entry {
+                key: Key::Owned(key),
+                slot: Slot::Decoded(value),
+            })
+            .collect();
+        sort_entries(&mut entries, "");
         Entries {
             source: Bytes::new(),
-            map: entries
-                .into_iter()
-                .map(|(key, value)| (key, Slot::Decoded(value)))
-                .collect(),
+            names: String::new(),
+            entries,
         }
     }
 }
@@ -518,9 +594,10 @@ fn decode_checked(mut bytes: &[u8]) -> Value {
     })
 }
 
-/// The top-level entries of a MessagePack map, each value's byte range checked by [`skip`].
-/// Accepts exactly what [`decode_msgpack`] accepts.
-fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, String> {
+/// The top-level entries of a MessagePack map, each value's byte range checked by [`skip`],
+/// sorted by key, and the text of their keys. Accepts exactly what [`decode_msgpack`]
+/// accepts.
+fn index_msgpack(bytes: &[u8]) -> std::result::Result<(String, Vec<Entry>), String> {
     let mut rest = bytes;
     let len = match Marker::from_u8(take(&mut rest, 1)?[0]) {
         Marker::FixMap(len) => usize::from(len),
@@ -532,9 +609,10 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
             return Err("MessagePack value is not a map".into());
         }
     };
-    // Collected first, then built in one go: much cheaper than inserting one by one. Each
-    // entry takes at least two bytes, which bounds the allocation whatever `len` claims.
+    // Each entry takes at least two bytes, which bounds the allocations whatever `len`
+    // claims; keys are mostly short.
     let mut entries = Vec::with_capacity(len.min(rest.len() / 2));
+    let mut names = Vec::with_capacity((16 * len).min(rest.len()));
     let mut pos = bytes.len() - rest.len();
     for _ in 0..len {
         let entry = pos;
@@ -547,18 +625,17 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
             _ => return Err("MessagePack map key is not a string".into()),
         };
         let key = take(&mut rest, len)?;
-        let key = std::str::from_utf8(key)
-            .map_err(|_| "MessagePack map key is not a UTF-8 string".to_owned())?;
+        names.extend_from_slice(key);
         let start = bytes.len() - rest.len();
         pos = skip(bytes, start, MAX_NESTING)?;
-        entries.push((
-            key.to_owned(),
-            Slot::Encoded {
+        entries.push(Entry {
+            key: Key::Stored(names.len() - len..names.len()),
+            slot: Slot::Encoded {
                 entry,
                 range: start..pos,
                 decoded: OnceCell::new(),
             },
-        ));
+        });
     }
     if pos != bytes.len() {
         return Err(format!(
@@ -566,8 +643,20 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
             bytes.len() - pos
         ));
     }
-    // Of repeated keys the last one stays, as with inserts.
-    Ok(entries.into_iter().collect())
+    // The keys checked UTF-8 in one go: their text together, and each key's start a
+    // character's (a key cut inside a character, or starting inside one, is not UTF-8
+    // however its neighbours complete it).
+    let names = String::from_utf8(names)
+        .ok()
+        .filter(|names| {
+            entries.iter().all(|entry| match &entry.key {
+                Key::Stored(range) => names.is_char_boundary(range.start),
+                Key::Owned(_) => true,
+            })
+        })
+        .ok_or_else(|| "MessagePack map key is not a UTF-8 string".to_owned())?;
+    sort_entries(&mut entries, &names);
+    Ok((names, entries))
 }
 
 /// Makes a MessagePack timestamp (extension type -1) in its most compact form.

@@ -142,7 +142,7 @@ fn entries_read_and_write_what_a_full_decode_does() {
     let entries = Entries::decode(&bytes).unwrap();
     assert_eq!(
         entries.keys().collect::<Vec<_>>(),
-        data.keys().collect::<Vec<_>>()
+        data.keys().map(String::as_str).collect::<Vec<_>>()
     );
     for (key, value) in &data {
         assert_eq!(entries.get(key), Some(value), "{key}");
