@@ -13,37 +13,86 @@ use super::{INVALID_UTF8, MAX_NESTING};
 ///
 /// One loop over the bytes, without recursion: the values left in each open array or map
 /// are kept on a stack as deep as the nesting limit allows, and each marker is dispatched
-/// once by [`step`]. Taking the whole buffer (not just the value) lets the ASCII check of a
-/// short string read the eight bytes that end where it ends (docs/DESIGN.md §5).
-pub(super) fn skip(bytes: &[u8], mut pos: usize, nesting: usize) -> Result<usize, String> {
-    let Some(children) = step(bytes, &mut pos)? else {
-        return within(bytes, pos);
-    };
-    if nesting == 0 {
-        return Err(nested_too_deep());
+/// once, through [`KIND`]. Taking the whole buffer (not just the value) lets the ASCII
+/// check of a short string read the 16 bytes that end where it ends (docs/DESIGN.md §5).
+pub(super) fn skip(bytes: &[u8], pos: usize, nesting: usize) -> Result<usize, String> {
+    scan(bytes, pos, nesting).map_err(Refused::message)
+}
+
+/// Why [`scan`] refused a value: a small value, so that the loop carries no `String`.
+#[derive(Clone, Copy)]
+enum Refused {
+    CutShort,
+    NotUtf8,
+    TooDeep,
+}
+
+impl Refused {
+    fn message(self) -> String {
+        match self {
+            Refused::CutShort => cut_short(),
+            Refused::NotUtf8 => INVALID_UTF8.into(),
+            Refused::TooDeep => nested_too_deep(),
+        }
     }
-    // The values left in each enclosing array or map but the innermost, and in that one.
+}
+
+/// [`skip`]'s loop.
+///
+/// A scalar of fixed size is not checked to be there whole: the next marker's read, or the
+/// end, finds a position past the end (positions only grow, by at most 2^32 + 17 per value,
+/// far from overflowing).
+fn scan(bytes: &[u8], mut pos: usize, nesting: usize) -> Result<usize, Refused> {
+    // The values left in each enclosing array or map, and in the innermost one.
     let mut stack = [0usize; MAX_NESTING + 1];
     let mut depth = 0;
-    let mut left = children;
+    let mut left = 1usize;
     loop {
-        if left == 0 {
+        while left == 0 {
             if depth == 0 {
-                return within(bytes, pos);
+                return if pos <= bytes.len() {
+                    Ok(pos)
+                } else {
+                    Err(Refused::CutShort)
+                };
             }
             depth -= 1;
             left = stack[depth];
-            continue;
         }
         left -= 1;
-        if let Some(children) = step(bytes, &mut pos)? {
-            if depth + 1 >= nesting || depth + 1 >= stack.len() {
-                return Err(nested_too_deep());
+        let marker = *bytes.get(pos).ok_or(Refused::CutShort)?;
+        pos += 1;
+        let children = match KIND[usize::from(marker)] {
+            FIXSTR => {
+                pos = text_end(bytes, pos, usize::from(marker & 0x1f))?;
+                continue;
             }
-            stack[depth] = left;
-            depth += 1;
-            left = children;
+            FIXMAP => 2 * usize::from(marker & 0x0f),
+            FIXARRAY => usize::from(marker & 0x0f),
+            STR8 => {
+                let len = *bytes.get(pos).ok_or(Refused::CutShort)?;
+                pos = text_end(bytes, pos + 1, usize::from(len))?;
+                continue;
+            }
+            LENGTH => {
+                let (end, children) = with_length(bytes, pos, marker)?;
+                pos = end;
+                match children {
+                    Some(children) => children,
+                    None => continue,
+                }
+            }
+            size => {
+                pos += usize::from(size);
+                continue;
+            }
+        };
+        if depth >= nesting || depth >= stack.len() {
+            return Err(Refused::TooDeep);
         }
+        stack[depth] = left;
+        depth += 1;
+        left = children;
     }
 }
 
@@ -89,55 +138,20 @@ const fn kinds() -> [u8; 256] {
     kinds
 }
 
-/// Steps over the marker at `*pos` and, for anything but an array or a map, the value it
-/// starts; a string is checked UTF-8 here. Returns how many values an array or a map holds
-/// (a map's keys counted), `None` for a scalar.
-///
-/// A scalar of fixed size is not checked to be there whole: the next marker's read, or
-/// [`skip`]'s end, finds a position past the end (positions only grow, by at most 2^32 + 17
-/// per step, far from overflowing).
-#[inline(always)]
-fn step(bytes: &[u8], pos: &mut usize) -> Result<Option<usize>, String> {
-    let at = *pos;
-    let marker = *bytes.get(at).ok_or_else(cut_short)?;
-    let start = at + 1;
-    match KIND[usize::from(marker)] {
-        FIXSTR => {
-            *pos = text_end(bytes, start, usize::from(marker & 0x1f))?;
-            Ok(None)
-        }
-        FIXMAP => {
-            *pos = start;
-            Ok(Some(2 * usize::from(marker & 0x0f)))
-        }
-        FIXARRAY => {
-            *pos = start;
-            Ok(Some(usize::from(marker & 0x0f)))
-        }
-        STR8 => {
-            let len = *bytes.get(start).ok_or_else(cut_short)?;
-            *pos = text_end(bytes, start + 1, usize::from(len))?;
-            Ok(None)
-        }
-        LENGTH => step_with_length(bytes, pos, marker),
-        size => {
-            *pos = start + usize::from(size);
-            Ok(None)
-        }
-    }
-}
-
-/// [`step`] for a marker followed by a length: str16/32, bin8/16/32, ext8/16/32,
-/// array16/32, map16/32.
+/// After the `marker` at `start - 1` followed by a length (str16/32, bin8/16/32,
+/// ext8/16/32, array16/32, map16/32): the position after the length for an array or a map,
+/// with how many values it holds (a map's keys counted), else the position after the value.
 #[inline(never)]
-fn step_with_length(bytes: &[u8], pos: &mut usize, marker: u8) -> Result<Option<usize>, String> {
-    let start = *pos + 1;
+fn with_length(
+    bytes: &[u8],
+    start: usize,
+    marker: u8,
+) -> Result<(usize, Option<usize>), Refused> {
     let (width, children): (usize, bool) = match marker {
         0xda | 0xdb => {
             let width = 2 << (marker - 0xda);
             let len = length_at(bytes, start, width)?;
-            *pos = text_end(bytes, start + width, len)?;
-            return Ok(None);
+            return Ok((text_end(bytes, start + width, len)?, None));
         }
         // bin8, bin16, bin32: a length, then the data
         0xc4..=0xc6 => (1 << (marker - 0xc4), false),
@@ -148,12 +162,11 @@ fn step_with_length(bytes: &[u8], pos: &mut usize, marker: u8) -> Result<Option<
     };
     let len = length_at(bytes, start, width)?;
     if children {
-        *pos = start + width;
-        return Ok(Some(if marker >= 0xde { 2 * len } else { len }));
+        let values = if marker >= 0xde { 2 * len } else { len };
+        return Ok((start + width, Some(values)));
     }
     let extension = usize::from(matches!(marker, 0xc7..=0xc9));
-    *pos = start + width + extension + len;
-    Ok(None)
+    Ok((start + width + extension + len, None))
 }
 
 fn cut_short() -> String {
@@ -162,15 +175,15 @@ fn cut_short() -> String {
 
 /// The end of a string of `len` bytes at `start`, if it is there whole and UTF-8.
 #[inline(always)]
-fn text_end(bytes: &[u8], start: usize, len: usize) -> Result<usize, String> {
+fn text_end(bytes: &[u8], start: usize, len: usize) -> Result<usize, Refused> {
     let Some(text) = bytes.get(start..).and_then(|tail| tail.get(..len)) else {
-        return Err(cut_short());
+        return Err(Refused::CutShort);
     };
     let end = start + len;
     if is_ascii_at(bytes, start, end) || std::str::from_utf8(text).is_ok() {
         Ok(end)
     } else {
-        Err(INVALID_UTF8.into())
+        Err(Refused::NotUtf8)
     }
 }
 
@@ -213,21 +226,12 @@ pub(super) fn is_ascii_at(bytes: &[u8], start: usize, end: usize) -> bool {
     high == 0
 }
 
-/// `pos`, if the value that ends there is there whole.
-fn within(bytes: &[u8], pos: usize) -> Result<usize, String> {
-    if pos <= bytes.len() {
-        Ok(pos)
-    } else {
-        Err(cut_short())
-    }
-}
-
 /// The big-endian length of `width` bytes (1, 2 or 4) at `pos`.
-fn length_at(bytes: &[u8], pos: usize, width: usize) -> Result<usize, String> {
+fn length_at(bytes: &[u8], pos: usize, width: usize) -> Result<usize, Refused> {
     Ok(bytes
         .get(pos..)
         .and_then(|tail| tail.get(..width))
-        .ok_or_else(cut_short)?
+        .ok_or(Refused::CutShort)?
         .iter()
         .fold(0, |len, byte| len << 8 | usize::from(*byte)))
 }
