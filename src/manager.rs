@@ -141,15 +141,20 @@ impl SessionManager {
     /// The store key of a session: the prefix and the id, or, when `hash_ids` is on, the
     /// prefix, [`HASHED_KEY_MARKER`] and the id's SHA-256 (docs/DESIGN.md §4).
     fn key(&self, id: &SessionId) -> String {
+        let prefix = &self.config.key_prefix;
+        // Written into one string sized once (no formatting machinery, no regrowth).
         if self.config.hash_ids {
             let digest = Sha256::digest(id.as_str().as_bytes());
-            format!(
-                "{}{HASHED_KEY_MARKER}{}",
-                self.config.key_prefix,
-                URL_SAFE_NO_PAD.encode(digest)
-            )
+            let mut key = String::with_capacity(prefix.len() + HASHED_KEY_MARKER.len() + 43);
+            key.push_str(prefix);
+            key.push_str(HASHED_KEY_MARKER);
+            URL_SAFE_NO_PAD.encode_string(digest, &mut key);
+            key
         } else {
-            format!("{}{}", self.config.key_prefix, id.as_str())
+            let mut key = String::with_capacity(prefix.len() + id.as_str().len());
+            key.push_str(prefix);
+            key.push_str(id.as_str());
+            key
         }
     }
 
@@ -220,7 +225,7 @@ impl SessionManager {
                 }
             }
         }
-        let mut session = Session::from_record(id, data, record);
+        let mut session = Session::from_record(id, key, data, record);
         session.created_stamped = created_stamped;
         session.reseal = !sealed_as_configured;
         session.cookie_value = cookie_value;
@@ -330,7 +335,7 @@ impl SessionManager {
         let index_plan = self.index_before_save(&session)?;
         let (kind, result) = if session.destroyed {
             let deleted = match &session.loaded {
-                Some(loaded) => self.store.delete(&self.key(&loaded.id)),
+                Some(loaded) => self.store.delete(&loaded.key),
                 None => Ok(()),
             };
             (SaveKind::Ended, deleted.map(|()| self.ended(&session)))
@@ -441,7 +446,7 @@ impl SessionManager {
         }) {
             return Ok(SaveOutcome::default());
         }
-        if self.store.touch(&self.key(&loaded.id), ttl)? {
+        if self.store.touch(&loaded.key, ttl)? {
             Ok(self.live(&loaded.id, &session.data, session.cookie_value.as_deref()))
         } else {
             Ok(self.ended(session))
@@ -478,7 +483,7 @@ impl SessionManager {
 
     fn save_modified(&self, session: &Session) -> Result<SaveOutcome> {
         let loaded = session.loaded.as_ref().expect("checked by save");
-        let key = self.key(&loaded.id);
+        let key = &loaded.key;
         if self.config.concurrency == Concurrency::LastWriterWins {
             return if session.is_empty() {
                 self.store.delete(&key)?;
@@ -547,7 +552,7 @@ impl SessionManager {
         let Some(loaded) = &session.loaded else {
             return self.save_new(session);
         };
-        let old_key = self.key(&loaded.id);
+        let old_key = &loaded.key;
         let mut current = Cow::Borrowed(&loaded.record);
         let mut replayed: Option<Entries> = None;
         // The new id is not known to any client yet, so it is written unconditionally

@@ -447,14 +447,14 @@ impl Entries {
         }
     }
 
-    /// Sets `key` to `value`.
-    pub(crate) fn insert(&mut self, key: String, value: Value) {
-        match self.find(&key) {
+    /// Sets `key` to `value` (a key already present is not allocated again).
+    pub(crate) fn insert(&mut self, key: &str, value: Value) {
+        match self.find(key) {
             Ok(at) => self.entries[at].slot = Slot::Decoded(value),
             Err(at) => self.entries.insert(
                 at,
                 Entry {
-                    key: Key::Owned(key),
+                    key: Key::Owned(key.to_owned()),
                     slot: Slot::Decoded(value),
                 },
             ),
