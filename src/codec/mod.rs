@@ -355,7 +355,7 @@ fn to_json(key: &str, value: &Value) -> Result<serde_json::Value> {
 /// (no copy): a save writes the entries nobody replaced, key and value, as one copy of
 /// their stored bytes per run of adjacent ones. The index is one vector sorted by key, the
 /// stored keys' text in one string: a load allocates twice, whatever the number of keys
-/// (docs/DESIGN.md §5).
+/// (docs/DESIGN.md §4).
 #[derive(Clone, Default)]
 pub(crate) struct Entries {
     /// The stored value that [`Slot::Encoded`] ranges point into.

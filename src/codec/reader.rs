@@ -14,7 +14,7 @@ use super::{INVALID_UTF8, MAX_NESTING};
 /// One loop over the bytes, without recursion: the values left in each open array or map
 /// are kept on a stack as deep as the nesting limit allows, and each marker is dispatched
 /// once, through [`KIND`]. Taking the whole buffer (not just the value) lets the ASCII
-/// check of a short string read the 16 bytes that end where it ends (docs/DESIGN.md §5).
+/// check of a short string read the 16 bytes that end where it ends (docs/DESIGN.md §4).
 pub(super) fn skip(bytes: &[u8], pos: usize, nesting: usize) -> Result<usize, String> {
     scan(bytes, pos, nesting).map_err(Refused::message)
 }
