@@ -220,7 +220,7 @@ impl SessionManager {
                 // Written by Flask-Session, or before the absolute lifetime was configured:
                 // bounded from now on, and the save writes the stamp (docs/DESIGN.md §5).
                 None => {
-                    data.insert(CREATED_KEY.into(), Value::from(now.unix_timestamp()));
+                    data.insert(CREATED_KEY, Value::from(now.unix_timestamp()));
                     created_stamped = true;
                 }
             }
@@ -236,11 +236,11 @@ impl SessionManager {
     fn fresh(&self, cookie_sent: bool) -> Session {
         let mut data = Entries::new();
         if self.config.permanent {
-            data.insert(PERMANENT_KEY.into(), Value::Boolean(true));
+            data.insert(PERMANENT_KEY, Value::Boolean(true));
         }
         if self.config.absolute_lifetime.is_some() {
             let now = OffsetDateTime::now_utc().unix_timestamp();
-            data.insert(CREATED_KEY.into(), Value::from(now));
+            data.insert(CREATED_KEY, Value::from(now));
         }
         Session::fresh(data, cookie_sent)
     }
@@ -266,7 +266,7 @@ impl SessionManager {
             .min()
             .unwrap_or(now);
         if stored != Some(earliest) {
-            data.insert(CREATED_KEY.into(), Value::from(earliest.unix_timestamp()));
+            data.insert(CREATED_KEY, Value::from(earliest.unix_timestamp()));
         }
     }
 
@@ -486,11 +486,11 @@ impl SessionManager {
         let key = &loaded.key;
         if self.config.concurrency == Concurrency::LastWriterWins {
             return if session.is_empty() {
-                self.store.delete(&key)?;
+                self.store.delete(key)?;
                 Ok(self.ended(session))
             } else {
-                let bytes = self.encode(&key, &session.data)?;
-                self.store.set(&key, &bytes, self.ttl(&session.data))?;
+                let bytes = self.encode(key, &session.data)?;
+                self.store.set(key, &bytes, self.ttl(&session.data))?;
                 Ok(self.live(&loaded.id, &session.data, session.cookie_value.as_deref()))
             };
         }
@@ -502,11 +502,11 @@ impl SessionManager {
             let data = replayed.as_ref().unwrap_or(&session.data);
             // An emptied session is deleted, but only if nobody wrote to it meanwhile.
             let result = if holds_data(data) {
-                let bytes = self.encode(&key, data)?;
+                let bytes = self.encode(key, data)?;
                 self.store
-                    .compare_and_set(&key, &expected, &bytes, self.ttl(data))?
+                    .compare_and_set(key, &expected, &bytes, self.ttl(data))?
             } else {
-                self.store.compare_and_delete(&key, &expected)?
+                self.store.compare_and_delete(key, &expected)?
             };
             match result {
                 CasOutcome::Stored if holds_data(data) => {
@@ -529,12 +529,12 @@ impl SessionManager {
                     // could lose every round.
                     if attempt >= IMMEDIATE_RETRIES {
                         back_off(attempt);
-                        match self.store.load(&key)? {
+                        match self.store.load(key)? {
                             Some(fresher) => current = fresher,
                             None => return Ok(self.ended(session)),
                         }
                     }
-                    replayed = Some(self.replay(&key, session, &current)?);
+                    replayed = Some(self.replay(key, session, &current)?);
                     expected = Cow::Owned(current);
                 }
             }
@@ -579,13 +579,13 @@ impl SessionManager {
                 }
                 (None, false) => self.ended(session),
             };
-            match self.store.compare_and_delete(&old_key, &current)? {
+            match self.store.compare_and_delete(old_key, &current)? {
                 CasOutcome::Stored | CasOutcome::Conflict(None) => return Ok(outcome),
                 CasOutcome::Conflict(Some(fresher)) => {
                     if let Some(metrics) = &self.metrics {
                         metrics.conflict_retry();
                     }
-                    replayed = Some(self.replay(&old_key, session, &fresher)?);
+                    replayed = Some(self.replay(old_key, session, &fresher)?);
                     current = Cow::Owned(fresher);
                 }
             }

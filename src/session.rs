@@ -352,8 +352,7 @@ impl Session {
         self.touch();
         let new_value = run(&operation, key, self.data.get(key))?;
         self.changes.push(Change::Modify(key.to_owned(), operation));
-        self.data.insert(key, new_value);
-        Ok(self.data.get(key).expect("inserted above"))
+        Ok(self.data.insert(key, new_value))
     }
 
     /// Whether the session outlives the browser session (`_permanent`).
@@ -518,7 +517,7 @@ mod tests {
             &Value::Array(vec![Value::from("seen")])
         );
         let mut fresher = Entries::new();
-        fresher.insert("log".into(), Value::Array(vec![Value::from("other")]));
+        fresher.insert("log", Value::Array(vec![Value::from("other")]));
         for change in &s.changes {
             change.apply(&mut fresher).unwrap();
         }

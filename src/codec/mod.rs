@@ -426,10 +426,12 @@ impl Entries {
         key_text(key, &self.names)
     }
 
-    /// Where `key` is, or would be inserted.
+    /// Where `key` is, or would be inserted. Keys compare as bytes (the order of `str`),
+    /// without `str` slicing's character-boundary checks.
     fn find(&self, key: &str) -> std::result::Result<usize, usize> {
+        let key = key.as_bytes();
         self.entries
-            .binary_search_by(|entry| self.name(&entry.key).cmp(key))
+            .binary_search_by(|entry| key_bytes(&entry.key, &self.names).cmp(key))
     }
 
     /// The value under `key`, decoded on first read.
@@ -447,18 +449,24 @@ impl Entries {
         }
     }
 
-    /// Sets `key` to `value` (a key already present is not allocated again).
-    pub(crate) fn insert(&mut self, key: &str, value: Value) {
-        match self.find(key) {
-            Ok(at) => self.entries[at].slot = Slot::Decoded(value),
-            Err(at) => self.entries.insert(
-                at,
-                Entry {
+    /// Sets `key` to `value` (a key already present is not allocated again); returns the
+    /// value as stored.
+    pub(crate) fn insert(&mut self, key: &str, value: Value) -> &Value {
+        let at = match self.find(key) {
+            Ok(at) => {
+                self.entries[at].slot = Slot::Decoded(value);
+                at
+            }
+            Err(at) => {
+                let entry = Entry {
                     key: Key::Owned(key.to_owned()),
                     slot: Slot::Decoded(value),
-                },
-            ),
-        }
+                };
+                self.entries.insert(at, entry);
+                at
+            }
+        };
+        self.value_of(&self.entries[at].slot)
     }
 
     /// Removes `key`, returning its value.
@@ -538,10 +546,18 @@ fn key_text<'a>(key: &'a Key, names: &'a str) -> &'a str {
     }
 }
 
+/// The text of `key` as bytes, a stored one's in `names`.
+fn key_bytes<'a>(key: &'a Key, names: &'a str) -> &'a [u8] {
+    match key {
+        Key::Stored(range) => names.as_bytes().get(range.clone()).unwrap_or_default(),
+        Key::Owned(name) => name.as_bytes(),
+    }
+}
+
 /// Sorts `entries` by key and keeps, of repeated keys, the last one, as inserting them in
 /// order would. Cheap when they are sorted already, as this crate writes them.
 fn sort_entries(entries: &mut Vec<Entry>, names: &str) {
-    if entries.is_sorted_by(|a, b| key_text(&a.key, names) < key_text(&b.key, names)) {
+    if entries.is_sorted_by(|a, b| key_bytes(&a.key, names) < key_bytes(&b.key, names)) {
         return;
     }
     // A stable sort keeps repeated keys in their order; `dedup_by` removes the later of two

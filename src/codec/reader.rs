@@ -142,11 +142,7 @@ const fn kinds() -> [u8; 256] {
 /// ext8/16/32, array16/32, map16/32): the position after the length for an array or a map,
 /// with how many values it holds (a map's keys counted), else the position after the value.
 #[inline(never)]
-fn with_length(
-    bytes: &[u8],
-    start: usize,
-    marker: u8,
-) -> Result<(usize, Option<usize>), Refused> {
+fn with_length(bytes: &[u8], start: usize, marker: u8) -> Result<(usize, Option<usize>), Refused> {
     let (width, children): (usize, bool) = match marker {
         0xda | 0xdb => {
             let width = 2 << (marker - 0xda);

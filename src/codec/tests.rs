@@ -151,7 +151,7 @@ fn entries_read_and_write_what_a_full_decode_does() {
     assert_eq!(entries.encode(Format::MessagePack).unwrap(), bytes);
     let mut changed = entries.clone();
     let mut expected = data.clone();
-    changed.insert("k03".into(), "replaced".into());
+    changed.insert("k03", "replaced".into());
     expected.insert("k03".into(), "replaced".into());
     assert_eq!(changed.remove("k05"), expected.remove("k05"));
     assert_eq!(changed.remove("absent"), None);
@@ -305,7 +305,7 @@ proptest::proptest! {
             // adjacent ones) around one that changed: what the full decoder's data holds.
             // Compared encoded again, canonically (a NaN is not equal to itself).
             let mut changed = lazy;
-            changed.insert("n".into(), Value::from(7));
+            changed.insert("n", Value::from(7));
             full.insert("n".into(), Value::from(7));
             let written = changed.encode(Format::MessagePack).unwrap();
             proptest::prop_assert_eq!(
