@@ -36,9 +36,7 @@ impl SessionId {
     /// ```
     pub fn parse(text: &str) -> Option<SessionId> {
         let well_formed = text.len() == ID_LEN
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && text.bytes().all(|b| ID_BYTES[usize::from(b)])
             // 32 bytes leave the last character's 2 low bits unused: only canonical
             // encodings, whose unused bits are zero (what decoding would check, without it).
             && text.bytes().last().is_some_and(|last| sextet(last) & 0b11 == 0);
@@ -50,6 +48,18 @@ impl SessionId {
         &self.0
     }
 }
+
+/// The bytes an id may hold, `[A-Za-z0-9_-]`, by value: one lookup per byte.
+const ID_BYTES: [bool; 256] = {
+    let mut allowed = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        allowed[byte] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        byte += 1;
+    }
+    allowed
+};
 
 /// The value of a base64url character (`[A-Za-z0-9_-]`, checked before).
 fn sextet(character: u8) -> u8 {

@@ -366,6 +366,9 @@ pub(crate) struct Entries {
     entries: Vec<Entry>,
 }
 
+/// The most entries [`Entries::position`] scans; past that it searches.
+const SCAN_UP_TO: usize = 16;
+
 #[derive(Clone)]
 struct Entry {
     key: Key,
@@ -434,9 +437,22 @@ impl Entries {
             .binary_search_by(|entry| key_bytes(&entry.key, &self.names).cmp(key))
     }
 
+    /// Where `key` is, if present. A session has a handful of keys, mostly of different
+    /// lengths: up to [`SCAN_UP_TO`] of them, a scan comparing lengths first is cheaper
+    /// than a binary search comparing text.
+    fn position(&self, key: &str) -> Option<usize> {
+        if self.entries.len() > SCAN_UP_TO {
+            return self.find(key).ok();
+        }
+        let key = key.as_bytes();
+        self.entries
+            .iter()
+            .position(|entry| key_bytes(&entry.key, &self.names) == key)
+    }
+
     /// The value under `key`, decoded on first read.
     pub(crate) fn get(&self, key: &str) -> Option<&Value> {
-        let at = self.find(key).ok()?;
+        let at = self.position(key)?;
         Some(self.value_of(&self.entries[at].slot))
     }
 
@@ -471,7 +487,7 @@ impl Entries {
 
     /// Removes `key`, returning its value.
     pub(crate) fn remove(&mut self, key: &str) -> Option<Value> {
-        let at = self.find(key).ok()?;
+        let at = self.position(key)?;
         Some(match self.entries.remove(at).slot {
             Slot::Decoded(value) => value,
             Slot::Encoded { range, decoded, .. } => decoded
@@ -482,7 +498,7 @@ impl Entries {
 
     /// Whether `key` is present.
     pub(crate) fn contains_key(&self, key: &str) -> bool {
-        self.find(key).is_ok()
+        self.position(key).is_some()
     }
 
     /// The keys, in order.
