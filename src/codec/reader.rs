@@ -212,10 +212,23 @@ pub(super) fn is_ascii_at(bytes: &[u8], start: usize, end: usize) -> bool {
     let mask = u128::from_le_bytes(HIGH_BITS[mask..mask + 16].try_into().unwrap_or([0x80; 16]));
     let mut high = u128::from_le_bytes(*last) & mask;
     if len > 16 {
-        // Whole words from the start; what they leave is in the last word.
-        let (words, _) = bytes[start..end].as_chunks::<16>();
-        for word in words {
-            high |= u128::from_le_bytes(*word);
+        // Words from the start; what they leave is in the last word. Up to 48 bytes (a
+        // session's longer strings) without a loop.
+        let word = |at: usize| {
+            bytes
+                .get(at..)
+                .and_then(<[u8]>::first_chunk::<16>)
+                .map_or(u128::MAX, |word| u128::from_le_bytes(*word))
+        };
+        high |= word(start);
+        if len > 32 {
+            high |= word(start + 16);
+            if len > 48 {
+                let (words, _) = bytes[start + 32..end].as_chunks::<16>();
+                for word in words {
+                    high |= u128::from_le_bytes(*word);
+                }
+            }
         }
         high &= u128::from_le_bytes([0x80; 16]);
     }
