@@ -141,15 +141,20 @@ impl SessionManager {
     /// The store key of a session: the prefix and the id, or, when `hash_ids` is on, the
     /// prefix, [`HASHED_KEY_MARKER`] and the id's SHA-256 (docs/DESIGN.md §4).
     fn key(&self, id: &SessionId) -> String {
+        let prefix = &self.config.key_prefix;
+        // Written into one string sized once (no formatting machinery, no regrowth).
         if self.config.hash_ids {
             let digest = Sha256::digest(id.as_str().as_bytes());
-            format!(
-                "{}{HASHED_KEY_MARKER}{}",
-                self.config.key_prefix,
-                URL_SAFE_NO_PAD.encode(digest)
-            )
+            let mut key = String::with_capacity(prefix.len() + HASHED_KEY_MARKER.len() + 43);
+            key.push_str(prefix);
+            key.push_str(HASHED_KEY_MARKER);
+            URL_SAFE_NO_PAD.encode_string(digest, &mut key);
+            key
         } else {
-            format!("{}{}", self.config.key_prefix, id.as_str())
+            let mut key = String::with_capacity(prefix.len() + id.as_str().len());
+            key.push_str(prefix);
+            key.push_str(id.as_str());
+            key
         }
     }
 
@@ -215,12 +220,12 @@ impl SessionManager {
                 // Written by Flask-Session, or before the absolute lifetime was configured:
                 // bounded from now on, and the save writes the stamp (docs/DESIGN.md §5).
                 None => {
-                    data.insert(CREATED_KEY.into(), Value::from(now.unix_timestamp()));
+                    data.insert(CREATED_KEY, Value::from(now.unix_timestamp()));
                     created_stamped = true;
                 }
             }
         }
-        let mut session = Session::from_record(id, data, record);
+        let mut session = Session::from_record(id, key, data, record);
         session.created_stamped = created_stamped;
         session.reseal = !sealed_as_configured;
         session.cookie_value = cookie_value;
@@ -231,11 +236,11 @@ impl SessionManager {
     fn fresh(&self, cookie_sent: bool) -> Session {
         let mut data = Entries::new();
         if self.config.permanent {
-            data.insert(PERMANENT_KEY.into(), Value::Boolean(true));
+            data.insert(PERMANENT_KEY, Value::Boolean(true));
         }
         if self.config.absolute_lifetime.is_some() {
             let now = OffsetDateTime::now_utc().unix_timestamp();
-            data.insert(CREATED_KEY.into(), Value::from(now));
+            data.insert(CREATED_KEY, Value::from(now));
         }
         Session::fresh(data, cookie_sent)
     }
@@ -261,7 +266,7 @@ impl SessionManager {
             .min()
             .unwrap_or(now);
         if stored != Some(earliest) {
-            data.insert(CREATED_KEY.into(), Value::from(earliest.unix_timestamp()));
+            data.insert(CREATED_KEY, Value::from(earliest.unix_timestamp()));
         }
     }
 
@@ -330,7 +335,7 @@ impl SessionManager {
         let index_plan = self.index_before_save(&session)?;
         let (kind, result) = if session.destroyed {
             let deleted = match &session.loaded {
-                Some(loaded) => self.store.delete(&self.key(&loaded.id)),
+                Some(loaded) => self.store.delete(&loaded.key),
                 None => Ok(()),
             };
             (SaveKind::Ended, deleted.map(|()| self.ended(&session)))
@@ -396,7 +401,7 @@ impl SessionManager {
                 max: self.config.max_keys,
             });
         }
-        if let Some(longest) = data.keys().map(String::len).max()
+        if let Some(longest) = data.keys().map(str::len).max()
             && longest > self.config.max_key_length
         {
             return Err(Error::LimitExceeded {
@@ -441,7 +446,7 @@ impl SessionManager {
         }) {
             return Ok(SaveOutcome::default());
         }
-        if self.store.touch(&self.key(&loaded.id), ttl)? {
+        if self.store.touch(&loaded.key, ttl)? {
             Ok(self.live(&loaded.id, &session.data, session.cookie_value.as_deref()))
         } else {
             Ok(self.ended(session))
@@ -478,14 +483,14 @@ impl SessionManager {
 
     fn save_modified(&self, session: &Session) -> Result<SaveOutcome> {
         let loaded = session.loaded.as_ref().expect("checked by save");
-        let key = self.key(&loaded.id);
+        let key = &loaded.key;
         if self.config.concurrency == Concurrency::LastWriterWins {
             return if session.is_empty() {
-                self.store.delete(&key)?;
+                self.store.delete(key)?;
                 Ok(self.ended(session))
             } else {
-                let bytes = self.encode(&key, &session.data)?;
-                self.store.set(&key, &bytes, self.ttl(&session.data))?;
+                let bytes = self.encode(key, &session.data)?;
+                self.store.set(key, &bytes, self.ttl(&session.data))?;
                 Ok(self.live(&loaded.id, &session.data, session.cookie_value.as_deref()))
             };
         }
@@ -497,11 +502,11 @@ impl SessionManager {
             let data = replayed.as_ref().unwrap_or(&session.data);
             // An emptied session is deleted, but only if nobody wrote to it meanwhile.
             let result = if holds_data(data) {
-                let bytes = self.encode(&key, data)?;
+                let bytes = self.encode(key, data)?;
                 self.store
-                    .compare_and_set(&key, &expected, &bytes, self.ttl(data))?
+                    .compare_and_set(key, &expected, &bytes, self.ttl(data))?
             } else {
-                self.store.compare_and_delete(&key, &expected)?
+                self.store.compare_and_delete(key, &expected)?
             };
             match result {
                 CasOutcome::Stored if holds_data(data) => {
@@ -524,12 +529,12 @@ impl SessionManager {
                     // could lose every round.
                     if attempt >= IMMEDIATE_RETRIES {
                         back_off(attempt);
-                        match self.store.load(&key)? {
+                        match self.store.load(key)? {
                             Some(fresher) => current = fresher,
                             None => return Ok(self.ended(session)),
                         }
                     }
-                    replayed = Some(self.replay(&key, session, &current)?);
+                    replayed = Some(self.replay(key, session, &current)?);
                     expected = Cow::Owned(current);
                 }
             }
@@ -547,7 +552,7 @@ impl SessionManager {
         let Some(loaded) = &session.loaded else {
             return self.save_new(session);
         };
-        let old_key = self.key(&loaded.id);
+        let old_key = &loaded.key;
         let mut current = Cow::Borrowed(&loaded.record);
         let mut replayed: Option<Entries> = None;
         // The new id is not known to any client yet, so it is written unconditionally
@@ -574,13 +579,13 @@ impl SessionManager {
                 }
                 (None, false) => self.ended(session),
             };
-            match self.store.compare_and_delete(&old_key, &current)? {
+            match self.store.compare_and_delete(old_key, &current)? {
                 CasOutcome::Stored | CasOutcome::Conflict(None) => return Ok(outcome),
                 CasOutcome::Conflict(Some(fresher)) => {
                     if let Some(metrics) = &self.metrics {
                         metrics.conflict_retry();
                     }
-                    replayed = Some(self.replay(&old_key, session, &fresher)?);
+                    replayed = Some(self.replay(old_key, session, &fresher)?);
                     current = Cow::Owned(fresher);
                 }
             }

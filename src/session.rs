@@ -54,7 +54,7 @@ fn clear_keeping_created(data: &mut Entries) {
     let created = data.remove(CREATED_KEY);
     data.clear();
     if let Some(created) = created {
-        data.insert(CREATED_KEY.to_owned(), created);
+        data.insert(CREATED_KEY, created);
     }
 }
 
@@ -63,7 +63,16 @@ pub(crate) fn holds_data(data: &Entries) -> bool {
     data.keys().any(|key| !is_reserved(key))
 }
 
-type Operation = Arc<dyn Fn(Option<&Value>) -> Result<Value> + Send + Sync>;
+/// A recorded [`Session::modify`]: the key, then its current value.
+type Operation = Arc<dyn Fn(&str, Option<&Value>) -> Result<Value> + Send + Sync>;
+
+/// Runs `operation` on `current`, the value under `key`, refusing a result nested deeper
+/// than the codec's limit.
+fn run(operation: &Operation, key: &str, current: Option<&Value>) -> Result<Value> {
+    let value = operation(key, current)?;
+    codec::check_nesting(key, &value)?;
+    Ok(value)
+}
 
 /// One change made by this request, replayed on a fresher value when a save conflicts.
 #[derive(Clone)]
@@ -89,15 +98,15 @@ impl Change {
     pub(crate) fn apply(&self, data: &mut Entries) -> Result<()> {
         match self {
             Change::Set(key, value) => {
-                data.insert(key.clone(), value.clone());
+                data.insert(key, value.clone());
             }
             Change::Remove(key) => {
                 data.remove(key);
             }
             Change::Clear => clear_keeping_created(data),
             Change::Modify(key, operation) => {
-                let value = operation(data.get(key))?;
-                data.insert(key.clone(), value);
+                let value = run(operation, key, data.get(key))?;
+                data.insert(key, value);
             }
         }
         Ok(())
@@ -108,6 +117,8 @@ impl Change {
 #[derive(Debug, Clone)]
 pub(crate) struct Loaded {
     pub(crate) id: SessionId,
+    /// The store key of `id`, computed by the load and kept for the save.
+    pub(crate) key: String,
     pub(crate) record: Record,
 }
 
@@ -178,12 +189,17 @@ impl Session {
         }
     }
 
-    pub(crate) fn from_record(id: SessionId, data: Entries, record: Record) -> Session {
+    pub(crate) fn from_record(
+        id: SessionId,
+        key: String,
+        data: Entries,
+        record: Record,
+    ) -> Session {
         let loaded_owner = owner_of(&data).map(str::to_owned);
         Session {
             id: id.clone(),
             data,
-            loaded: Some(Loaded { id, record }),
+            loaded: Some(Loaded { id, key, record }),
             changes: Vec::new(),
             accessed: Cell::new(false),
             regenerated: false,
@@ -254,7 +270,7 @@ impl Session {
     /// Sets `key` to a value already checked, and records the change.
     fn set(&mut self, key: &str, value: Value) {
         self.touch();
-        self.data.insert(key.to_owned(), value.clone());
+        self.data.insert(key, value.clone());
         self.changes.push(Change::Set(key.to_owned(), value));
     }
 
@@ -280,7 +296,7 @@ impl Session {
     /// All keys, reserved ones included, in sorted order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.touch();
-        self.data.keys().map(String::as_str)
+        self.data.keys()
     }
 
     /// Removes every key but the creation time `_created`; the owner goes too (the session
@@ -303,13 +319,16 @@ impl Session {
         T: Serialize + DeserializeOwned,
         F: Fn(Option<T>) -> T + Send + Sync + 'static,
     {
-        let owned_key = key.to_owned();
-        let new_value = self.modify_value(key, move |current| {
-            let current = current
-                .map(|value| decode_value(&owned_key, value.clone()))
-                .transpose()?;
-            encode_value(&owned_key, &f(current))
-        })?;
+        // The key is handed to the operation, not captured: one allocation less.
+        let new_value = self.record_modify(
+            key,
+            Arc::new(move |key: &str, current: Option<&Value>| {
+                let current = current
+                    .map(|value| decode_value(key, value.clone()))
+                    .transpose()?;
+                encode_value(key, &f(current))
+            }),
+        )?;
         decode_value(key, new_value.clone())
     }
 
@@ -324,19 +343,16 @@ impl Session {
     where
         F: Fn(Option<&Value>) -> Result<Value> + Send + Sync + 'static,
     {
+        self.record_modify(key, Arc::new(move |_: &str, current| operation(current)))
+    }
+
+    /// Runs `operation` on the value under `key`, stores its result and records it.
+    fn record_modify(&mut self, key: &str, operation: Operation) -> Result<&Value> {
         check_writable(key)?;
-        let owned_key = key.to_owned();
-        let operation = move |current: Option<&Value>| {
-            let value = operation(current)?;
-            codec::check_nesting(&owned_key, &value)?;
-            Ok(value)
-        };
         self.touch();
-        let new_value = operation(self.data.get(key))?;
-        self.changes
-            .push(Change::Modify(key.to_owned(), Arc::new(operation)));
-        self.data.insert(key.to_owned(), new_value);
-        Ok(self.data.get(key).expect("inserted above"))
+        let new_value = run(&operation, key, self.data.get(key))?;
+        self.changes.push(Change::Modify(key.to_owned(), operation));
+        Ok(self.data.insert(key, new_value))
     }
 
     /// Whether the session outlives the browser session (`_permanent`).
@@ -348,8 +364,7 @@ impl Session {
     pub fn set_permanent(&mut self, permanent: bool) {
         if permanent {
             self.touch();
-            self.data
-                .insert(PERMANENT_KEY.to_owned(), Value::Boolean(true));
+            self.data.insert(PERMANENT_KEY, Value::Boolean(true));
             self.changes
                 .push(Change::Set(PERMANENT_KEY.to_owned(), Value::Boolean(true)));
         } else {
@@ -502,7 +517,7 @@ mod tests {
             &Value::Array(vec![Value::from("seen")])
         );
         let mut fresher = Entries::new();
-        fresher.insert("log".into(), Value::Array(vec![Value::from("other")]));
+        fresher.insert("log", Value::Array(vec![Value::from("other")]));
         for change in &s.changes {
             change.apply(&mut fresher).unwrap();
         }

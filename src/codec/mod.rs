@@ -86,7 +86,7 @@ pub fn encode(data: &Data, format: Format) -> Result<Vec<u8>> {
             }
             Ok(out)
         }
-        Format::Json => to_json_object(data.iter()),
+        Format::Json => to_json_object(data.iter().map(|(key, value)| (key.as_str(), value))),
     }
 }
 
@@ -107,10 +107,10 @@ fn write_entry(out: &mut Vec<u8>, key: &str, value: &Value) -> Result<()> {
     rmpv::encode::write_value(out, value).map_err(|e| encoding_failed(&e))
 }
 
-fn to_json_object<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>) -> Result<Vec<u8>> {
+fn to_json_object<'a>(entries: impl Iterator<Item = (&'a str, &'a Value)>) -> Result<Vec<u8>> {
     let mut object = serde_json::Map::new();
     for (key, value) in entries {
-        object.insert(key.clone(), to_json(key, value)?);
+        object.insert(key.to_owned(), to_json(key, value)?);
     }
     serde_json::to_vec(&object).map_err(|e| Error::Codec(e.to_string()))
 }
@@ -353,12 +353,34 @@ fn to_json(key: &str, value: &Value) -> Result<serde_json::Value> {
 ///
 /// The source is the buffer the store's driver returned, shared with the loaded record
 /// (no copy): a save writes the entries nobody replaced, key and value, as one copy of
-/// their stored bytes per run of adjacent ones.
+/// their stored bytes per run of adjacent ones. The index is one vector sorted by key, the
+/// stored keys' text in one string: a load allocates twice, whatever the number of keys
+/// (docs/DESIGN.md §4).
 #[derive(Clone, Default)]
 pub(crate) struct Entries {
     /// The stored value that [`Slot::Encoded`] ranges point into.
     source: Bytes,
-    map: BTreeMap<String, Slot>,
+    /// The stored keys' text, one after the other, that [`Key::Stored`] ranges point into.
+    names: String,
+    /// The entries in key order, each key once.
+    entries: Vec<Entry>,
+}
+
+/// The most entries [`Entries::position`] scans; past that it searches.
+const SCAN_UP_TO: usize = 16;
+
+#[derive(Clone)]
+struct Entry {
+    key: Key,
+    slot: Slot,
+}
+
+#[derive(Clone)]
+enum Key {
+    /// A stored key: its text at this range of [`Entries::names`].
+    Stored(Range<usize>),
+    /// A key set by this request, or read from JSON.
+    Owned(String),
 }
 
 #[derive(Clone)]
@@ -390,7 +412,11 @@ impl Entries {
     /// [`decode`](Entries::decode) of a shared buffer, which the entries keep (no copy).
     pub(crate) fn decode_shared(bytes: Bytes) -> Result<Entries> {
         match index_msgpack(&bytes) {
-            Ok(map) => Ok(Entries { source: bytes, map }),
+            Ok((names, entries)) => Ok(Entries {
+                source: bytes,
+                names,
+                entries,
+            }),
             Err(msgpack_error) => match decode_json(&bytes) {
                 Ok(data) => Ok(data.into_iter().collect()),
                 Err(json_error) => Err(Error::Codec(format!("{msgpack_error}; {json_error}"))),
@@ -398,9 +424,36 @@ impl Entries {
         }
     }
 
+    /// The text of `key`.
+    fn name<'a>(&'a self, key: &'a Key) -> &'a str {
+        key_text(key, &self.names)
+    }
+
+    /// Where `key` is, or would be inserted. Keys compare as bytes (the order of `str`),
+    /// without `str` slicing's character-boundary checks.
+    fn find(&self, key: &str) -> std::result::Result<usize, usize> {
+        let key = key.as_bytes();
+        self.entries
+            .binary_search_by(|entry| key_bytes(&entry.key, &self.names).cmp(key))
+    }
+
+    /// Where `key` is, if present. A session has a handful of keys, mostly of different
+    /// lengths: up to [`SCAN_UP_TO`] of them, a scan comparing lengths first is cheaper
+    /// than a binary search comparing text.
+    fn position(&self, key: &str) -> Option<usize> {
+        if self.entries.len() > SCAN_UP_TO {
+            return self.find(key).ok();
+        }
+        let key = key.as_bytes();
+        self.entries
+            .iter()
+            .position(|entry| key_bytes(&entry.key, &self.names) == key)
+    }
+
     /// The value under `key`, decoded on first read.
     pub(crate) fn get(&self, key: &str) -> Option<&Value> {
-        self.map.get(key).map(|slot| self.value_of(slot))
+        let at = self.position(key)?;
+        Some(self.value_of(&self.entries[at].slot))
     }
 
     fn value_of<'a>(&'a self, slot: &'a Slot) -> &'a Value {
@@ -412,15 +465,30 @@ impl Entries {
         }
     }
 
-    /// Sets `key` to `value`.
-    pub(crate) fn insert(&mut self, key: String, value: Value) {
-        self.map.insert(key, Slot::Decoded(value));
+    /// Sets `key` to `value` (a key already present is not allocated again); returns the
+    /// value as stored.
+    pub(crate) fn insert(&mut self, key: &str, value: Value) -> &Value {
+        let at = match self.find(key) {
+            Ok(at) => {
+                self.entries[at].slot = Slot::Decoded(value);
+                at
+            }
+            Err(at) => {
+                let entry = Entry {
+                    key: Key::Owned(key.to_owned()),
+                    slot: Slot::Decoded(value),
+                };
+                self.entries.insert(at, entry);
+                at
+            }
+        };
+        self.value_of(&self.entries[at].slot)
     }
 
     /// Removes `key`, returning its value.
     pub(crate) fn remove(&mut self, key: &str) -> Option<Value> {
-        let slot = self.map.remove(key)?;
-        Some(match slot {
+        let at = self.position(key)?;
+        Some(match self.entries.remove(at).slot {
             Slot::Decoded(value) => value,
             Slot::Encoded { range, decoded, .. } => decoded
                 .into_inner()
@@ -430,28 +498,28 @@ impl Entries {
 
     /// Whether `key` is present.
     pub(crate) fn contains_key(&self, key: &str) -> bool {
-        self.map.contains_key(key)
+        self.position(key).is_some()
     }
 
     /// The keys, in order.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &String> {
-        self.map.keys()
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|entry| self.name(&entry.key))
     }
 
     /// The number of keys.
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.entries.len()
     }
 
     /// Removes every key.
     pub(crate) fn clear(&mut self) {
-        self.map.clear();
+        self.entries.clear();
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.map
+    fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.entries
             .iter()
-            .map(|(key, slot)| (key, self.value_of(slot)))
+            .map(|entry| (self.name(&entry.key), self.value_of(&entry.slot)))
     }
 
     /// Encodes the data in `format`; in MessagePack, entries still encoded are copied as
@@ -462,11 +530,11 @@ impl Entries {
             return to_json_object(self.iter());
         }
         let mut out = Vec::with_capacity(self.source.len() + 64);
-        write_map_len(&mut out, self.map.len())?;
+        write_map_len(&mut out, self.entries.len())?;
         // The stored bytes not yet copied: a run of adjacent entries.
         let mut run = 0..0;
-        for (key, slot) in &self.map {
-            match slot {
+        for entry in &self.entries {
+            match &entry.slot {
                 Slot::Encoded { entry, range, .. } => {
                     if *entry != run.end {
                         out.extend_from_slice(&self.source[run]);
@@ -477,7 +545,7 @@ impl Entries {
                 Slot::Decoded(value) => {
                     out.extend_from_slice(&self.source[run]);
                     run = 0..0;
-                    write_entry(&mut out, key, value)?;
+                    write_entry(&mut out, self.name(&entry.key), value)?;
                 }
             }
         }
@@ -486,14 +554,54 @@ impl Entries {
     }
 }
 
+/// The text of `key`, a stored one's in `names`.
+fn key_text<'a>(key: &'a Key, names: &'a str) -> &'a str {
+    match key {
+        Key::Stored(range) => names.get(range.clone()).unwrap_or_default(),
+        Key::Owned(name) => name,
+    }
+}
+
+/// The text of `key` as bytes, a stored one's in `names`.
+fn key_bytes<'a>(key: &'a Key, names: &'a str) -> &'a [u8] {
+    match key {
+        Key::Stored(range) => names.as_bytes().get(range.clone()).unwrap_or_default(),
+        Key::Owned(name) => name.as_bytes(),
+    }
+}
+
+/// Sorts `entries` by key and keeps, of repeated keys, the last one, as inserting them in
+/// order would. Cheap when they are sorted already, as this crate writes them.
+fn sort_entries(entries: &mut Vec<Entry>, names: &str) {
+    if entries.is_sorted_by(|a, b| key_bytes(&a.key, names) < key_bytes(&b.key, names)) {
+        return;
+    }
+    // A stable sort keeps repeated keys in their order; `dedup_by` removes the later of two
+    // (its first argument), so the later one's content is swapped into the one kept.
+    entries.sort_by(|a, b| key_text(&a.key, names).cmp(key_text(&b.key, names)));
+    entries.dedup_by(|later, earlier| {
+        let repeated = key_text(&later.key, names) == key_text(&earlier.key, names);
+        if repeated {
+            std::mem::swap(later, earlier);
+        }
+        repeated
+    });
+}
+
 impl FromIterator<(String, Value)> for Entries {
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(entries: I) -> Entries {
+        let mut entries: Vec<Entry> = entries
+            .into_iter()
+            .map(|(key, value)| Entry {
+                key: Key::Owned(key),
+                slot: Slot::Decoded(value),
+            })
+            .collect();
+        sort_entries(&mut entries, "");
         Entries {
             source: Bytes::new(),
-            map: entries
-                .into_iter()
-                .map(|(key, value)| (key, Slot::Decoded(value)))
-                .collect(),
+            names: String::new(),
+            entries,
         }
     }
 }
@@ -518,9 +626,10 @@ fn decode_checked(mut bytes: &[u8]) -> Value {
     })
 }
 
-/// The top-level entries of a MessagePack map, each value's byte range checked by [`skip`].
-/// Accepts exactly what [`decode_msgpack`] accepts.
-fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, String> {
+/// The top-level entries of a MessagePack map, each value's byte range checked by [`skip`],
+/// sorted by key, and the text of their keys. Accepts exactly what [`decode_msgpack`]
+/// accepts.
+fn index_msgpack(bytes: &[u8]) -> std::result::Result<(String, Vec<Entry>), String> {
     let mut rest = bytes;
     let len = match Marker::from_u8(take(&mut rest, 1)?[0]) {
         Marker::FixMap(len) => usize::from(len),
@@ -528,16 +637,18 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
         Marker::Map32 => length(&mut rest, 4)?,
         _ => {
             // Not a map: decodable or not, it is refused.
-            let mut whole = bytes;
-            skip(&mut whole, MAX_NESTING + 1)?;
+            skip(bytes, 0, MAX_NESTING + 1)?;
             return Err("MessagePack value is not a map".into());
         }
     };
-    // Collected first, then built in one go: much cheaper than inserting one by one. Each
-    // entry takes at least two bytes, which bounds the allocation whatever `len` claims.
+    // Each entry takes at least two bytes, which bounds the allocations whatever `len`
+    // claims; keys are mostly short.
     let mut entries = Vec::with_capacity(len.min(rest.len() / 2));
+    let mut names = Vec::with_capacity((16 * len).min(rest.len()));
+    let mut pos = bytes.len() - rest.len();
     for _ in 0..len {
-        let entry = bytes.len() - rest.len();
+        let entry = pos;
+        let mut rest = &bytes[pos..];
         let len = match Marker::from_u8(take(&mut rest, 1)?[0]) {
             Marker::FixStr(len) => usize::from(len),
             Marker::Str8 => length(&mut rest, 1)?,
@@ -546,28 +657,38 @@ fn index_msgpack(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Slot>, St
             _ => return Err("MessagePack map key is not a string".into()),
         };
         let key = take(&mut rest, len)?;
-        let key = std::str::from_utf8(key)
-            .map_err(|_| "MessagePack map key is not a UTF-8 string".to_owned())?;
+        names.extend_from_slice(key);
         let start = bytes.len() - rest.len();
-        skip(&mut rest, MAX_NESTING)?;
-        let range = start..bytes.len() - rest.len();
-        entries.push((
-            key.to_owned(),
-            Slot::Encoded {
+        pos = skip(bytes, start, MAX_NESTING)?;
+        entries.push(Entry {
+            key: Key::Stored(names.len() - len..names.len()),
+            slot: Slot::Encoded {
                 entry,
-                range,
+                range: start..pos,
                 decoded: OnceCell::new(),
             },
-        ));
+        });
     }
-    if !rest.is_empty() {
+    if pos != bytes.len() {
         return Err(format!(
             "not MessagePack: {} bytes after the value",
-            rest.len()
+            bytes.len() - pos
         ));
     }
-    // Of repeated keys the last one stays, as with inserts.
-    Ok(entries.into_iter().collect())
+    // The keys checked UTF-8 in one go: their text together, and each key's start a
+    // character's (a key cut inside a character, or starting inside one, is not UTF-8
+    // however its neighbours complete it).
+    let names = String::from_utf8(names)
+        .ok()
+        .filter(|names| {
+            entries.iter().all(|entry| match &entry.key {
+                Key::Stored(range) => names.is_char_boundary(range.start),
+                Key::Owned(_) => true,
+            })
+        })
+        .ok_or_else(|| "MessagePack map key is not a UTF-8 string".to_owned())?;
+    sort_entries(&mut entries, &names);
+    Ok((names, entries))
 }
 
 /// Makes a MessagePack timestamp (extension type -1) in its most compact form.

@@ -8,93 +8,87 @@ use rmpv::Value;
 
 use super::{INVALID_UTF8, MAX_NESTING};
 
-/// Steps over one encoded value, accepting exactly what [`read`] accepts with the same
-/// `nesting`, without building it.
+/// Steps over the one encoded value at `pos` of `bytes`, accepting exactly what [`read`]
+/// accepts with the same `nesting`, without building it; returns the position after it.
 ///
 /// One loop over the bytes, without recursion: the values left in each open array or map
 /// are kept on a stack as deep as the nesting limit allows, and each marker is dispatched
-/// once, scalars and strings (most of a session's values) with no call but the UTF-8 check
-/// of a string that is not ASCII.
-pub(super) fn skip(rest: &mut &[u8], nesting: usize) -> std::result::Result<(), String> {
-    let bytes = *rest;
-    let mut pos = 0;
+/// once, through [`KIND`]. Taking the whole buffer (not just the value) lets the ASCII
+/// check of a short string read the 16 bytes that end where it ends (docs/DESIGN.md §4).
+pub(super) fn skip(bytes: &[u8], pos: usize, nesting: usize) -> Result<usize, String> {
+    scan(bytes, pos, nesting).map_err(Refused::message)
+}
+
+/// Why [`scan`] refused a value: a small value, so that the loop carries no `String`.
+#[derive(Clone, Copy)]
+enum Refused {
+    CutShort,
+    NotUtf8,
+    TooDeep,
+}
+
+impl Refused {
+    fn message(self) -> String {
+        match self {
+            Refused::CutShort => cut_short(),
+            Refused::NotUtf8 => INVALID_UTF8.into(),
+            Refused::TooDeep => nested_too_deep(),
+        }
+    }
+}
+
+/// [`skip`]'s loop.
+///
+/// A scalar of fixed size is not checked to be there whole: the next marker's read, or the
+/// end, finds a position past the end (positions only grow, by at most 2^32 + 17 per value,
+/// far from overflowing).
+fn scan(bytes: &[u8], mut pos: usize, nesting: usize) -> Result<usize, Refused> {
     // The values left in each enclosing array or map, and in the innermost one.
-    let mut stack = [0usize; MAX_NESTING + 2];
+    let mut stack = [0usize; MAX_NESTING + 1];
     let mut depth = 0;
     let mut left = 1usize;
     loop {
         while left == 0 {
             if depth == 0 {
-                *rest = &bytes[pos..];
-                return Ok(());
+                return if pos <= bytes.len() {
+                    Ok(pos)
+                } else {
+                    Err(Refused::CutShort)
+                };
             }
             depth -= 1;
             left = stack[depth];
         }
         left -= 1;
-        let marker = *bytes.get(pos).ok_or_else(cut_short)?;
+        let marker = *bytes.get(pos).ok_or(Refused::CutShort)?;
         pos += 1;
-        // The bytes after the marker (and length) to step over, or the values of a container.
-        let (body, children) = match marker {
-            // fixint, nil, the never-used 0xc1 (rmpv reads it as nil), booleans
-            0x00..=0x7f | 0xc0..=0xc3 | 0xe0..=0xff => continue,
-            0xa0..=0xbf => {
-                let text = body_at(bytes, pos, usize::from(marker & 0x1f))?;
-                check_utf8(text)?;
-                pos += text.len();
+        let children = match KIND[usize::from(marker)] {
+            FIXSTR => {
+                pos = text_end(bytes, pos, usize::from(marker & 0x1f))?;
                 continue;
             }
-            0xd9..=0xdb => {
-                let width = 1 << (marker - 0xd9);
-                let len = length_at(bytes, pos, width)?;
-                let text = body_at(bytes, pos + width, len)?;
-                check_utf8(text)?;
-                pos += width + len;
+            FIXMAP => 2 * usize::from(marker & 0x0f),
+            FIXARRAY => usize::from(marker & 0x0f),
+            STR8 => {
+                let len = *bytes.get(pos).ok_or(Refused::CutShort)?;
+                pos = text_end(bytes, pos + 1, usize::from(len))?;
                 continue;
             }
-            0x80..=0x8f => (0, 2 * usize::from(marker & 0x0f)),
-            0x90..=0x9f => (0, usize::from(marker & 0x0f)),
-            // uint8, int8 / uint16, int16 / float32, uint32, int32 / float64, uint64, int64
-            0xcc | 0xd0 => (1, 0),
-            0xcd | 0xd1 => (2, 0),
-            0xca | 0xce | 0xd2 => (4, 0),
-            0xcb | 0xcf | 0xd3 => (8, 0),
-            // bin8, bin16, bin32: a length, then the data
-            0xc4..=0xc6 => {
-                let width = 1 << (marker - 0xc4);
-                let len = length_at(bytes, pos, width)?;
-                pos += width;
-                (len, 0)
+            LENGTH => {
+                let (end, children) = with_length(bytes, pos, marker)?;
+                pos = end;
+                match children {
+                    Some(children) => children,
+                    None => continue,
+                }
             }
-            // ext8, ext16, ext32: a length, the type byte, then the data
-            0xc7..=0xc9 => {
-                let width = 1 << (marker - 0xc7);
-                let len = length_at(bytes, pos, width)?;
-                pos += width;
-                (len + 1, 0)
-            }
-            // fixext 1, 2, 4, 8, 16: the type byte, then the data
-            0xd4..=0xd8 => ((1 << (marker - 0xd4)) + 1, 0),
-            0xdc | 0xdd => {
-                let width = 2 << (marker - 0xdc);
-                let len = length_at(bytes, pos, width)?;
-                pos += width;
-                (0, len)
-            }
-            0xde | 0xdf => {
-                let width = 2 << (marker - 0xde);
-                let len = length_at(bytes, pos, width)?;
-                pos += width;
-                (0, 2 * len)
+            size => {
+                pos += usize::from(size);
+                continue;
             }
         };
-        let is_container = matches!(marker, 0x80..=0x9f | 0xdc..=0xdf);
-        if !is_container {
-            pos += body_at(bytes, pos, body)?.len();
-            continue;
-        }
-        if depth >= nesting || depth + 1 >= stack.len() {
-            return Err(nested_too_deep());
+        if depth >= nesting || depth >= stack.len() {
+            return Err(Refused::TooDeep);
         }
         stack[depth] = left;
         depth += 1;
@@ -102,21 +96,151 @@ pub(super) fn skip(rest: &mut &[u8], nesting: usize) -> std::result::Result<(), 
     }
 }
 
+/// What a marker starts, by marker: a scalar of fixed size, as the number of bytes after
+/// the marker (0 to 17), or one of the kinds below.
+const KIND: [u8; 256] = kinds();
+/// A fixstr: the text's length is in the marker.
+const FIXSTR: u8 = 0x80;
+/// A fixarray or fixmap: the number of values is in the marker.
+const FIXARRAY: u8 = 0x81;
+const FIXMAP: u8 = 0x82;
+/// A str8: the text's length is in the next byte.
+const STR8: u8 = 0x84;
+/// Anything else with a length field: str16/32, bin8/16/32, ext8/16/32, array16/32, map16/32.
+const LENGTH: u8 = 0x83;
+
+const fn kinds() -> [u8; 256] {
+    let mut kinds = [LENGTH; 256];
+    let mut marker = 0;
+    while marker < 256 {
+        kinds[marker] = match marker as u8 {
+            // fixint, nil, the never-used 0xc1 (rmpv reads it as nil), booleans
+            0x00..=0x7f | 0xc0..=0xc3 | 0xe0..=0xff => 0,
+            0x80..=0x8f => FIXMAP,
+            0x90..=0x9f => FIXARRAY,
+            0xa0..=0xbf => FIXSTR,
+            // uint8, int8 / uint16, int16 / float32, uint32, int32 / float64, uint64, int64
+            0xcc | 0xd0 => 1,
+            0xcd | 0xd1 => 2,
+            0xca | 0xce | 0xd2 => 4,
+            0xcb | 0xcf | 0xd3 => 8,
+            // fixext 1, 2, 4, 8, 16: the type byte, then the data
+            0xd4 => 2,
+            0xd5 => 3,
+            0xd6 => 5,
+            0xd7 => 9,
+            0xd8 => 17,
+            0xd9 => STR8,
+            _ => LENGTH,
+        };
+        marker += 1;
+    }
+    kinds
+}
+
+/// After the `marker` at `start - 1` followed by a length (str16/32, bin8/16/32,
+/// ext8/16/32, array16/32, map16/32): the position after the length for an array or a map,
+/// with how many values it holds (a map's keys counted), else the position after the value.
+#[inline(never)]
+fn with_length(bytes: &[u8], start: usize, marker: u8) -> Result<(usize, Option<usize>), Refused> {
+    let (width, children): (usize, bool) = match marker {
+        0xda | 0xdb => {
+            let width = 2 << (marker - 0xda);
+            let len = length_at(bytes, start, width)?;
+            return Ok((text_end(bytes, start + width, len)?, None));
+        }
+        // bin8, bin16, bin32: a length, then the data
+        0xc4..=0xc6 => (1 << (marker - 0xc4), false),
+        // ext8, ext16, ext32: a length, the type byte, then the data
+        0xc7..=0xc9 => (1 << (marker - 0xc7), false),
+        // array16, array32, map16, map32: a length, then the values
+        _ => (2 << (marker & 1), true),
+    };
+    let len = length_at(bytes, start, width)?;
+    if children {
+        let values = if marker >= 0xde { 2 * len } else { len };
+        return Ok((start + width, Some(values)));
+    }
+    let extension = usize::from(matches!(marker, 0xc7..=0xc9));
+    Ok((start + width + extension + len, None))
+}
+
 fn cut_short() -> String {
     "not MessagePack: the value is cut short".into()
 }
 
-/// The `len` bytes at `pos`.
-fn body_at(bytes: &[u8], pos: usize, len: usize) -> std::result::Result<&[u8], String> {
-    bytes
-        .get(pos..)
-        .and_then(|tail| tail.get(..len))
-        .ok_or_else(cut_short)
+/// The end of a string of `len` bytes at `start`, if it is there whole and UTF-8.
+#[inline(always)]
+fn text_end(bytes: &[u8], start: usize, len: usize) -> Result<usize, Refused> {
+    let Some(text) = bytes.get(start..).and_then(|tail| tail.get(..len)) else {
+        return Err(Refused::CutShort);
+    };
+    let end = start + len;
+    if is_ascii_at(bytes, start, end) || std::str::from_utf8(text).is_ok() {
+        Ok(end)
+    } else {
+        Err(Refused::NotUtf8)
+    }
+}
+
+/// The high bit of each of 16 bytes, for the ASCII check: a window of 16 bytes at offset
+/// `n` keeps the last `n` of 16 (see [`is_ascii_at`]).
+const HIGH_BITS: [u8; 32] = {
+    let mut bits = [0u8; 32];
+    let mut i = 16;
+    while i < 32 {
+        bits[i] = 0x80;
+        i += 1;
+    }
+    bits
+};
+
+/// Whether `bytes[start..end]` (in bounds) is ASCII, what a session's strings mostly are:
+/// the high bits of the 16-byte words that cover it, the last one ending where the text
+/// ends, so that a string of up to 16 bytes takes one word masked to its bytes and one of
+/// up to 32 two words, without a loop. Much cheaper than `str::from_utf8` or a byte loop
+/// on the short strings of a session.
+#[inline(always)]
+pub(super) fn is_ascii_at(bytes: &[u8], start: usize, end: usize) -> bool {
+    let Some(last) = bytes.get(..end).and_then(<[u8]>::last_chunk::<16>) else {
+        // Within the first 16 bytes of the buffer.
+        return bytes.get(start..end).is_some_and(<[u8]>::is_ascii);
+    };
+    let len = end - start;
+    // Little-endian: the text is the last `len` bytes of the last word, its high ones.
+    let mask = len.min(16);
+    let mask = u128::from_le_bytes(HIGH_BITS[mask..mask + 16].try_into().unwrap_or([0x80; 16]));
+    let mut high = u128::from_le_bytes(*last) & mask;
+    if len > 16 {
+        // Words from the start; what they leave is in the last word. Up to 48 bytes (a
+        // session's longer strings) without a loop.
+        let word = |at: usize| {
+            bytes
+                .get(at..)
+                .and_then(<[u8]>::first_chunk::<16>)
+                .map_or(u128::MAX, |word| u128::from_le_bytes(*word))
+        };
+        high |= word(start);
+        if len > 32 {
+            high |= word(start + 16);
+            if len > 48 {
+                let (words, _) = bytes[start + 32..end].as_chunks::<16>();
+                for word in words {
+                    high |= u128::from_le_bytes(*word);
+                }
+            }
+        }
+        high &= u128::from_le_bytes([0x80; 16]);
+    }
+    high == 0
 }
 
 /// The big-endian length of `width` bytes (1, 2 or 4) at `pos`.
-fn length_at(bytes: &[u8], pos: usize, width: usize) -> std::result::Result<usize, String> {
-    Ok(body_at(bytes, pos, width)?
+fn length_at(bytes: &[u8], pos: usize, width: usize) -> Result<usize, Refused> {
+    Ok(bytes
+        .get(pos..)
+        .and_then(|tail| tail.get(..width))
+        .ok_or(Refused::CutShort)?
         .iter()
         .fold(0, |len, byte| len << 8 | usize::from(*byte)))
 }
@@ -228,19 +352,6 @@ fn fixed<const N: usize>(rest: &mut &[u8]) -> std::result::Result<[u8; N], Strin
     take(rest, N)?
         .try_into()
         .map_err(|_| "not MessagePack: the value is cut short".to_owned())
-}
-
-/// Refuses a string's bytes that are not UTF-8. ASCII, what a session's strings mostly
-/// are, is checked first: for short strings much cheaper than the full UTF-8 check.
-fn check_utf8(bytes: &[u8]) -> std::result::Result<(), String> {
-    // The bytes' bits together, in a loop the compiler vectorises: cheaper than
-    // `is_ascii` on a session's short strings.
-    let bits = bytes.iter().fold(0, |bits, byte| bits | byte);
-    if bits < 0x80 || std::str::from_utf8(bytes).is_ok() {
-        Ok(())
-    } else {
-        Err(INVALID_UTF8.into())
-    }
 }
 
 /// A big-endian length of `width` bytes (1, 2 or 4).

@@ -142,7 +142,7 @@ fn entries_read_and_write_what_a_full_decode_does() {
     let entries = Entries::decode(&bytes).unwrap();
     assert_eq!(
         entries.keys().collect::<Vec<_>>(),
-        data.keys().collect::<Vec<_>>()
+        data.keys().map(String::as_str).collect::<Vec<_>>()
     );
     for (key, value) in &data {
         assert_eq!(entries.get(key), Some(value), "{key}");
@@ -151,7 +151,7 @@ fn entries_read_and_write_what_a_full_decode_does() {
     assert_eq!(entries.encode(Format::MessagePack).unwrap(), bytes);
     let mut changed = entries.clone();
     let mut expected = data.clone();
-    changed.insert("k03".into(), "replaced".into());
+    changed.insert("k03", "replaced".into());
     expected.insert("k03".into(), "replaced".into());
     assert_eq!(changed.remove("k05"), expected.remove("k05"));
     assert_eq!(changed.remove("absent"), None);
@@ -305,13 +305,58 @@ proptest::proptest! {
             // adjacent ones) around one that changed: what the full decoder's data holds.
             // Compared encoded again, canonically (a NaN is not equal to itself).
             let mut changed = lazy;
-            changed.insert("n".into(), Value::from(7));
+            changed.insert("n", Value::from(7));
             full.insert("n".into(), Value::from(7));
             let written = changed.encode(Format::MessagePack).unwrap();
             proptest::prop_assert_eq!(
                 encode(&decode(&written).unwrap(), Format::MessagePack).unwrap(),
                 encode(&full, Format::MessagePack).unwrap()
             );
+        }
+    }
+}
+
+/// Text mostly ASCII, sometimes not: what a session's strings are.
+fn text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let character = prop_oneof![
+        4 => proptest::char::range(' ', '~'),
+        1 => proptest::char::any(),
+    ];
+    proptest::collection::vec(character, 0..40).prop_map(|chars| chars.into_iter().collect())
+}
+
+proptest::proptest! {
+    /// The structure check reads strings in 16-byte words ending where they end: sessions
+    /// of strings of every length, ASCII or not, anywhere in the buffer, whole, cut short,
+    /// or with any one byte changed, get the same verdict from the check as from a full
+    /// decode.
+    #[test]
+    fn entries_agree_with_a_full_decode_on_strings_cut_or_changed(
+        texts in proptest::collection::vec(text(), 1..5),
+        cut in proptest::num::usize::ANY,
+        at in proptest::num::usize::ANY,
+        byte in proptest::num::u8::ANY,
+    ) {
+        let mut data = Data::new();
+        for (i, text) in texts.iter().enumerate() {
+            data.insert(text.clone(), Value::from(text.as_str()));
+            data.insert(format!("list{i}"), Value::Array(vec![text.as_str().into(), i.into()]));
+        }
+        let bytes = encode(&data, Format::MessagePack).unwrap();
+        proptest::prop_assert_eq!(
+            Entries::decode(&bytes).unwrap(),
+            data.clone().into_iter().collect::<Entries>()
+        );
+        same_verdict(&bytes[..cut % bytes.len()]);
+        let mut changed = bytes.clone();
+        changed[at % bytes.len()] = byte;
+        same_verdict(&changed);
+        // A byte past 0x7F at each place in turn: in a string, the one the check must see.
+        for at in 0..bytes.len() {
+            let mut changed = bytes.clone();
+            changed[at] = 0x80 | byte;
+            same_verdict(&changed);
         }
     }
 }

@@ -293,7 +293,7 @@ impl SessionManager {
         }
         Ok(Some(IndexPlan {
             bind: owner.map(|owner| (owner.to_owned(), key)),
-            unbind: loaded.map(|(loaded, owner)| (owner.to_owned(), self.key(&loaded.id))),
+            unbind: loaded.map(|(loaded, owner)| (owner.to_owned(), loaded.key.clone())),
         }))
     }
 

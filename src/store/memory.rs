@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::shared::expiry_after;
+use super::shared::{expiry_after, expiry_from};
 use super::{CasOutcome, Record, Store};
 use crate::error::Result;
 
@@ -40,9 +40,12 @@ impl MemoryStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The live record under `key`, evicting it if it has expired.
-    fn live<'a>(entries: &'a mut HashMap<String, Record>, key: &str) -> Option<&'a mut Record> {
-        let now = OffsetDateTime::now_utc();
+    /// The live record under `key` at `now`, evicting it if it has expired.
+    fn live<'a>(
+        entries: &'a mut HashMap<String, Record>,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Option<&'a mut Record> {
         if entries.get(key).is_some_and(|r| r.is_expired_at(now)) {
             entries.remove(key);
         }
@@ -50,19 +53,38 @@ impl MemoryStore {
     }
 }
 
+/// Whether `current` holds what `expected` holds: the same buffer (what a load handed out,
+/// the usual case, decided without reading it), else the same bytes.
+fn same_data(current: &Record, expected: &Record) -> bool {
+    let (current, expected) = (&current.data, &expected.data);
+    (current.as_ptr() == expected.as_ptr() && current.len() == expected.len())
+        || current == expected
+}
+
 impl Store for MemoryStore {
     fn backend(&self) -> &'static str {
         BACKEND
     }
 
+    /// One lookup of the key (the usual case: present and live).
     fn load(&self, key: &str) -> Result<Option<Record>> {
-        Ok(Self::live(&mut self.entries(), key).cloned())
+        let now = OffsetDateTime::now_utc();
+        let mut entries = self.entries();
+        Ok(match entries.get(key) {
+            Some(record) if !record.is_expired_at(now) => Some(record.clone()),
+            Some(_) => {
+                entries.remove(key);
+                None
+            }
+            None => None,
+        })
     }
 
     fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
-        let expires_at = expiry_after(BACKEND, ttl)?;
+        let now = OffsetDateTime::now_utc();
+        let expires_at = expiry_from(BACKEND, now, ttl)?;
         let mut entries = self.entries();
-        if Self::live(&mut entries, key).is_some() {
+        if Self::live(&mut entries, key, now).is_some() {
             return Ok(false);
         }
         entries.insert(key.to_owned(), Record::new(data.to_vec(), expires_at));
@@ -76,10 +98,11 @@ impl Store for MemoryStore {
         data: &[u8],
         ttl: Duration,
     ) -> Result<CasOutcome> {
-        let expires_at = expiry_after(BACKEND, ttl)?;
+        let now = OffsetDateTime::now_utc();
+        let expires_at = expiry_from(BACKEND, now, ttl)?;
         let mut entries = self.entries();
-        match Self::live(&mut entries, key) {
-            Some(current) if current.data == expected.data => {
+        match Self::live(&mut entries, key, now) {
+            Some(current) if same_data(current, expected) => {
                 *current = Record::new(data.to_vec(), expires_at);
                 Ok(CasOutcome::Stored)
             }
@@ -89,8 +112,8 @@ impl Store for MemoryStore {
 
     fn compare_and_delete(&self, key: &str, expected: &Record) -> Result<CasOutcome> {
         let mut entries = self.entries();
-        match Self::live(&mut entries, key) {
-            Some(current) if current.data == expected.data => {
+        match Self::live(&mut entries, key, OffsetDateTime::now_utc()) {
+            Some(current) if same_data(current, expected) => {
                 entries.remove(key);
                 Ok(CasOutcome::Stored)
             }
@@ -111,8 +134,9 @@ impl Store for MemoryStore {
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
-        let expires_at = expiry_after(BACKEND, ttl)?;
-        Ok(match Self::live(&mut self.entries(), key) {
+        let now = OffsetDateTime::now_utc();
+        let expires_at = expiry_from(BACKEND, now, ttl)?;
+        Ok(match Self::live(&mut self.entries(), key, now) {
             Some(record) => {
                 record.expires_at = expires_at;
                 true

@@ -45,9 +45,18 @@ const LATEST_EXPIRY: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:5
 /// [`LATEST_EXPIRY`] is an error of `backend`, never a panic; the manager's own bound on
 /// lifetimes keeps every configured one far below it.
 pub(crate) fn expiry_after(backend: &'static str, ttl: Duration) -> Result<OffsetDateTime> {
+    expiry_from(backend, OffsetDateTime::now_utc(), ttl)
+}
+
+/// [`expiry_after`] counted from `now`, for a store that reads the clock once per call.
+pub(crate) fn expiry_from(
+    backend: &'static str,
+    now: OffsetDateTime,
+    ttl: Duration,
+) -> Result<OffsetDateTime> {
     time::Duration::try_from(ttl)
         .ok()
-        .and_then(|ttl| OffsetDateTime::now_utc().checked_add(ttl))
+        .and_then(|ttl| now.checked_add(ttl))
         .filter(|at| *at <= LATEST_EXPIRY)
         .ok_or_else(|| {
             Error::store(
