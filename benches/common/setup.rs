@@ -142,7 +142,13 @@ pub fn open(name: &'static str) -> Target {
                     "SESSIONSTORE_POSTGRES_URL",
                     "postgres://postgres@127.0.0.1:5432/test",
                 );
-                let library = url_store(&url, "table=sessionstore_bench&pool_size=8", name);
+                // Plaintext like the baseline (`NoTls`): the store's default `sslmode=prefer`
+                // would use TLS with a server that offers it, and compare different bytes.
+                let library = url_store(
+                    &url,
+                    "table=sessionstore_bench&pool_size=8&sslmode=disable",
+                    name,
+                );
                 clear_postgres(&url);
                 let raw = |checked| -> Arc<dyn Raw> {
                     Arc::new(super::raw::PostgresRaw::open(
