@@ -57,7 +57,7 @@ use std::time::Duration;
 use memcache::{Client, CommandError, MemcacheError, Stream, ToMemcacheValue};
 use time::OffsetDateTime;
 
-use super::net::{DEFAULT_IO_TIMEOUT, Renewable, renewal_due, with_default_port};
+use super::net::{DEFAULT_IO_TIMEOUT, Renewable, renewal_due, url_hosts};
 use super::shared::{DEFAULT_CONNECT_TIMEOUT, expiry_after, pool_timeout_message, shown_key};
 use super::{CasOutcome, Record, Store, Version};
 use crate::error::{Error, Result};
@@ -126,18 +126,7 @@ impl MemcachedOptions {
                 "a memcache:// URL names servers only, no path",
             ));
         }
-        let mut servers: Vec<String> = params
-            .take_hosts()
-            .iter()
-            .map(|host| with_default_port(host, DEFAULT_PORT))
-            .collect();
-        if servers.is_empty() {
-            let host = url
-                .host_str()
-                .filter(|host| !host.is_empty())
-                .ok_or_else(|| Error::config("store URL", "the memcache URL has no host"))?;
-            servers.push(format!("{host}:{}", url.port().unwrap_or(DEFAULT_PORT)));
-        }
+        let servers = url_hosts(url, params, DEFAULT_PORT, "the memcache URL has no host")?;
         let mut options = MemcachedOptions::new(servers);
         if let Some(size) = params.take_pool_size()? {
             options.pool_size = size;

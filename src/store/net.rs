@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::error::{Error, Result};
+use crate::parse::QueryParams;
+
 /// Default time allowed for one reply.
 pub(crate) const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `host` (`name`, `name:port`, `[v6]`, `[v6]:port`) with `port` added when it has none.
-pub(crate) fn with_default_port(host: &str, port: u16) -> String {
+fn with_default_port(host: &str, port: u16) -> String {
     let has_port = match host.strip_prefix('[') {
         Some(v6) => v6.contains("]:"),
         None => host.contains(':'),
@@ -21,6 +24,30 @@ pub(crate) fn with_default_port(host: &str, port: u16) -> String {
     } else {
         format!("{host}:{port}")
     }
+}
+
+/// The `host:port` addresses of a store URL: its `host` parameters, else the URL's own
+/// host; `default_port` where a host names none. `no_host` is the error's message when there
+/// is neither.
+pub(crate) fn url_hosts(
+    url: &url::Url,
+    params: &mut QueryParams,
+    default_port: u16,
+    no_host: &str,
+) -> Result<Vec<String>> {
+    let mut hosts: Vec<String> = params
+        .take_hosts()
+        .iter()
+        .map(|host| with_default_port(host, default_port))
+        .collect();
+    if hosts.is_empty() {
+        let host = url
+            .host_str()
+            .filter(|host| !host.is_empty())
+            .ok_or_else(|| Error::config("store URL", no_host.to_owned()))?;
+        hosts.push(format!("{host}:{}", url.port().unwrap_or(default_port)));
+    }
+    Ok(hosts)
 }
 
 /// The expiry reported for a live record whose store cannot tell when it expires: one second

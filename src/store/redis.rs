@@ -45,7 +45,7 @@ use ::redis::{
 use r2d2::{ManageConnection, Pool};
 use time::OffsetDateTime;
 
-use super::net::{DEFAULT_IO_TIMEOUT, Renewable, renewal_due, with_default_port};
+use super::net::{DEFAULT_IO_TIMEOUT, Renewable, renewal_due, url_hosts};
 use super::shared::{DEFAULT_CONNECT_TIMEOUT, expiry_after, pool_timeout_message, shown_key};
 use super::{CasOutcome, Record, Store};
 use crate::error::{Error, Result};
@@ -649,29 +649,6 @@ enum Failure {
 }
 
 /// Runs `f` on one of `pool`'s connections; renews the pool when the connection broke.
-/// The `host:port` addresses of a Redis or Sentinel URL: its `host` parameters, else the
-/// URL's own host; `default_port` where a host names none.
-fn url_hosts(
-    url: &url::Url,
-    params: &mut QueryParams,
-    default_port: u16,
-    no_host: &str,
-) -> Result<Vec<String>> {
-    let mut hosts: Vec<String> = params
-        .take_hosts()
-        .iter()
-        .map(|host| with_default_port(host, default_port))
-        .collect();
-    if hosts.is_empty() {
-        let host = url
-            .host_str()
-            .filter(|host| !host.is_empty())
-            .ok_or_else(|| Error::config("store URL", no_host.to_owned()))?;
-        hosts.push(format!("{host}:{}", url.port().unwrap_or(default_port)));
-    }
-    Ok(hosts)
-}
-
 fn with_connection<M, T>(
     pool: &Renewable<Pool<M>>,
     f: impl FnOnce(&mut M::Connection) -> RedisResult<T>,

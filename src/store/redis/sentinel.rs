@@ -25,6 +25,7 @@ use r2d2::ManageConnection;
 use super::RedisOptions;
 use crate::error::{Error, Result};
 use crate::parse::QueryParams;
+use crate::store::net::url_hosts;
 
 /// Sentinels' default port.
 pub(super) const DEFAULT_SENTINEL_PORT: u16 = 26379;
@@ -112,7 +113,7 @@ pub(super) fn sentinel_from_url(url: &url::Url, params: &mut QueryParams) -> Res
     } else {
         "redis"
     };
-    let hosts = super::url_hosts(
+    let hosts = url_hosts(
         url,
         params,
         DEFAULT_SENTINEL_PORT,
