@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use sessionstore::{Config, Error, SessionManager};
 use tempfile::TempDir;
 
-/// How long a server may take to open its port, or to close it when stopped.
+/// How long a server may take to open its port and serve, or to exit when stopped.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A server process on 127.0.0.1:`port`, restartable on the same port with the same files.
@@ -303,6 +303,28 @@ impl TempServer {
             server.account = None;
             server = server.arg("--user=mysql");
         }
+        // The port opens before mariadbd can take a stop signal: a SIGTERM that comes while
+        // it still sets up (in init_slave) leaves it hanging for ever. A completed handshake
+        // (`ping` succeeds even when access is denied) means it serves and can be stopped.
+        let admin = ["/usr/bin/mariadb-admin", "/usr/bin/mysqladmin"]
+            .into_iter()
+            .find(|path| Path::new(path).exists())
+            .expect("MariaDB's client (apt-get install mariadb-client)");
+        server.ready = Some(
+            [
+                admin,
+                "--no-defaults",
+                "--protocol=tcp",
+                "--host=127.0.0.1",
+                &format!("--port={port}"),
+                "--user=root",
+                "--connect-timeout=2",
+                "--silent",
+                "ping",
+            ]
+            .map(OsString::from)
+            .to_vec(),
+        );
         // InnoDB cannot recover the files it has just created from a crash before their
         // first checkpoint: a clean shutdown (SIGTERM) and a start again settle them.
         let mut server = server.started();
@@ -387,14 +409,28 @@ impl TempServer {
     }
 
     /// Stops the server with its stop signal, by PID, and waits until it is gone and its
-    /// port closed.
+    /// port closed; a server still there after [`START_TIMEOUT`] is killed and the test fails
+    /// with its log.
     pub fn stop(&mut self) {
         let mut child = self
             .child
             .take()
             .unwrap_or_else(|| panic!("{} is not running", self.name));
         signal(&child, self.stop_signal);
-        child.wait().expect("the server exits");
+        let started = Instant::now();
+        while child.try_wait().expect("the server's status").is_none() {
+            if started.elapsed() > START_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{} did not exit on SIG{} within {START_TIMEOUT:?}\n{}",
+                    self.name,
+                    self.stop_signal,
+                    self.log()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
         self.wait_for_port(false);
     }
 
