@@ -62,12 +62,15 @@ enum Command {
     },
     /// Shows a session as JSON: its id, expiry and data.
     Show {
-        /// A session id, a cookie value (`id.signature`) or `name=value`.
+        /// A session id, a cookie value (`id.signature`) or `name=value`. Ids are base64url
+        /// and may start with `-`: taken as given, never as an option.
+        #[arg(allow_hyphen_values = true)]
         id_or_cookie: String,
     },
     /// Ends a session.
     Delete {
-        /// The session id.
+        /// The session id (taken as given when it starts with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Removes the expired records (on stores that keep them) and counts what is left.

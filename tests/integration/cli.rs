@@ -186,6 +186,30 @@ fn inspect_and_act(backend: &str) {
     assert!(ok(Some(url), &["check"]).starts_with("ok: "));
 }
 
+/// Session ids are base64url, so one in 64 starts with `-`: `show` and `delete` take it
+/// as the id it is, not as an option.
+#[test]
+fn ids_starting_with_a_hyphen_are_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = test_url("sqlite", dir.path());
+    let library = manager(&url);
+    let (cookie, id) = (0..2_000)
+        .map(|n| {
+            let cookie = new_session(&library, "ann", n);
+            let id = cookie.split(['=', '.']).nth(1).unwrap().to_owned();
+            (cookie, id)
+        })
+        .find(|(_, id)| id.starts_with('-'))
+        .expect("one id in 64 starts with '-'");
+    let shown: serde_json::Value = serde_json::from_str(&ok(Some(&url), &["show", &id])).unwrap();
+    assert_eq!(shown["id"], id.as_str());
+    assert_eq!(
+        ok(Some(&url), &["delete", &id]).trim(),
+        format!("deleted {id}")
+    );
+    assert!(library.load(Some(&cookie)).unwrap().is_new());
+}
+
 #[test]
 fn filesystem_inspect_and_act() {
     inspect_and_act("filesystem");
