@@ -43,7 +43,7 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
-use super::shared::{DEFAULT_POOL_TIMEOUT, expiry_after, pool_timeout_message};
+use super::shared::{DEFAULT_POOL_TIMEOUT, expiry_after, expiry_from, pool_timeout_message};
 use super::sql::{PURGE_BATCH, RowStatements, purge_in_batches, row_record};
 use super::{CasOutcome, Record, Store};
 use crate::error::{Error, Result};
@@ -248,8 +248,12 @@ impl SqliteStore {
         // Connections to a local file never go stale: no idle timeout, no maximum lifetime,
         // hence no reaper job, so the pool's helper threads end as soon as the store is
         // dropped (with a pending reaper they would linger up to 30 s, e.g. in a C program).
+        // Nor is a connection tested on check-out: r2d2_sqlite's test is an empty
+        // `execute_batch`, which cannot find anything wrong with an open connection but costs
+        // about 6,600 instructions, twice per modified request (callgrind; issue 14).
         let pool = Pool::builder()
             .max_size(options.pool_size)
+            .test_on_check_out(false)
             .connection_timeout(options.pool_timeout)
             .idle_timeout(None)
             .max_lifetime(None)
@@ -276,7 +280,7 @@ impl SqliteStore {
 
     /// The live record under `key`, read on `conn`.
     fn read(&self, conn: &Connection, key: &str) -> Result<Option<Record>> {
-        let now = now_text()?;
+        let now = ExpiryText::now()?;
         let mut statement = conn
             .prepare_cached(&self.sql.load)
             .map_err(Error::in_store(BACKEND))?;
@@ -317,8 +321,7 @@ impl Store for SqliteStore {
     }
 
     fn create(&self, key: &str, data: &[u8], ttl: Duration) -> Result<bool> {
-        let expiry = expiry_text(expiry_after(BACKEND, ttl)?)?;
-        let now = now_text()?;
+        let (expiry, now) = expiry_and_now(ttl)?;
         let written = self.execute(&self.sql.create, params![key, data, expiry, now])?;
         Ok(written == 1)
     }
@@ -326,7 +329,7 @@ impl Store for SqliteStore {
     /// One transaction: one commit for the whole batch.
     fn create_many(&self, records: &[(&str, &[u8], Duration)]) -> Result<Vec<bool>> {
         let mut conn = self.connection()?;
-        let now = now_text()?;
+        let now = ExpiryText::now()?;
         let transaction = conn.transaction().map_err(Error::in_store(BACKEND))?;
         let mut stored = Vec::with_capacity(records.len());
         {
@@ -334,7 +337,7 @@ impl Store for SqliteStore {
                 .prepare_cached(&self.sql.create)
                 .map_err(Error::in_store(BACKEND))?;
             for (key, data, ttl) in records {
-                let expiry = expiry_text(expiry_after(BACKEND, *ttl)?)?;
+                let expiry = ExpiryText::new(expiry_after(BACKEND, *ttl)?)?;
                 let written = statement
                     .execute(params![key, data, expiry, now])
                     .map_err(Error::in_store(BACKEND))?;
@@ -353,8 +356,7 @@ impl Store for SqliteStore {
         ttl: Duration,
     ) -> Result<CasOutcome> {
         let conn = self.connection()?;
-        let expiry = expiry_text(expiry_after(BACKEND, ttl)?)?;
-        let now = now_text()?;
+        let (expiry, now) = expiry_and_now(ttl)?;
         let changed = conn
             .prepare_cached(&self.sql.compare_and_set)
             .and_then(|mut statement| {
@@ -370,7 +372,7 @@ impl Store for SqliteStore {
 
     fn compare_and_delete(&self, key: &str, expected: &Record) -> Result<CasOutcome> {
         let conn = self.connection()?;
-        let now = now_text()?;
+        let now = ExpiryText::now()?;
         let deleted = conn
             .prepare_cached(&self.sql.compare_and_delete)
             .and_then(|mut statement| statement.execute(params![key, &expected.data[..], now]))
@@ -383,7 +385,7 @@ impl Store for SqliteStore {
     }
 
     fn set(&self, key: &str, data: &[u8], ttl: Duration) -> Result<()> {
-        let expiry = expiry_text(expiry_after(BACKEND, ttl)?)?;
+        let expiry = ExpiryText::new(expiry_after(BACKEND, ttl)?)?;
         self.execute(&self.sql.set, params![key, data, expiry])?;
         Ok(())
     }
@@ -394,8 +396,7 @@ impl Store for SqliteStore {
     }
 
     fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
-        let expiry = expiry_text(expiry_after(BACKEND, ttl)?)?;
-        let now = now_text()?;
+        let (expiry, now) = expiry_and_now(ttl)?;
         let changed = self.execute(&self.sql.touch, params![expiry, key, now])?;
         Ok(changed == 1)
     }
@@ -405,7 +406,7 @@ impl Store for SqliteStore {
         let mut statement = conn
             .prepare_cached(&self.sql.purge)
             .map_err(Error::in_store(BACKEND))?;
-        let now = now_text()?;
+        let now = ExpiryText::now()?;
         purge_in_batches(|| {
             let deleted = statement
                 .execute(params![now])
@@ -431,7 +432,7 @@ impl Store for SqliteStore {
                     cursor.unwrap_or(prefix),
                     prefix.chars().count() as i64,
                     prefix,
-                    now_text()?,
+                    ExpiryText::now()?,
                     limit as i64
                 ],
                 |row| row.get::<_, String>(0),
@@ -473,18 +474,139 @@ fn init_connection(conn: &mut Connection, busy_timeout: Duration) -> rusqlite::R
     conn.pragma_update(None, "synchronous", "NORMAL")
 }
 
-/// `at` in the stored expiry format.
-fn expiry_text(at: OffsetDateTime) -> Result<String> {
+/// `at` in the stored expiry format, from the `time` crate's format description: the
+/// reference [`ExpiryText`] is checked against, and the writer of the instants it does not
+/// handle (years before 0).
+fn format_expiry_slow(at: OffsetDateTime) -> Result<String> {
     at.to_offset(UtcOffset::UTC)
         .format(EXPIRY_FORMAT)
         .map_err(|e| Error::store_caused_by(BACKEND, format!("cannot format the expiry {at}"), e))
 }
 
-fn now_text() -> Result<String> {
-    expiry_text(OffsetDateTime::now_utc())
+/// The texts of the expiry `ttl` from now and of now, from one reading of the clock.
+fn expiry_and_now(ttl: Duration) -> Result<(ExpiryText, ExpiryText)> {
+    let now = OffsetDateTime::now_utc();
+    let expiry = ExpiryText::new(expiry_from(BACKEND, now, ttl)?)?;
+    Ok((expiry, ExpiryText::new(now)?))
 }
 
+/// An instant in the stored expiry format ([`EXPIRY_FORMAT`]), `YYYY-MM-DD HH:MM:SS.ffffff`
+/// in UTC, bound as text.
+///
+/// The digits are written by hand into a 26-byte array on the stack, from the calendar
+/// components the `time` crate computes: its formatter interprets the format description
+/// item by item and allocates a `String`: about 1,850 instructions per text, this about 240
+/// (callgrind; a modified request formats three: issue 14). Years before 0
+/// (or past 9999, which the stores' expiry bound excludes) take the `time` crate's
+/// formatter, so every text is byte-identical to [`EXPIRY_FORMAT`]'s; the tests compare
+/// both on many instants.
+enum ExpiryText {
+    Fixed([u8; 26]),
+    Formatted(String),
+}
+
+impl ExpiryText {
+    fn new(at: OffsetDateTime) -> Result<ExpiryText> {
+        let utc = at.to_offset(UtcOffset::UTC);
+        let (year, month, day) = utc.to_calendar_date();
+        let Ok(year) = u16::try_from(year) else {
+            return format_expiry_slow(at).map(ExpiryText::Formatted);
+        };
+        if year > 9999 {
+            return format_expiry_slow(at).map(ExpiryText::Formatted);
+        }
+        let (hour, minute, second, micro) = utc.to_hms_micro();
+        let mut text = *b"0000-00-00 00:00:00.000000";
+        write_digits(&mut text[0..4], u32::from(year));
+        write_digits(&mut text[5..7], u32::from(u8::from(month)));
+        write_digits(&mut text[8..10], u32::from(day));
+        write_digits(&mut text[11..13], u32::from(hour));
+        write_digits(&mut text[14..16], u32::from(minute));
+        write_digits(&mut text[17..19], u32::from(second));
+        write_digits(&mut text[20..26], micro);
+        Ok(ExpiryText::Fixed(text))
+    }
+
+    fn now() -> Result<ExpiryText> {
+        ExpiryText::new(OffsetDateTime::now_utc())
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Only ASCII digits and separators are written.
+            ExpiryText::Fixed(text) => std::str::from_utf8(text).unwrap_or_default(),
+            ExpiryText::Formatted(text) => text,
+        }
+    }
+}
+
+impl rusqlite::ToSql for ExpiryText {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(ValueRef::Text(
+            self.as_str().as_bytes(),
+        )))
+    }
+}
+
+/// Writes `value` in decimal into all of `out`, zero-padded (`value` must fit).
+fn write_digits(out: &mut [u8], mut value: u32) {
+    for digit in out.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// The value of `digits`, ASCII digits (at most 9) checked by the caller.
+fn digits_value(digits: &[u8]) -> u32 {
+    digits
+        .iter()
+        .fold(0, |value, &digit| value * 10 + u32::from(digit - b'0'))
+}
+
+/// A stored expiry, read as [`EXPIRY_PARSE_FORMAT`] reads it: `YYYY-MM-DD HH:MM:SS`, then
+/// nothing or `.` and 1 to 32 digits (nanosecond precision, further digits ignored), a valid
+/// date and time (no leap second), in UTC.
+///
+/// The fixed-width fields are read by hand and the `time` crate checks the calendar
+/// (`Date::from_calendar_date`, `Time::from_hms_nano`): its parser of the format
+/// description costs about 1,600 instructions per row, this about 350 (callgrind). A year
+/// with a sign (which the format description also reads, with up to 6 digits when the
+/// `time` crate has its `large-dates` feature) takes that parser; the tests check both
+/// agree on valid, mutated and malformed texts.
 fn parse_expiry(text: &[u8]) -> Option<OffsetDateTime> {
+    if matches!(text.first(), Some(b'+' | b'-')) {
+        return parse_expiry_slow(text);
+    }
+    /// The fixed fields: `d` a digit, anything else itself.
+    const LAYOUT: &[u8; 19] = b"dddd-dd-dd dd:dd:dd";
+    let (fields, fraction) = text.split_at_checked(LAYOUT.len())?;
+    let fits = |(&byte, &shape): (&u8, &u8)| match shape {
+        b'd' => byte.is_ascii_digit(),
+        _ => byte == shape,
+    };
+    if !fields.iter().zip(LAYOUT).all(fits) {
+        return None;
+    }
+    let nanosecond = match fraction {
+        [] => 0,
+        [b'.', digits @ ..]
+            if (1..=32).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) =>
+        {
+            let significant = &digits[..digits.len().min(9)];
+            digits_value(significant) * 10u32.pow(9 - significant.len() as u32)
+        }
+        _ => return None,
+    };
+    let field = |range: std::ops::Range<usize>| digits_value(&fields[range]);
+    let two = |range| field(range) as u8;
+    let month = time::Month::try_from(two(5..7)).ok()?;
+    let date = time::Date::from_calendar_date(field(0..4) as i32, month, two(8..10)).ok()?;
+    let time = time::Time::from_hms_nano(two(11..13), two(14..16), two(17..19), nanosecond).ok()?;
+    Some(PrimitiveDateTime::new(date, time).assume_utc())
+}
+
+/// [`parse_expiry`] by the `time` crate's parser of [`EXPIRY_PARSE_FORMAT`].
+fn parse_expiry_slow(text: &[u8]) -> Option<OffsetDateTime> {
     let text = std::str::from_utf8(text).ok()?;
     let at = PrimitiveDateTime::parse(text, EXPIRY_PARSE_FORMAT).ok()?;
     Some(at.assume_utc())
@@ -598,6 +720,241 @@ mod tests {
             .map(|b| if b.is_ascii_digit() { b'9' } else { b })
             .collect::<Vec<_>>();
         assert_eq!(shape, b"9999-99-99 99:99:99.999999", "{expiry}");
+    }
+
+    /// A fixed-seed generator (SplitMix64), so failures reproduce.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// The text the `time` crate's format description gives.
+    fn reference_text(at: OffsetDateTime) -> String {
+        format_expiry_slow(at).unwrap()
+    }
+
+    fn fast_text(at: OffsetDateTime) -> String {
+        ExpiryText::new(at).unwrap().as_str().to_owned()
+    }
+
+    /// An instant of `rng` between the years `first` and `last`, at nanosecond precision.
+    fn random_instant(rng: &mut Rng, first: i32, last: i32) -> OffsetDateTime {
+        let start = time::Date::from_calendar_date(first, time::Month::January, 1)
+            .unwrap()
+            .midnight()
+            .assume_utc();
+        let end = time::Date::from_calendar_date(last, time::Month::December, 31)
+            .unwrap()
+            .with_hms_nano(23, 59, 59, 999_999_999)
+            .unwrap()
+            .assume_utc();
+        let span = (end - start).whole_nanoseconds() as u128;
+        let offset = ((u128::from(rng.next()) << 64) | u128::from(rng.next())) % (span + 1);
+        start + time::Duration::nanoseconds_i128(offset as i128)
+    }
+
+    /// Instants at the edges that matter: microsecond and second boundaries, month and
+    /// year ends, leap days (2000, 2024: leap; 1900, 2100: not), the first and last years.
+    fn edge_instants() -> Vec<OffsetDateTime> {
+        use time::macros::datetime;
+        let mut instants = vec![
+            datetime!(0000-01-01 00:00:00 UTC),
+            datetime!(0001-01-01 00:00:00 UTC),
+            datetime!(1970-01-01 00:00:00 UTC),
+            datetime!(1900-02-28 23:59:59.999999999 UTC),
+            datetime!(2000-02-29 12:00:00.000001 UTC),
+            datetime!(2024-02-29 23:59:59.999999 UTC),
+            datetime!(2025-12-31 23:59:59.9999995 UTC),
+            datetime!(2026-01-01 00:00:00.000000999 UTC),
+            datetime!(2100-02-28 23:59:59.999999999 UTC),
+            datetime!(9999-12-31 23:59:59.999999999 UTC),
+        ];
+        for nanosecond in [0, 1, 999, 1_000, 1_001, 999_999, 1_000_000, 999_999_000] {
+            instants.push(
+                datetime!(2026-12-02 14:04:05 UTC)
+                    .replace_nanosecond(nanosecond)
+                    .unwrap(),
+            );
+        }
+        // An instant given in another offset is written in UTC.
+        instants.push(datetime!(2026-12-31 23:30:00.5 -01:00));
+        instants
+    }
+
+    #[test]
+    fn expiry_text_is_the_time_crates_format() {
+        let mut rng = Rng(14);
+        let mut instants = edge_instants();
+        instants.extend((0..100_000).map(|_| random_instant(&mut rng, 0, 9999)));
+        instants.extend((0..20_000).map(|_| random_instant(&mut rng, 1990, 2200)));
+        for at in instants {
+            assert_eq!(fast_text(at), reference_text(at), "{at}");
+            assert!(matches!(ExpiryText::new(at).unwrap(), ExpiryText::Fixed(_)));
+        }
+        // Years before 0 take the `time` crate's formatter.
+        for at in [
+            time::macros::datetime!(-0001-12-31 23:59:59.5 UTC),
+            time::macros::datetime!(-9999-01-01 00:00:00 UTC),
+        ] {
+            assert_eq!(fast_text(at), reference_text(at), "{at}");
+        }
+    }
+
+    #[test]
+    fn expiry_text_round_trips_at_microsecond_precision() {
+        let mut rng = Rng(1414);
+        let mut instants = edge_instants();
+        instants.extend((0..50_000).map(|_| random_instant(&mut rng, 0, 9999)));
+        for at in instants {
+            let text = fast_text(at);
+            let utc = at.to_offset(UtcOffset::UTC);
+            let truncated = utc
+                .replace_nanosecond(utc.nanosecond() / 1_000 * 1_000)
+                .unwrap();
+            assert_eq!(parse_expiry(text.as_bytes()), Some(truncated), "{text}");
+        }
+    }
+
+    /// Both parsers agree on `text`: the same instant, or both refuse it.
+    fn assert_parsers_agree(text: &[u8]) {
+        assert_eq!(
+            parse_expiry(text),
+            parse_expiry_slow(text),
+            "{:?}",
+            String::from_utf8_lossy(text)
+        );
+    }
+
+    #[test]
+    fn expiry_parse_accepts_what_the_format_description_accepts() {
+        for text in [
+            "2099-12-31 23:59:59",
+            "2099-12-31 23:59:59.2",
+            "2099-12-31 23:59:59.25",
+            "2099-12-31 23:59:59.250000",
+            "2099-12-31 23:59:59.123456789",
+            "2099-12-31 23:59:59.1234567891",
+            "2099-12-31 23:59:59.12345678901234567890123456789012",
+            "2024-02-29 00:00:00.000000",
+            "0000-01-01 00:00:00",
+            "+2024-02-29 00:00:00.5",
+            "-0001-01-01 00:00:00",
+        ] {
+            assert!(parse_expiry_slow(text.as_bytes()).is_some(), "{text}");
+            assert_parsers_agree(text.as_bytes());
+        }
+        assert_eq!(
+            parse_expiry(b"2099-12-31 23:59:59.1234567891"),
+            Some(time::macros::datetime!(2099-12-31 23:59:59.123456789 UTC))
+        );
+        assert_eq!(
+            parse_expiry(b"2099-12-31 23:59:59.2"),
+            Some(time::macros::datetime!(2099-12-31 23:59:59.2 UTC))
+        );
+    }
+
+    #[test]
+    fn malformed_expiries_are_refused() {
+        for text in [
+            "",
+            "2099",
+            "2099-12-31",
+            "2099-12-31 23:59",
+            "2099-12-31 23:59:5",
+            "2099-12-31 23:59:59.",
+            "2099-12-31 23:59:59.123456789012345678901234567890123",
+            "2099-12-31 23:59:59.12a",
+            "2099-12-31 23:59:59Z",
+            "2099-12-31 23:59:59 ",
+            " 2099-12-31 23:59:59",
+            "2099-12-31T23:59:59",
+            "2099/12/31 23:59:59",
+            "99-12-31 23:59:59",
+            "20991-12-31 23:59:59",
+            "2099-1-31 23:59:59",
+            "2099-00-10 00:00:00",
+            "2099-13-10 00:00:00",
+            "2099-12-00 00:00:00",
+            "2099-12-32 00:00:00",
+            "2023-02-29 00:00:00",
+            "1900-02-29 00:00:00",
+            "2099-04-31 00:00:00",
+            "2099-12-31 24:00:00",
+            "2099-12-31 23:60:00",
+            "2099-12-31 23:59:60",
+            "2099-12-31 23:59:60.000000",
+            "+2099-12-31",
+            "-2099-12-31 23:59:5",
+            "2099-12-31 23:59:59.1\u{e9}",
+            "\u{663}099-12-31 23:59:59",
+        ] {
+            assert_eq!(parse_expiry(text.as_bytes()), None, "{text}");
+            assert_parsers_agree(text.as_bytes());
+        }
+        assert_eq!(parse_expiry(b"2099-12-31 23:59:59\xff"), None);
+        assert_eq!(parse_expiry(b"\xff099-12-31 23:59:59"), None);
+    }
+
+    /// Texts near the valid ones: each byte changed, removed or doubled, for many instants
+    /// and fraction lengths; both parsers give the same answer on every one.
+    #[test]
+    fn expiry_parse_agrees_with_the_format_description_on_mutated_texts() {
+        const BYTES: &[u8] = b"0123456789 -+:.T Z\xc3\xa9";
+        let mut rng = Rng(0x5e55);
+        for round in 0..2_000 {
+            let at = random_instant(&mut rng, if round % 2 == 0 { 0 } else { 1990 }, 9999);
+            let base = reference_text(at);
+            let fraction_digits = rng.below(36) as usize;
+            let mut text = base.as_bytes()[..19].to_vec();
+            if fraction_digits > 0 {
+                text.push(b'.');
+                text.extend((0..fraction_digits).map(|_| b'0' + rng.below(10) as u8));
+            }
+            assert_parsers_agree(&text);
+            for position in 0..text.len() {
+                let mut changed = text.clone();
+                changed[position] = BYTES[rng.below(BYTES.len() as u64) as usize];
+                assert_parsers_agree(&changed);
+                let mut removed = text.clone();
+                removed.remove(position);
+                assert_parsers_agree(&removed);
+                let mut doubled = text.clone();
+                doubled.insert(position, text[position]);
+                assert_parsers_agree(&doubled);
+            }
+            let mut signed = text.clone();
+            signed.insert(0, if round % 2 == 0 { b'+' } else { b'-' });
+            assert_parsers_agree(&signed);
+        }
+    }
+
+    /// Random field values, in and out of range, in the fixed layout.
+    #[test]
+    fn expiry_parse_agrees_with_the_format_description_on_random_fields() {
+        let mut rng = Rng(2026);
+        for _ in 0..100_000 {
+            let text = format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                rng.below(10_000),
+                rng.below(14),
+                rng.below(33),
+                rng.below(26),
+                rng.below(62),
+                rng.below(62)
+            );
+            assert_parsers_agree(text.as_bytes());
+        }
     }
 
     #[test]
