@@ -43,6 +43,7 @@ impl SqliteRaw {
         });
         let pool = Pool::builder()
             .max_size(pool_size)
+            .test_on_check_out(false)
             .idle_timeout(None)
             .max_lifetime(None)
             .build(manager)
