@@ -19,7 +19,7 @@ use crate::cookies::CookieId;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::metrics::{LoadOutcome, Metered, Metrics, SaveKind, Stats};
-use crate::session::{CREATED_KEY, PERMANENT_KEY, Session, holds_data};
+use crate::session::{CREATED_KEY, Loaded, PERMANENT_KEY, Session, Unchecked, holds_data};
 use crate::store::{CasOutcome, Record, Store};
 
 mod owners;
@@ -163,6 +163,10 @@ impl SessionManager {
     /// No cookie, a bad signature, a malformed or unknown id, an expired record or an
     /// undecodable stored value all give a fresh, empty session under a new id. Exactly one
     /// store read. Errors only when the store fails.
+    ///
+    /// The stored value is checked on the session's first use (a read, a change, `id()`,
+    /// `is_new()`, a save that writes or renews), so an undecodable one shows as a fresh
+    /// session from then on and is never seen in part (docs/DESIGN.md §4).
     pub fn load(&self, cookie_header: Option<&str>) -> Result<Session> {
         self.cleanup_if_due();
         let (cookie, cookie_value) = self.config.cookie.read_current(cookie_header);
@@ -192,37 +196,50 @@ impl SessionManager {
             .config
             .at_rest
             .open(&key, &record.data, self.config.max_size);
-        let decoded = opened.and_then(|opened| {
-            let value = shared(&record.data, opened.value);
-            Ok((Entries::decode_shared(value)?, opened.current))
-        });
-        let (mut data, sealed_as_configured) = match decoded {
-            Ok(decoded) => decoded,
-            Err(error) => {
-                log::warn!(
-                    "{} store: session {:?} holds an undecodable value, starting afresh: {error}",
-                    self.store.backend(),
-                    id
-                );
-                self.count_load(LoadOutcome::Undecodable);
-                return Ok(self.fresh(true));
-            }
+        let undecodable = |error: Error| {
+            log::warn!(
+                "{} store: session {:?} holds an undecodable value, starting afresh: {error}",
+                self.store.backend(),
+                id
+            );
+            self.count_load(LoadOutcome::Undecodable);
+            Ok(self.fresh(true))
+        };
+        let (value, sealed_as_configured) = match opened {
+            Ok(opened) => (shared(&record.data, opened.value), opened.current),
+            Err(error) => return undecodable(error),
+        };
+        let Some(lifetime) = self.config.absolute_lifetime else {
+            // Nothing to read from the value before the application does: its check waits
+            // for the session's first observation (docs/DESIGN.md §4).
+            let unchecked = Unchecked::new(
+                value,
+                self.config.permanent,
+                self.store.backend(),
+                self.metrics.clone(),
+            );
+            let mut session = Session::from_unchecked(id, key, record, Some(unchecked));
+            session.reseal = !sealed_as_configured;
+            session.cookie_value = cookie_value;
+            return Ok(session);
+        };
+        let mut data = match Entries::decode_shared(value) {
+            Ok(data) => data,
+            Err(error) => return undecodable(error),
         };
         let mut created_stamped = false;
-        if let Some(lifetime) = self.config.absolute_lifetime {
-            match created_at(&data, now) {
-                Some(created) if deadline(created, lifetime) <= now => {
-                    self.store.delete(&key)?;
-                    self.count_load(LoadOutcome::Expired);
-                    return Ok(self.fresh(true));
-                }
-                Some(_) => {}
-                // Written by Flask-Session, or before the absolute lifetime was configured:
-                // bounded from now on, and the save writes the stamp (docs/DESIGN.md §5).
-                None => {
-                    data.insert(CREATED_KEY, Value::from(now.unix_timestamp()));
-                    created_stamped = true;
-                }
+        match created_at(&data, now) {
+            Some(created) if deadline(created, lifetime) <= now => {
+                self.store.delete(&key)?;
+                self.count_load(LoadOutcome::Expired);
+                return Ok(self.fresh(true));
+            }
+            Some(_) => {}
+            // Written by Flask-Session, or before the absolute lifetime was configured:
+            // bounded from now on, and the save writes the stamp (docs/DESIGN.md §5).
+            None => {
+                data.insert(CREATED_KEY, Value::from(now.unix_timestamp()));
+                created_stamped = true;
             }
         }
         let mut session = Session::from_record(id, key, data, record);
@@ -330,7 +347,21 @@ impl SessionManager {
     ///
     /// A save that binds the session to an owner, moves a bound session to a new id or
     /// ends one updates the owner's index around the write (docs/DESIGN.md §9).
-    pub fn save(&self, session: Session) -> Result<SaveOutcome> {
+    pub fn save(&self, mut session: Session) -> Result<SaveOutcome> {
+        if session.unobserved()
+            && !session.reseal
+            && let Some(loaded) = &session.loaded
+            && !self.touch_due(loaded, self.config.idle_lifetime)
+        {
+            // Nothing read, nothing changed, no renewal due: the value's check waits for a
+            // request that reads it (docs/DESIGN.md §4). Without an absolute lifetime (the
+            // only case a check waits), the TTL is the idle lifetime.
+            if let Some(metrics) = &self.metrics {
+                metrics.saved(SaveKind::Unchanged);
+            }
+            return Ok(SaveOutcome::default());
+        }
+        session.settle();
         let vary_cookie = session.accessed.get();
         let index_plan = self.index_before_save(&session)?;
         let (kind, result) = if session.destroyed {
@@ -433,17 +464,8 @@ impl SessionManager {
                 SaveOutcome::default()
             });
         };
-        if !self.config.refresh_each_request {
-            return Ok(SaveOutcome::default());
-        }
         let ttl = self.ttl(&session.data);
-        // The load returned the expiry; the last renewal was one TTL before it.
-        let renewed_at = time::Duration::try_from(ttl)
-            .ok()
-            .and_then(|ttl| loaded.record.expires_at.checked_sub(ttl));
-        if renewed_at.is_some_and(|renewed_at| {
-            OffsetDateTime::now_utc() - renewed_at < self.config.touch_interval
-        }) {
+        if !self.touch_due(loaded, ttl) {
             return Ok(SaveOutcome::default());
         }
         if self.store.touch(&loaded.key, ttl)? {
@@ -451,6 +473,21 @@ impl SessionManager {
         } else {
             Ok(self.ended(session))
         }
+    }
+
+    /// Whether an unchanged session loaded as `loaded`, kept for `ttl`, is due for renewal:
+    /// renewals are on (`refresh_each_request`) and the last one is `touch_interval` ago.
+    fn touch_due(&self, loaded: &Loaded, ttl: Duration) -> bool {
+        if !self.config.refresh_each_request {
+            return false;
+        }
+        // The load returned the expiry; the last renewal was one TTL before it.
+        let renewed_at = time::Duration::try_from(ttl)
+            .ok()
+            .and_then(|ttl| loaded.record.expires_at.checked_sub(ttl));
+        !renewed_at.is_some_and(|renewed_at| {
+            OffsetDateTime::now_utc() - renewed_at < self.config.touch_interval
+        })
     }
 
     fn save_new(&self, session: &Session) -> Result<SaveOutcome> {

@@ -1,9 +1,10 @@
 //! One request's view of a session: its data, and the log of what this request changed.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use rmpv::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -11,6 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::codec::{self, Entries};
 use crate::error::{Error, Result};
 use crate::id::SessionId;
+use crate::metrics::{LoadOutcome, Metrics};
 use crate::store::Record;
 
 /// Reserved key marking a permanent session (Flask's `session.permanent`).
@@ -122,6 +124,91 @@ pub(crate) struct Loaded {
     pub(crate) record: Record,
 }
 
+/// A loaded value whose check waits for the session's first observation (docs/DESIGN.md
+/// §4): every read, change, `id()` or `is_new()` runs it first, so a value that fails it is
+/// never seen, not even in part, and the session is then fresh, as if the load had found
+/// nothing. A request that neither reads nor changes its session skips the check.
+pub(crate) struct Unchecked {
+    /// The stored value, opened (decrypted, decompressed) but not checked.
+    source: Bytes,
+    /// Whether a fresh session starts permanent (the manager's setting).
+    permanent: bool,
+    /// The store's backend name, for the log line of a value that fails the check.
+    backend: &'static str,
+    /// Where the load's outcome is counted, once: when the check runs, or, if it never
+    /// does, as a hit when the session is dropped.
+    metrics: Cell<Option<Arc<Metrics>>>,
+    checked: OnceCell<Checked>,
+}
+
+/// What the check of an [`Unchecked`] value found.
+enum Checked {
+    /// A well-formed value: its entries and the owner they bind the session to.
+    Intact {
+        data: Entries,
+        owner: Option<String>,
+    },
+    /// A value that fails the check, and the fresh session that replaces it.
+    Refused(Box<Session>),
+}
+
+impl Unchecked {
+    pub(crate) fn new(
+        source: Bytes,
+        permanent: bool,
+        backend: &'static str,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Unchecked {
+        Unchecked {
+            source,
+            permanent,
+            backend,
+            metrics: Cell::new(metrics),
+            checked: OnceCell::new(),
+        }
+    }
+
+    fn checked(&self, id: &SessionId) -> &Checked {
+        self.checked.get_or_init(|| self.check(id))
+    }
+
+    /// Checks the value of the session `id` and indexes its entries (exactly the eager
+    /// load's work), counting the load's outcome.
+    fn check(&self, id: &SessionId) -> Checked {
+        match Entries::decode_shared(self.source.clone()) {
+            Ok(data) => {
+                self.count(LoadOutcome::Hit);
+                let owner = owner_of(&data).map(str::to_owned);
+                Checked::Intact { data, owner }
+            }
+            Err(error) => {
+                log::warn!(
+                    "{} store: session {id:?} holds an undecodable value, starting afresh: {error}",
+                    self.backend
+                );
+                self.count(LoadOutcome::Undecodable);
+                let mut data = Entries::new();
+                if self.permanent {
+                    data.insert(PERMANENT_KEY, Value::Boolean(true));
+                }
+                Checked::Refused(Box::new(Session::fresh(data, true)))
+            }
+        }
+    }
+
+    fn count(&self, outcome: LoadOutcome) {
+        if let Some(metrics) = self.metrics.take() {
+            metrics.loaded(outcome);
+        }
+    }
+}
+
+impl Drop for Unchecked {
+    fn drop(&mut self) {
+        self.count(LoadOutcome::Hit);
+    }
+}
+
 /// A session for the length of one request.
 ///
 /// Get one from [`SessionManager::load`](crate::SessionManager::load), read and change it,
@@ -158,13 +245,16 @@ pub struct Session {
     /// The request's cookie value when it is the one a save would write for the loaded id
     /// (signed with the first secret): the save writes it again instead of signing anew.
     pub(crate) cookie_value: Option<String>,
+    /// The loaded value, while its check waits for the first observation; `data` and
+    /// `loaded_owner` are empty until [`settle`](Session::settle) fills them.
+    pub(crate) unchecked: Option<Unchecked>,
 }
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
-            .field("id", &self.id)
-            .field("keys", &self.data.keys().collect::<Vec<_>>())
+            .field("id", self.id())
+            .field("keys", &self.entries().keys().collect::<Vec<_>>())
             .field("changes", &self.changes)
             .field("new", &self.is_new())
             .finish()
@@ -186,9 +276,11 @@ impl Session {
             reseal: false,
             loaded_owner: None,
             cookie_value: None,
+            unchecked: None,
         }
     }
 
+    /// The session stored under `key` with `data`, checked.
     pub(crate) fn from_record(
         id: SessionId,
         key: String,
@@ -197,8 +289,22 @@ impl Session {
     ) -> Session {
         let loaded_owner = owner_of(&data).map(str::to_owned);
         Session {
-            id: id.clone(),
             data,
+            loaded_owner,
+            ..Session::from_unchecked(id, key, record, None)
+        }
+    }
+
+    /// The session stored under `key`, its value not checked yet (see [`Unchecked`]).
+    pub(crate) fn from_unchecked(
+        id: SessionId,
+        key: String,
+        record: Record,
+        unchecked: Option<Unchecked>,
+    ) -> Session {
+        Session {
+            id: id.clone(),
+            data: Entries::new(),
             loaded: Some(Loaded { id, key, record }),
             changes: Vec::new(),
             accessed: Cell::new(false),
@@ -207,20 +313,75 @@ impl Session {
             cookie_sent: true,
             created_stamped: false,
             reseal: false,
-            loaded_owner,
+            loaded_owner: None,
             cookie_value: None,
+            unchecked,
+        }
+    }
+
+    /// The outcome of the deferred check, running it if it has not run.
+    fn checked(&self) -> Option<&Checked> {
+        self.unchecked
+            .as_ref()
+            .map(|unchecked| unchecked.checked(&self.id))
+    }
+
+    /// The session's data as observed: the checked entries, or a fresh session's.
+    fn entries(&self) -> &Entries {
+        match self.checked() {
+            None => &self.data,
+            Some(Checked::Intact { data, .. }) => data,
+            Some(Checked::Refused(fresh)) => &fresh.data,
+        }
+    }
+
+    /// Whether a deferred check is still waiting: nothing has observed the session.
+    pub(crate) fn unobserved(&self) -> bool {
+        self.unchecked
+            .as_ref()
+            .is_some_and(|unchecked| unchecked.checked.get().is_none())
+    }
+
+    /// Runs the deferred check, if any, and makes its outcome the session's own state: the
+    /// checked entries, or the fresh session that replaces a value that failed it. Every
+    /// change and every save starts here.
+    pub(crate) fn settle(&mut self) {
+        let Some(mut unchecked) = self.unchecked.take() else {
+            return;
+        };
+        let checked = match unchecked.checked.take() {
+            Some(checked) => checked,
+            None => unchecked.check(&self.id),
+        };
+        match checked {
+            Checked::Intact { data, owner } => {
+                self.data = data;
+                self.loaded_owner = owner;
+            }
+            Checked::Refused(fresh) => {
+                let accessed = self.accessed.get();
+                *self = *fresh;
+                self.accessed.set(accessed);
+            }
         }
     }
 
     /// The session's id (after [`regenerate`](Session::regenerate), the new one).
     pub fn id(&self) -> &SessionId {
-        &self.id
+        match self.checked() {
+            Some(Checked::Refused(fresh)) => &fresh.id,
+            _ => &self.id,
+        }
     }
 
     /// Whether the session was not found in the store (no cookie, bad cookie, unknown or
-    /// expired id): it will be stored under a new id once something is written to it.
+    /// expired id, a stored value that fails its check): it will be stored under a new id
+    /// once something is written to it.
     pub fn is_new(&self) -> bool {
-        self.loaded.is_none()
+        match self.checked() {
+            Some(Checked::Refused(_)) => true,
+            _ => self.loaded.is_none(),
+        }
     }
 
     /// Whether this request changed anything (data, permanence, id).
@@ -230,7 +391,7 @@ impl Session {
 
     /// Whether the session holds no data besides the reserved keys.
     pub fn is_empty(&self) -> bool {
-        !holds_data(&self.data)
+        !holds_data(self.entries())
     }
 
     fn touch(&self) {
@@ -247,7 +408,7 @@ impl Session {
     /// Reads the raw MessagePack value under `key`.
     pub fn get_value(&self, key: &str) -> Option<&Value> {
         self.touch();
-        self.data.get(key)
+        self.entries().get(key)
     }
 
     /// Stores `value` under `key` (any serde-serializable value).
@@ -261,6 +422,7 @@ impl Session {
 
     /// Stores a raw MessagePack value under `key`; fails as [`insert`](Session::insert) does.
     pub fn insert_value(&mut self, key: &str, value: Value) -> Result<()> {
+        self.settle();
         check_writable(key)?;
         codec::check_nesting(key, &value)?;
         self.set(key, value);
@@ -269,6 +431,7 @@ impl Session {
 
     /// Sets `key` to a value already checked, and records the change.
     fn set(&mut self, key: &str, value: Value) {
+        self.settle();
         self.touch();
         self.data.insert(key, value.clone());
         self.changes.push(Change::Set(key.to_owned(), value));
@@ -277,6 +440,7 @@ impl Session {
     /// Removes `key`, returning its former value. The reserved `_created` and `_owner` cannot
     /// be removed: removing them does nothing and returns `None`.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.settle();
         self.touch();
         if key == CREATED_KEY || key == OWNER_KEY {
             return None;
@@ -290,19 +454,20 @@ impl Session {
     /// Whether `key` is present.
     pub fn contains(&self, key: &str) -> bool {
         self.touch();
-        self.data.contains_key(key)
+        self.entries().contains_key(key)
     }
 
     /// All keys, reserved ones included, in sorted order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.touch();
-        self.data.keys()
+        self.entries().keys()
     }
 
     /// Removes every key but the creation time `_created`; the owner goes too (the session
     /// then ends unless something is written after; a login that clears, regenerates and
     /// writes keeps the session's absolute deadline).
     pub fn clear(&mut self) {
+        self.settle();
         self.touch();
         self.changes.push(Change::Clear);
         clear_keeping_created(&mut self.data);
@@ -348,6 +513,7 @@ impl Session {
 
     /// Runs `operation` on the value under `key`, stores its result and records it.
     fn record_modify(&mut self, key: &str, operation: Operation) -> Result<&Value> {
+        self.settle();
         check_writable(key)?;
         self.touch();
         let new_value = run(&operation, key, self.data.get(key))?;
@@ -357,12 +523,16 @@ impl Session {
 
     /// Whether the session outlives the browser session (`_permanent`).
     pub fn is_permanent(&self) -> bool {
-        matches!(self.data.get(PERMANENT_KEY), Some(Value::Boolean(true)))
+        matches!(
+            self.entries().get(PERMANENT_KEY),
+            Some(Value::Boolean(true))
+        )
     }
 
     /// Makes the session permanent (cookie with Expires/Max-Age) or a browser-session one.
     pub fn set_permanent(&mut self, permanent: bool) {
         if permanent {
+            self.settle();
             self.touch();
             self.data.insert(PERMANENT_KEY, Value::Boolean(true));
             self.changes
@@ -375,6 +545,7 @@ impl Session {
     /// Gives the session a new id on save, keeping its data; the old record is deleted.
     /// Call it when the user logs in (defeats session fixation).
     pub fn regenerate(&mut self) {
+        self.settle();
         self.touch();
         self.regenerated = true;
         self.id = SessionId::generate();
@@ -382,7 +553,7 @@ impl Session {
 
     /// The owner the session is bound to (docs/DESIGN.md §9), if any.
     pub fn owner(&self) -> Option<&str> {
-        owner_of(&self.data)
+        owner_of(self.entries())
     }
 
     /// Binds the session to `owner`, the application's user id, from this save on: the
@@ -406,6 +577,7 @@ impl Session {
 
     /// Ends the session: on save the record is deleted and the cookie expired.
     pub fn destroy(&mut self) {
+        self.settle();
         self.touch();
         self.destroyed = true;
         self.data.clear();

@@ -3,10 +3,11 @@
 use crate::backend_tests;
 use crate::common;
 
+use std::hint::black_box;
 use std::time::Duration;
 
 use common::{cookie_pair, harness, is_removal};
-use sessionstore::{CookieMode, SessionId};
+use sessionstore::{CookieMode, Session, SessionId};
 
 /// The suite, run on each backend below.
 macro_rules! lifecycle_suite {
@@ -20,6 +21,8 @@ macro_rules! lifecycle_suite {
                 unknown_id_is_never_adopted,
                 expired_record_gives_a_fresh_session,
                 corrupt_stored_value_gives_a_fresh_session,
+                deferred_check_never_surfaces_a_half_read_value,
+                unobserved_session_is_not_checked_until_it_must_be,
                 empty_session_is_never_stored,
                 emptied_session_is_deleted_and_cookie_expired,
                 modified_request_reads_once_and_writes_once,
@@ -143,6 +146,141 @@ fn corrupt_stored_value_gives_a_fresh_session(backend: &str) {
             .unwrap();
         let session = h.manager.load(Some(&cookie)).unwrap();
         assert!(session.is_new(), "{garbage:?}");
+    }
+}
+
+/// Stored values damaged after an intact entry `a` = "kept": cut short, a later string
+/// that is not UTF-8, a later value nested too deep, bytes after the map.
+fn damaged_values() -> Vec<(&'static str, Vec<u8>)> {
+    let intact = b"\x82\xa1a\xa4kept\xa1z\xa6abcdef".to_vec();
+    let mut too_deep = b"\x82\xa1a\xa4kept\xa1z".to_vec();
+    too_deep.extend([0x91; 40]);
+    too_deep.push(0xc0);
+    vec![
+        ("cut short", intact[..intact.len() - 2].to_vec()),
+        ("not UTF-8", b"\x82\xa1a\xa4kept\xa1z\xa2\xff\xfe".to_vec()),
+        ("nested too deep", too_deep),
+        ("bytes after the map", [&intact[..], b"\x01"].concat()),
+    ]
+}
+
+/// A way for a request to first observe its session, and its name.
+type Observation = (&'static str, fn(&mut Session));
+
+/// Every way a request can first observe its session.
+fn observations() -> Vec<Observation> {
+    vec![
+        ("id", |s| {
+            black_box(s.id().clone());
+        }),
+        ("is_new", |s| {
+            black_box(s.is_new());
+        }),
+        ("is_empty", |s| {
+            black_box(s.is_empty());
+        }),
+        ("get", |s| {
+            black_box(s.get::<String>("a").unwrap());
+        }),
+        ("get_value", |s| {
+            black_box(s.get_value("a").cloned());
+        }),
+        ("contains", |s| {
+            black_box(s.contains("a"));
+        }),
+        ("keys", |s| {
+            black_box(s.keys().count());
+        }),
+        ("is_permanent", |s| {
+            black_box(s.is_permanent());
+        }),
+        ("owner", |s| {
+            black_box(s.owner().map(str::to_owned));
+        }),
+        ("Debug", |s| {
+            black_box(format!("{s:?}"));
+        }),
+        ("insert", |s| s.insert("b", 1).unwrap()),
+        ("remove", |s| {
+            black_box(s.remove("b"));
+        }),
+        ("modify", |s| {
+            black_box(s.modify("n", |n: Option<i64>| n.unwrap_or(0) + 1).unwrap());
+        }),
+        ("clear", |s| s.clear()),
+        ("set_permanent", |s| s.set_permanent(true)),
+        ("set_permanent(false)", |s| s.set_permanent(false)),
+        ("regenerate", |s| s.regenerate()),
+        ("set_owner", |s| s.set_owner("ann").unwrap()),
+        ("destroy", |s| s.destroy()),
+    ]
+}
+
+/// A load leaves the stored value's check to the session's first observation
+/// (docs/DESIGN.md §4): whichever comes first, a damaged value is never seen, not even the
+/// intact entry before the damage, and the session is fresh under a new id; an intact one
+/// reads as stored.
+fn deferred_check_never_surfaces_a_half_read_value(backend: &str) {
+    let h = harness(backend, |b| b);
+    let cookie = logged_in(&h);
+    let key = h.key_of(&cookie);
+    let id = cookie.split(['=', '.']).nth(1).unwrap().to_owned();
+    let store = h.manager.store();
+    for (damage, value) in damaged_values() {
+        for (first, observe) in observations() {
+            store.set(&key, &value, Duration::from_secs(60)).unwrap();
+            let mut session = h.manager.load(Some(&cookie)).unwrap();
+            observe(&mut session);
+            let what = format!("{damage}, first observed by {first}");
+            assert!(session.is_new(), "{what}");
+            assert_ne!(session.id().as_str(), id, "{what}");
+            assert_eq!(session.get_value("a"), None, "{what}");
+            assert_eq!(session.get::<String>("user").unwrap(), None, "{what}");
+        }
+    }
+    store
+        .set(
+            &key,
+            b"\x82\xa1a\xa4kept\xa4user\xa3ann",
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    for (first, observe) in observations().into_iter().take(10) {
+        let mut session = h.manager.load(Some(&cookie)).unwrap();
+        observe(&mut session);
+        assert!(!session.is_new(), "intact, first observed by {first}");
+        assert_eq!(session.id().as_str(), id, "{first}");
+        assert_eq!(session.get::<String>("a").unwrap().as_deref(), Some("kept"));
+        assert_eq!(
+            session.get::<String>("user").unwrap().as_deref(),
+            Some("ann")
+        );
+    }
+}
+
+/// A request that neither reads nor changes its session leaves a damaged value unchecked
+/// and untouched, unless its save must renew the session: the check then runs, and the
+/// save ends the session as it ends any it cannot use.
+fn unobserved_session_is_not_checked_until_it_must_be(backend: &str) {
+    let h = harness(backend, |b| b);
+    let cookie = logged_in(&h);
+    let key = h.key_of(&cookie);
+    let lifetime = h.manager.config().idle_lifetime;
+    let store = h.manager.store();
+    for (damage, value) in damaged_values() {
+        // Just renewed: nothing to do.
+        store.set(&key, &value, lifetime).unwrap();
+        h.counts.reset();
+        let outcome = h.request(Some(&cookie), |_| {});
+        assert_eq!(outcome.set_cookie, None, "{damage}");
+        assert_eq!(h.counts.writes(), 0, "{damage}");
+        assert_eq!(&h.stored(&cookie).unwrap().data[..], &value[..], "{damage}");
+        // Renewed a lifetime minus a minute ago: the touch is due, the check runs first.
+        store.set(&key, &value, Duration::from_secs(60)).unwrap();
+        h.counts.reset();
+        let outcome = h.request(Some(&cookie), |_| {});
+        assert!(is_removal(&outcome), "{damage}: {outcome:?}");
+        assert_eq!(h.counts.writes(), 0, "{damage}");
     }
 }
 
