@@ -1,6 +1,6 @@
 //! Stored bytes from a corrupt or hostile store, read the way a request reads them: through
-//! `SessionManager::load`, whose decoder indexes the stored map and leaves each value encoded
-//! until it is read. Whatever the bytes, the load never panics, and the session it hands out
+//! `SessionManager::load`, whose decoder (run on the session's first observation, here
+//! `is_new`) indexes the stored map and leaves each value encoded until it is read. Whatever the bytes, the load never panics, and the session it hands out
 //! holds exactly what the full decoder (`codec::decode`) reads from them, or is a fresh one
 //! when the full decoder refuses them. The corpus holds values at and past the nesting limit
 //! (`codec::MAX_NESTING`): both decoders draw the line at the same place.
