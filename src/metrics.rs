@@ -4,7 +4,7 @@
 //! Off unless the configuration asks for it ([`ConfigBuilder::metrics`](crate::ConfigBuilder::metrics),
 //! `metrics=on` in a store URL): a manager without metrics pays one untaken branch per load
 //! and save. With metrics, the manager counts in relaxed atomics of its own and wraps its
-//! store in [`Metered`], which times each call; [`SessionManager::stats`](crate::SessionManager::stats)
+//! store in `Metered`, which times each call; [`SessionManager::stats`](crate::SessionManager::stats)
 //! reads them, [`Stats::to_prometheus`] renders them. With the `metrics` cargo feature every
 //! count and latency also goes to the `metrics` crate's recorder, labelled by backend.
 

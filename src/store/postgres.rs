@@ -25,7 +25,7 @@
 //! restarted server costs no failed request; one back from a call more recently is handed
 //! out unchecked, which saves that round trip on nearly every call of a busy server.
 //!
-//! TLS is rustls's ([`tls`](super::tls)): `sslmode=disable|prefer|require|verify-ca|verify-full`
+//! TLS is rustls's ([`super::tls`]): `sslmode=disable|prefer|require|verify-ca|verify-full`
 //! and `sslrootcert` (a PEM file of CA certificates) mean what they mean to libpq, `prefer`
 //! being the default. A server without TLS refuses `require` and the `verify-*` modes with an
 //! error naming `sslmode`.
