@@ -464,6 +464,9 @@ impl SessionManager {
                 SaveOutcome::default()
             });
         };
+        if !self.config.refresh_each_request {
+            return Ok(SaveOutcome::default());
+        }
         let ttl = self.ttl(&session.data);
         if !self.touch_due(loaded, ttl) {
             return Ok(SaveOutcome::default());
