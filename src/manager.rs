@@ -19,7 +19,10 @@ use crate::cookies::CookieId;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::metrics::{LoadOutcome, Metered, Metrics, SaveKind, Stats};
-use crate::session::{CREATED_KEY, Loaded, PERMANENT_KEY, Session, Unchecked, holds_data};
+use crate::session::{
+    CREATED_KEY, Loaded, PERMANENT_KEY, Session, Unchecked, fresh_entries, holds_data,
+    log_undecodable,
+};
 use crate::store::{CasOutcome, Record, Store};
 
 mod owners;
@@ -197,11 +200,7 @@ impl SessionManager {
             .at_rest
             .open(&key, &record.data, self.config.max_size);
         let undecodable = |error: Error| {
-            log::warn!(
-                "{} store: session {:?} holds an undecodable value, starting afresh: {error}",
-                self.store.backend(),
-                id
-            );
+            log_undecodable(self.store.backend(), &id, &error);
             self.count_load(LoadOutcome::Undecodable);
             Ok(self.fresh(true))
         };
@@ -251,15 +250,11 @@ impl SessionManager {
     }
 
     fn fresh(&self, cookie_sent: bool) -> Session {
-        let mut data = Entries::new();
-        if self.config.permanent {
-            data.insert(PERMANENT_KEY, Value::Boolean(true));
-        }
-        if self.config.absolute_lifetime.is_some() {
-            let now = OffsetDateTime::now_utc().unix_timestamp();
-            data.insert(CREATED_KEY, Value::from(now));
-        }
-        Session::fresh(data, cookie_sent)
+        let created = self
+            .config
+            .absolute_lifetime
+            .map(|_| OffsetDateTime::now_utc().unix_timestamp());
+        Session::fresh(fresh_entries(self.config.permanent, created), cookie_sent)
     }
 
     fn absolute_deadline(&self, data: &Entries) -> Option<OffsetDateTime> {

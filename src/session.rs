@@ -60,6 +60,26 @@ fn clear_keeping_created(data: &mut Entries) {
     }
 }
 
+/// A fresh session's entries: `_permanent` when sessions start permanent, and `_created`
+/// when the session's creation time (Unix seconds) is kept for an absolute lifetime.
+pub(crate) fn fresh_entries(permanent: bool, created: Option<i64>) -> Entries {
+    let mut data = Entries::new();
+    if permanent {
+        data.insert(PERMANENT_KEY, Value::Boolean(true));
+    }
+    if let Some(created) = created {
+        data.insert(CREATED_KEY, Value::from(created));
+    }
+    data
+}
+
+/// Logs a stored value that failed the check, which the session then replaces afresh.
+pub(crate) fn log_undecodable(backend: &str, id: &SessionId, error: &Error) {
+    log::warn!(
+        "{backend} store: session {id:?} holds an undecodable value, starting afresh: {error}"
+    );
+}
+
 /// Whether `data` holds anything besides reserved keys (an empty session is never stored).
 pub(crate) fn holds_data(data: &Entries) -> bool {
     data.keys().any(|key| !is_reserved(key))
@@ -182,15 +202,10 @@ impl Unchecked {
                 Checked::Intact { data, owner }
             }
             Err(error) => {
-                log::warn!(
-                    "{} store: session {id:?} holds an undecodable value, starting afresh: {error}",
-                    self.backend
-                );
+                log_undecodable(self.backend, id, &error);
                 self.count(LoadOutcome::Undecodable);
-                let mut data = Entries::new();
-                if self.permanent {
-                    data.insert(PERMANENT_KEY, Value::Boolean(true));
-                }
+                // Deferred only without an absolute lifetime: no `_created` to stamp.
+                let data = fresh_entries(self.permanent, None);
                 Checked::Refused(Box::new(Session::fresh(data, true)))
             }
         }
