@@ -20,12 +20,15 @@ use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::metrics::{LoadOutcome, Metered, Metrics, SaveKind, Stats};
 use crate::session::{
-    CREATED_KEY, Loaded, PERMANENT_KEY, Session, Unchecked, fresh_entries, holds_data,
-    log_undecodable,
+    CREATED_KEY, Loaded, PERMANENT_KEY, Session, Unchecked, checked_entries, fresh_entries,
+    holds_data, log_undecodable,
 };
 use crate::store::{CasOutcome, Record, Store};
 
+mod checked;
 mod owners;
+
+pub(crate) use checked::CheckedValues;
 
 pub use owners::SessionInfo;
 
@@ -66,6 +69,9 @@ pub struct SessionManager {
     loads: AtomicU64,
     /// The counters, when the configuration asks for metrics.
     metrics: Option<Arc<Metrics>>,
+    /// The values this manager checked or wrote, whose check a load of the same bytes skips
+    /// (docs/DESIGN.md §4).
+    checked: Arc<CheckedValues>,
 }
 
 impl std::fmt::Debug for SessionManager {
@@ -108,6 +114,7 @@ impl SessionManager {
             store,
             loads: AtomicU64::new(0),
             metrics,
+            checked: Arc::new(CheckedValues::new()),
         }
     }
 
@@ -216,13 +223,14 @@ impl SessionManager {
                 self.config.permanent,
                 self.store.backend(),
                 self.metrics.clone(),
+                Arc::clone(&self.checked),
             );
             let mut session = Session::from_unchecked(id, key, record, Some(unchecked));
             session.reseal = !sealed_as_configured;
             session.cookie_value = cookie_value;
             return Ok(session);
         };
-        let mut data = match Entries::decode_shared(value) {
+        let mut data = match checked_entries(&self.checked, &key, &value) {
             Ok(data) => data,
             Err(error) => return undecodable(error),
         };
@@ -361,7 +369,10 @@ impl SessionManager {
         let index_plan = self.index_before_save(&session)?;
         let (kind, result) = if session.destroyed {
             let deleted = match &session.loaded {
-                Some(loaded) => self.store.delete(&loaded.key),
+                Some(loaded) => {
+                    self.checked.remove(&loaded.key);
+                    self.store.delete(&loaded.key)
+                }
                 None => Ok(()),
             };
             (SaveKind::Ended, deleted.map(|()| self.ended(&session)))
@@ -419,7 +430,7 @@ impl SessionManager {
 
     /// The bytes to store for `data` under `key`: checked against the limits, encoded,
     /// then compressed and encrypted as configured (docs/DESIGN.md §4).
-    fn encode(&self, key: &str, data: &Entries) -> Result<Vec<u8>> {
+    fn encode(&self, key: &str, data: &Entries) -> Result<Encoded> {
         if data.len() > self.config.max_keys {
             return Err(Error::LimitExceeded {
                 what: "number of keys",
@@ -436,17 +447,26 @@ impl SessionManager {
                 max: self.config.max_key_length,
             });
         }
-        let bytes = data.encode(self.config.format)?;
+        let (bytes, written) = data.encode_indexed(self.config.format)?;
         if bytes.len() > self.config.max_size {
             return Err(Error::TooLarge {
                 size: bytes.len(),
                 max: self.config.max_size,
             });
         }
-        if self.config.at_rest.is_on() {
-            self.config.at_rest.seal(key, bytes)
+        let stored = if self.config.at_rest.is_on() {
+            Bytes::from(self.config.at_rest.seal(key, bytes.to_vec())?)
         } else {
-            Ok(bytes)
+            bytes
+        };
+        Ok(Encoded { stored, written })
+    }
+
+    /// Remembers what a write that succeeded stored under `key`, so that the next load of
+    /// these bytes skips their check.
+    fn wrote(&self, key: &str, encoded: Encoded) {
+        if let Some(written) = encoded.written {
+            self.checked.put(key, written);
         }
     }
 
@@ -504,7 +524,9 @@ impl SessionManager {
         // value is sealed for each key, which the encryption binds it to.
         for _ in 0..3 {
             let key = self.key(&id);
-            if self.store.create(&key, &self.encode(&key, data)?, ttl)? {
+            let encoded = self.encode(&key, data)?;
+            if self.store.create(&key, &encoded.stored, ttl)? {
+                self.wrote(&key, encoded);
                 let outcome = self.live(&id, data, None);
                 return Ok((id, outcome));
             }
@@ -521,11 +543,14 @@ impl SessionManager {
         let key = &loaded.key;
         if self.config.concurrency == Concurrency::LastWriterWins {
             return if session.is_empty() {
+                self.checked.remove(key);
                 self.store.delete(key)?;
                 Ok(self.ended(session))
             } else {
-                let bytes = self.encode(key, &session.data)?;
-                self.store.set(key, &bytes, self.ttl(&session.data))?;
+                let encoded = self.encode(key, &session.data)?;
+                self.store
+                    .set(key, &encoded.stored, self.ttl(&session.data))?;
+                self.wrote(key, encoded);
                 Ok(self.live(&loaded.id, &session.data, session.cookie_value.as_deref()))
             };
         }
@@ -536,20 +561,28 @@ impl SessionManager {
         for attempt in 0..self.config.max_attempts {
             let data = replayed.as_ref().unwrap_or(&session.data);
             // An emptied session is deleted, but only if nobody wrote to it meanwhile.
-            let result = if holds_data(data) {
-                let bytes = self.encode(key, data)?;
-                self.store
-                    .compare_and_set(key, &expected, &bytes, self.ttl(data))?
+            let (result, encoded) = if holds_data(data) {
+                let encoded = self.encode(key, data)?;
+                let ttl = self.ttl(data);
+                let result = self
+                    .store
+                    .compare_and_set(key, &expected, &encoded.stored, ttl)?;
+                (result, Some(encoded))
             } else {
-                self.store.compare_and_delete(key, &expected)?
+                (self.store.compare_and_delete(key, &expected)?, None)
             };
             match result {
-                CasOutcome::Stored if holds_data(data) => {
+                CasOutcome::Stored if let Some(encoded) = encoded => {
+                    self.wrote(key, encoded);
                     let cookie_value = session.cookie_value.as_deref();
                     return Ok(self.live(&loaded.id, data, cookie_value));
                 }
-                CasOutcome::Stored => return Ok(self.ended(session)),
+                CasOutcome::Stored => {
+                    self.checked.remove(key);
+                    return Ok(self.ended(session));
+                }
                 CasOutcome::Conflict(None) => {
+                    self.checked.remove(key);
                     log::debug!("session {:?} ended by a concurrent request", loaded.id);
                     return Ok(self.ended(session));
                 }
@@ -603,8 +636,9 @@ impl SessionManager {
                 }
                 (Some(id), true) => {
                     let key = self.key(id);
-                    let bytes = self.encode(&key, data)?;
-                    self.store.set(&key, &bytes, self.ttl(data))?;
+                    let encoded = self.encode(&key, data)?;
+                    self.store.set(&key, &encoded.stored, self.ttl(data))?;
+                    self.wrote(&key, encoded);
                     self.live(id, data, None)
                 }
                 (Some(id), false) => {
@@ -615,7 +649,10 @@ impl SessionManager {
                 (None, false) => self.ended(session),
             };
             match self.store.compare_and_delete(old_key, &current)? {
-                CasOutcome::Stored | CasOutcome::Conflict(None) => return Ok(outcome),
+                CasOutcome::Stored | CasOutcome::Conflict(None) => {
+                    self.checked.remove(old_key);
+                    return Ok(outcome);
+                }
                 CasOutcome::Conflict(Some(fresher)) => {
                     if let Some(metrics) = &self.metrics {
                         metrics.conflict_retry();
@@ -629,6 +666,13 @@ impl SessionManager {
             attempts: self.config.max_attempts,
         })
     }
+}
+
+/// A value ready to store: its bytes as stored, and the index of what they hold, if
+/// indexed (MessagePack), for the memo of checked values.
+struct Encoded {
+    stored: Bytes,
+    written: Option<Entries>,
 }
 
 /// The opened value as a shared buffer: the record's own when opening left it as it was

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::codec::{self, Entries};
 use crate::error::{Error, Result};
 use crate::id::SessionId;
+use crate::manager::CheckedValues;
 use crate::metrics::{LoadOutcome, Metrics};
 use crate::store::Record;
 
@@ -71,6 +72,17 @@ pub(crate) fn fresh_entries(permanent: bool, created: Option<i64>) -> Entries {
         data.insert(CREATED_KEY, Value::from(created));
     }
     data
+}
+
+/// The checked entries of `value`, loaded from `key`: the memo's when it holds exactly
+/// these bytes under `key`, else a check's, remembered in the memo when it passes.
+pub(crate) fn checked_entries(memo: &CheckedValues, key: &str, value: &Bytes) -> Result<Entries> {
+    if let Some(entries) = memo.get(key, value) {
+        return Ok(entries);
+    }
+    let entries = Entries::decode_shared(value.clone())?;
+    memo.put(key, entries.clone());
+    Ok(entries)
 }
 
 /// Logs a stored value that failed the check, which the session then replaces afresh.
@@ -158,6 +170,8 @@ pub(crate) struct Unchecked {
     /// Where the load's outcome is counted, once: when the check runs, or, if it never
     /// does, as a hit when the session is dropped.
     metrics: Cell<Option<Arc<Metrics>>>,
+    /// The manager's values already checked: the check looks there first and adds to it.
+    memo: Arc<CheckedValues>,
     checked: OnceCell<Checked>,
 }
 
@@ -178,24 +192,27 @@ impl Unchecked {
         permanent: bool,
         backend: &'static str,
         metrics: Option<Arc<Metrics>>,
+        memo: Arc<CheckedValues>,
     ) -> Unchecked {
         Unchecked {
             source,
             permanent,
             backend,
             metrics: Cell::new(metrics),
+            memo,
             checked: OnceCell::new(),
         }
     }
 
-    fn checked(&self, id: &SessionId) -> &Checked {
-        self.checked.get_or_init(|| self.check(id))
+    fn checked(&self, loaded: &Loaded) -> &Checked {
+        self.checked.get_or_init(|| self.check(loaded))
     }
 
-    /// Checks the value of the session `id` and indexes its entries (exactly the eager
-    /// load's work), counting the load's outcome.
-    fn check(&self, id: &SessionId) -> Checked {
-        match Entries::decode_shared(self.source.clone()) {
+    /// Checks the value of the session `loaded` and indexes its entries (exactly the eager
+    /// load's work, the memo of checked values included), counting the load's outcome.
+    fn check(&self, loaded: &Loaded) -> Checked {
+        let id = &loaded.id;
+        match checked_entries(&self.memo, &loaded.key, &self.source) {
             Ok(data) => {
                 self.count(LoadOutcome::Hit);
                 let owner = owner_of(&data).map(str::to_owned);
@@ -336,9 +353,9 @@ impl Session {
 
     /// The outcome of the deferred check, running it if it has not run.
     fn checked(&self) -> Option<&Checked> {
-        self.unchecked
-            .as_ref()
-            .map(|unchecked| unchecked.checked(&self.id))
+        let unchecked = self.unchecked.as_ref()?;
+        let loaded = self.loaded.as_ref()?;
+        Some(unchecked.checked(loaded))
     }
 
     /// The session's data as observed: the checked entries, or a fresh session's.
@@ -364,9 +381,11 @@ impl Session {
         let Some(mut unchecked) = self.unchecked.take() else {
             return;
         };
-        let checked = match unchecked.checked.take() {
-            Some(checked) => checked,
-            None => unchecked.check(&self.id),
+        let checked = match (unchecked.checked.take(), &self.loaded) {
+            (Some(checked), _) => checked,
+            (None, Some(loaded)) => unchecked.check(loaded),
+            // A value waits for its check only in a loaded session.
+            (None, None) => return,
         };
         match checked {
             Checked::Intact { data, owner } => {

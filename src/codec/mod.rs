@@ -103,7 +103,17 @@ fn write_map_len(out: &mut Vec<u8>, len: usize) -> Result<()> {
 
 /// Writes one map entry straight into `out` (no intermediate tree).
 fn write_entry(out: &mut Vec<u8>, key: &str, value: &Value) -> Result<()> {
-    rmp::encode::write_str(out, key).map_err(|e| encoding_failed(&e))?;
+    write_key(out, key)?;
+    write_value(out, value)
+}
+
+/// Writes a map entry's key.
+fn write_key(out: &mut Vec<u8>, key: &str) -> Result<()> {
+    rmp::encode::write_str(out, key).map_err(|e| encoding_failed(&e))
+}
+
+/// Writes a map entry's value.
+fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<()> {
     rmpv::encode::write_value(out, value).map_err(|e| encoding_failed(&e))
 }
 
@@ -424,6 +434,16 @@ impl Entries {
         }
     }
 
+    /// The stored value the entries index (empty when read from JSON or built by hand).
+    pub(crate) fn source(&self) -> &Bytes {
+        &self.source
+    }
+
+    /// About the bytes the entries take: the stored value, the keys' text and the index.
+    pub(crate) fn footprint(&self) -> usize {
+        self.source.len() + self.names.len() + self.entries.len() * size_of::<Entry>()
+    }
+
     /// The text of `key`.
     fn name<'a>(&'a self, key: &'a Key) -> &'a str {
         key_text(key, &self.names)
@@ -522,32 +542,66 @@ impl Entries {
             .map(|entry| (self.name(&entry.key), self.value_of(&entry.slot)))
     }
 
-    /// Encodes the data in `format`; in MessagePack, entries still encoded are copied as
-    /// they are, each run of entries adjacent in the source in one copy, into a buffer
-    /// sized once for them.
-    pub(crate) fn encode(&self, format: Format) -> Result<Vec<u8>> {
+    /// Encodes the data in `format`, with the entries of what it wrote (the index a check
+    /// of the output would build, without checking it: the output is this crate's own
+    /// encoding of checked entries; `None` in JSON, which is not indexed). In MessagePack,
+    /// entries still encoded are copied as they are, each run of entries adjacent in the
+    /// source in one copy, into a buffer sized once for them.
+    pub(crate) fn encode_indexed(&self, format: Format) -> Result<(Bytes, Option<Entries>)> {
         if format == Format::Json {
-            return to_json_object(self.iter());
+            return Ok((Bytes::from(to_json_object(self.iter())?), None));
         }
+        let mut index = Vec::with_capacity(self.entries.len());
+        let source = Bytes::from(self.encode_msgpack(&mut index)?);
+        let written = Entries {
+            source: source.clone(),
+            names: self.names.clone(),
+            entries: index,
+        };
+        Ok((source, Some(written)))
+    }
+
+    /// The MessagePack encoding, each entry's place in it pushed on `index`, in key order.
+    fn encode_msgpack(&self, index: &mut Vec<Entry>) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(self.source.len() + 64);
         write_map_len(&mut out, self.entries.len())?;
         // The stored bytes not yet copied: a run of adjacent entries.
         let mut run = 0..0;
         for entry in &self.entries {
-            match &entry.slot {
-                Slot::Encoded { entry, range, .. } => {
-                    if *entry != run.end {
+            // Where the entry's key and value start and end in `out`.
+            let (at, range) = match &entry.slot {
+                Slot::Encoded {
+                    entry: stored,
+                    range,
+                    ..
+                } => {
+                    if *stored != run.end {
                         out.extend_from_slice(&self.source[run]);
-                        run = *entry..*entry;
+                        run = *stored..*stored;
                     }
+                    // Behind what is written and what the run holds before it.
+                    let at = out.len() + (*stored - run.start);
                     run.end = range.end;
+                    (at, at + (range.start - stored)..at + (range.end - stored))
                 }
                 Slot::Decoded(value) => {
                     out.extend_from_slice(&self.source[run]);
                     run = 0..0;
-                    write_entry(&mut out, self.name(&entry.key), value)?;
+                    let at = out.len();
+                    write_key(&mut out, self.name(&entry.key))?;
+                    let start = out.len();
+                    write_value(&mut out, value)?;
+                    (at, start..out.len())
                 }
-            }
+            };
+            index.push(Entry {
+                key: entry.key.clone(),
+                slot: Slot::Encoded {
+                    entry: at,
+                    range,
+                    decoded: OnceCell::new(),
+                },
+            });
         }
         out.extend_from_slice(&self.source[run]);
         Ok(out)

@@ -4,10 +4,11 @@ use crate::backend_tests;
 use crate::common;
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{cookie_pair, harness, is_removal};
-use sessionstore::{CookieMode, Session, SessionId};
+use sessionstore::{CookieMode, Session, SessionId, SessionManager};
 
 /// The suite, run on each backend below.
 macro_rules! lifecycle_suite {
@@ -23,6 +24,7 @@ macro_rules! lifecycle_suite {
                 corrupt_stored_value_gives_a_fresh_session,
                 deferred_check_never_surfaces_a_half_read_value,
                 unobserved_session_is_not_checked_until_it_must_be,
+                values_already_checked_are_trusted_only_byte_for_byte,
                 empty_session_is_never_stored,
                 emptied_session_is_deleted_and_cookie_expired,
                 modified_request_reads_once_and_writes_once,
@@ -282,6 +284,42 @@ fn unobserved_session_is_not_checked_until_it_must_be(backend: &str) {
         assert!(is_removal(&outcome), "{damage}: {outcome:?}");
         assert_eq!(h.counts.writes(), 0, "{damage}");
     }
+}
+
+/// A manager skips the check of a value it checked or wrote itself when a load finds the
+/// same bytes again (docs/DESIGN.md §4): a value changed since, by damage or by another
+/// process, is read or refused as it stands, never taken for the one remembered.
+fn values_already_checked_are_trusted_only_byte_for_byte(backend: &str) {
+    let h = harness(backend, |b| b);
+    let cookie = logged_in(&h);
+    let key = h.key_of(&cookie);
+    let store = h.manager.store();
+    let user = |manager: &SessionManager| {
+        let session = manager.load(Some(&cookie)).unwrap();
+        (session.is_new(), session.get::<String>("user").unwrap())
+    };
+    // Written by this manager, then read back twice: as stored.
+    for _ in 0..2 {
+        assert_eq!(user(&h.manager), (false, Some("ann".to_owned())));
+    }
+    // Another process (a manager of its own on the same store) changes it: read as changed,
+    // in both directions.
+    let other = SessionManager::with_store(h.manager.config().clone(), Arc::clone(store));
+    common::request(&other, Some(&cookie), |s| s.insert("user", "bob").unwrap());
+    assert_eq!(user(&h.manager), (false, Some("bob".to_owned())));
+    h.request(Some(&cookie), |s| s.insert("user", "cyd").unwrap());
+    assert_eq!(user(&other), (false, Some("cyd".to_owned())));
+    assert_eq!(user(&h.manager), (false, Some("cyd".to_owned())));
+    // Damaged in place, same length, after this manager wrote and read it: refused.
+    let mut damaged = h.stored(&cookie).unwrap().data.to_vec();
+    let at = damaged.windows(3).position(|w| w == b"cyd").unwrap();
+    damaged[at..at + 3].copy_from_slice(b"\xff\xfe\xfd");
+    store.set(&key, &damaged, Duration::from_secs(60)).unwrap();
+    assert_eq!(user(&h.manager), (true, None));
+    // Put back as this manager wrote it: read again.
+    damaged[at..at + 3].copy_from_slice(b"cyd");
+    store.set(&key, &damaged, Duration::from_secs(60)).unwrap();
+    assert_eq!(user(&h.manager), (false, Some("cyd".to_owned())));
 }
 
 fn empty_session_is_never_stored(backend: &str) {

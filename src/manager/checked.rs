@@ -1,0 +1,165 @@
+//! The values this manager has checked or written, by store key (docs/DESIGN.md §4, "Values
+//! already checked"): a load that finds exactly those bytes again takes their index instead
+//! of checking the value anew.
+//!
+//! A session read by one request after another in the same process loads, each time, the
+//! bytes the previous request wrote; checking them again proves nothing new. An entry is
+//! used only when the loaded bytes are equal to the ones it indexes, compared in full, so
+//! anything else (a value another process wrote, a damaged one) is checked as usual.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+
+use crate::codec::Entries;
+
+/// How many bytes of values the memo of one manager holds at most, all shards together.
+const BUDGET: usize = 8 << 20;
+
+/// Independent parts, each behind its own lock, so that concurrent requests rarely wait.
+const SHARDS: usize = 16;
+
+/// The largest value kept: an eighth of a shard, so that one shard always holds several.
+const LARGEST: usize = BUDGET / SHARDS / 8;
+
+/// Checked values by store key, bounded by [`BUDGET`] bytes.
+pub(crate) struct CheckedValues {
+    shards: [Mutex<Shard>; SHARDS],
+    hasher: RandomState,
+}
+
+#[derive(Default)]
+struct Shard {
+    values: HashMap<String, Entries>,
+    /// The bytes the values and their keys take.
+    bytes: usize,
+}
+
+impl CheckedValues {
+    /// An empty memo.
+    pub(crate) fn new() -> CheckedValues {
+        CheckedValues {
+            shards: Default::default(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn shard(&self, key: &str) -> &Mutex<Shard> {
+        let at = self.hasher.hash_one(key) as usize % SHARDS;
+        &self.shards[at]
+    }
+
+    /// The entries of `value` stored under `key`, if `value` is exactly the one this memo
+    /// holds for `key`.
+    pub(crate) fn get(&self, key: &str, value: &Bytes) -> Option<Entries> {
+        let shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
+        let entries = shard.values.get(key)?;
+        (entries.source() == value).then(|| entries.clone())
+    }
+
+    /// Remembers `entries`, the index of the value now stored under `key` exactly as
+    /// checking its source gives it (a fresh check's, or [`Entries::encode_indexed`]'s). Values
+    /// larger than a shard can hold several of are not kept; a shard that would exceed its
+    /// part of the budget is emptied first.
+    pub(crate) fn put(&self, key: &str, entries: Entries) {
+        if entries.source().is_empty() {
+            // Read from JSON: not indexed on its bytes, so always checked.
+            return;
+        }
+        let size = key.len() + entries.footprint();
+        let mut shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = shard.values.remove(key) {
+            shard.bytes -= key.len() + old.footprint();
+        }
+        if size > LARGEST {
+            return;
+        }
+        if shard.bytes + size > BUDGET / SHARDS {
+            shard.values.clear();
+            shard.bytes = 0;
+        }
+        shard.bytes += size;
+        shard.values.insert(key.to_owned(), entries);
+    }
+
+    /// Forgets the value stored under `key` (the record was deleted).
+    pub(crate) fn remove(&self, key: &str) {
+        let mut shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = shard.values.remove(key) {
+            shard.bytes -= key.len() + old.footprint();
+        }
+    }
+
+    /// The bytes held, all shards together.
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().unwrap().bytes)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{self, Data, Format};
+
+    fn entries(counter: i64, filler: usize) -> Entries {
+        let mut data = Data::new();
+        data.insert("n".into(), counter.into());
+        data.insert("filler".into(), "x".repeat(filler).into());
+        let bytes = codec::encode(&data, Format::MessagePack).unwrap();
+        Entries::decode_shared(Bytes::from(bytes)).unwrap()
+    }
+
+    #[test]
+    fn gives_entries_only_for_the_same_bytes() {
+        let memo = CheckedValues::new();
+        let kept = entries(1, 10);
+        let source = kept.source().clone();
+        memo.put("session:a", kept);
+        let hit = memo.get("session:a", &Bytes::copy_from_slice(&source));
+        assert_eq!(hit.unwrap().get("n"), Some(&rmpv::Value::from(1)));
+        // Another value under the key, one of the same length, and another key all miss.
+        assert!(memo.get("session:a", entries(2, 10).source()).is_none());
+        let mut flipped = source.to_vec();
+        *flipped.last_mut().unwrap() ^= 0x01;
+        assert!(memo.get("session:a", &Bytes::from(flipped)).is_none());
+        assert!(memo.get("session:b", &source).is_none());
+        memo.remove("session:a");
+        assert!(memo.get("session:a", &source).is_none());
+        assert_eq!(memo.bytes(), 0);
+    }
+
+    #[test]
+    fn a_newer_value_replaces_the_older() {
+        let memo = CheckedValues::new();
+        memo.put("session:a", entries(1, 10));
+        let newer = entries(2, 10);
+        let source = newer.source().clone();
+        memo.put("session:a", newer);
+        assert!(memo.get("session:a", entries(1, 10).source()).is_none());
+        assert!(memo.get("session:a", &source).is_some());
+        assert_eq!(memo.bytes(), "session:a".len() + entries(2, 10).footprint());
+    }
+
+    #[test]
+    fn stays_within_its_budget() {
+        let memo = CheckedValues::new();
+        for n in 0..2_000 {
+            memo.put(&format!("session:{n}"), entries(n, 20_000));
+            assert!(memo.bytes() <= BUDGET);
+        }
+        // Too large to keep: not kept, and the older value under its key is forgotten.
+        memo.put("session:big", entries(0, 10));
+        memo.put("session:big", entries(1, LARGEST));
+        assert!(memo.get("session:big", entries(0, 10).source()).is_none());
+        assert!(
+            memo.get("session:big", entries(1, LARGEST).source())
+                .is_none()
+        );
+    }
+}
