@@ -3,7 +3,9 @@
 //! whatever the machine's load; docs/BENCHMARKS.md).
 //!
 //! `request_instructions REQUEST PAYLOAD COUNT [AT_REST]`: REQUEST is `load` (load a stored
-//! session) or `modified` (load, increment the counter, compare-and-set save), PAYLOAD
+//! session), `modified` (load, increment the counter, compare-and-set save) or
+//! `modified_alternating` (the same, by two managers on one store taking turns, as two
+//! processes would: each load finds the other's write, so none skips its check), PAYLOAD
 //! `200B`, `2KB` or `20KB` (the benchmark payloads, benches/common/payload.rs), COUNT the
 //! requests to run after one unmeasured request, AT_REST `plain` (the default) or
 //! `encrypted` (one data key: a load decrypts, a save encrypts; docs/DESIGN.md §4). Runs with
@@ -13,6 +15,7 @@
 #[allow(dead_code)] // the benchmarks' payload module; this program uses part of it
 mod payload;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sessionstore::at_rest::DataKey;
@@ -26,7 +29,8 @@ fn main() {
         [request, size, count, at_rest] => (request, size, count, at_rest.as_str()),
         _ => {
             eprintln!(
-                "usage: request_instructions load|modified 200B|2KB|20KB COUNT [plain|encrypted]"
+                "usage: request_instructions load|modified|modified_alternating 200B|2KB|20KB COUNT \
+                 [plain|encrypted]"
             );
             std::process::exit(2);
         }
@@ -45,8 +49,10 @@ fn main() {
         "encrypted" => builder.data_key(DataKey::from_bytes([7; 32])),
         other => panic!("AT_REST: plain or encrypted, not {other:?}"),
     };
-    let manager = SessionManager::new(builder.build().expect("a valid configuration"))
-        .expect("the memory store opens");
+    let config = builder.build().expect("a valid configuration");
+    let store = config.store.open().expect("the memory store opens");
+    let manager = SessionManager::with_store(config.clone(), Arc::clone(&store));
+    let other = SessionManager::with_store(config, store);
     let mut session = manager.load(None).expect("load without a cookie");
     for (key, value) in payload::data(bytes) {
         session.insert_value(&key, value).expect("insert");
@@ -54,21 +60,24 @@ fn main() {
     let set_cookie = manager.save(session).expect("first save").set_cookie;
     let set_cookie = set_cookie.expect("a Set-Cookie header");
     let cookie = set_cookie.split(';').next().expect("name=value");
-    let run = |cookie: &str| match request.as_str() {
+    let modified = |manager: &SessionManager, cookie: &str| {
+        let mut session = manager.load(Some(cookie)).expect("load");
+        session
+            .modify(payload::COUNTER, |n: Option<i64>| n.unwrap_or(0) + 1)
+            .expect("modify");
+        std::hint::black_box(manager.save(session).expect("save"));
+    };
+    let run = |turn: u32, cookie: &str| match request.as_str() {
         "load" => {
             std::hint::black_box(manager.load(Some(cookie)).expect("load"));
         }
-        "modified" => {
-            let mut session = manager.load(Some(cookie)).expect("load");
-            session
-                .modify(payload::COUNTER, |n: Option<i64>| n.unwrap_or(0) + 1)
-                .expect("modify");
-            std::hint::black_box(manager.save(session).expect("save"));
-        }
-        other => panic!("REQUEST: load or modified, not {other:?}"),
+        "modified" => modified(&manager, cookie),
+        "modified_alternating" if turn.is_multiple_of(2) => modified(&manager, cookie),
+        "modified_alternating" => modified(&other, cookie),
+        other => panic!("REQUEST: load, modified or modified_alternating, not {other:?}"),
     };
-    run(cookie);
-    for _ in 0..count {
-        run(cookie);
+    run(1, cookie);
+    for turn in 0..count {
+        run(turn, cookie);
     }
 }

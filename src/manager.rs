@@ -230,7 +230,7 @@ impl SessionManager {
             session.cookie_value = cookie_value;
             return Ok(session);
         };
-        let mut data = match checked_entries(&self.checked, &key, &value) {
+        let mut data = match checked_entries(&self.checked, &key, &value, true) {
             Ok(data) => data,
             Err(error) => return undecodable(error),
         };

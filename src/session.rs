@@ -75,13 +75,21 @@ pub(crate) fn fresh_entries(permanent: bool, created: Option<i64>) -> Entries {
 }
 
 /// The checked entries of `value`, loaded from `key`: the memo's when it holds exactly
-/// these bytes under `key`, else a check's, remembered in the memo when it passes.
-pub(crate) fn checked_entries(memo: &CheckedValues, key: &str, value: &Bytes) -> Result<Entries> {
+/// these bytes under `key`, else a check's, remembered in the memo when it passes and
+/// `remember` asks for it.
+pub(crate) fn checked_entries(
+    memo: &CheckedValues,
+    key: &str,
+    value: &Bytes,
+    remember: bool,
+) -> Result<Entries> {
     if let Some(entries) = memo.get(key, value) {
         return Ok(entries);
     }
     let entries = Entries::decode_shared(value.clone())?;
-    memo.put(key, entries.clone());
+    if remember {
+        memo.put(key, entries.clone());
+    }
     Ok(entries)
 }
 
@@ -205,14 +213,15 @@ impl Unchecked {
     }
 
     fn checked(&self, loaded: &Loaded) -> &Checked {
-        self.checked.get_or_init(|| self.check(loaded))
+        self.checked.get_or_init(|| self.check(loaded, true))
     }
 
     /// Checks the value of the session `loaded` and indexes its entries (exactly the eager
-    /// load's work, the memo of checked values included), counting the load's outcome.
-    fn check(&self, loaded: &Loaded) -> Checked {
+    /// load's work, the memo of checked values included, which it adds to if `remember`),
+    /// counting the load's outcome.
+    fn check(&self, loaded: &Loaded, remember: bool) -> Checked {
         let id = &loaded.id;
-        match checked_entries(&self.memo, &loaded.key, &self.source) {
+        match checked_entries(&self.memo, &loaded.key, &self.source, remember) {
             Ok(data) => {
                 self.count(LoadOutcome::Hit);
                 let owner = owner_of(&data).map(str::to_owned);
@@ -378,12 +387,23 @@ impl Session {
     /// checked entries, or the fresh session that replaces a value that failed it. Every
     /// change and every save starts here.
     pub(crate) fn settle(&mut self) {
+        self.settle_remembering(true);
+    }
+
+    /// [`settle`](Session::settle) before a change: the check does not remember the loaded
+    /// value in the manager's memo, since the save that writes the change remembers what it
+    /// writes instead.
+    fn settle_for_change(&mut self) {
+        self.settle_remembering(false);
+    }
+
+    fn settle_remembering(&mut self, remember: bool) {
         let Some(mut unchecked) = self.unchecked.take() else {
             return;
         };
         let checked = match (unchecked.checked.take(), &self.loaded) {
             (Some(checked), _) => checked,
-            (None, Some(loaded)) => unchecked.check(loaded),
+            (None, Some(loaded)) => unchecked.check(loaded, remember),
             // A value waits for its check only in a loaded session.
             (None, None) => return,
         };
@@ -456,7 +476,7 @@ impl Session {
 
     /// Stores a raw MessagePack value under `key`; fails as [`insert`](Session::insert) does.
     pub fn insert_value(&mut self, key: &str, value: Value) -> Result<()> {
-        self.settle();
+        self.settle_for_change();
         check_writable(key)?;
         codec::check_nesting(key, &value)?;
         self.set(key, value);
@@ -465,7 +485,7 @@ impl Session {
 
     /// Sets `key` to a value already checked, and records the change.
     fn set(&mut self, key: &str, value: Value) {
-        self.settle();
+        self.settle_for_change();
         self.touch();
         self.data.insert(key, value.clone());
         self.changes.push(Change::Set(key.to_owned(), value));
@@ -474,7 +494,7 @@ impl Session {
     /// Removes `key`, returning its former value. The reserved `_created` and `_owner` cannot
     /// be removed: removing them does nothing and returns `None`.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.settle();
+        self.settle_for_change();
         self.touch();
         if key == CREATED_KEY || key == OWNER_KEY {
             return None;
@@ -501,7 +521,7 @@ impl Session {
     /// then ends unless something is written after; a login that clears, regenerates and
     /// writes keeps the session's absolute deadline).
     pub fn clear(&mut self) {
-        self.settle();
+        self.settle_for_change();
         self.touch();
         self.changes.push(Change::Clear);
         clear_keeping_created(&mut self.data);
@@ -547,7 +567,7 @@ impl Session {
 
     /// Runs `operation` on the value under `key`, stores its result and records it.
     fn record_modify(&mut self, key: &str, operation: Operation) -> Result<&Value> {
-        self.settle();
+        self.settle_for_change();
         check_writable(key)?;
         self.touch();
         let new_value = run(&operation, key, self.data.get(key))?;
@@ -566,7 +586,7 @@ impl Session {
     /// Makes the session permanent (cookie with Expires/Max-Age) or a browser-session one.
     pub fn set_permanent(&mut self, permanent: bool) {
         if permanent {
-            self.settle();
+            self.settle_for_change();
             self.touch();
             self.data.insert(PERMANENT_KEY, Value::Boolean(true));
             self.changes
@@ -579,7 +599,7 @@ impl Session {
     /// Gives the session a new id on save, keeping its data; the old record is deleted.
     /// Call it when the user logs in (defeats session fixation).
     pub fn regenerate(&mut self) {
-        self.settle();
+        self.settle_for_change();
         self.touch();
         self.regenerated = true;
         self.id = SessionId::generate();
@@ -611,7 +631,7 @@ impl Session {
 
     /// Ends the session: on save the record is deleted and the cookie expired.
     pub fn destroy(&mut self) {
-        self.settle();
+        self.settle_for_change();
         self.touch();
         self.destroyed = true;
         self.data.clear();

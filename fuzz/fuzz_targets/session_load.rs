@@ -1,9 +1,12 @@
 //! Stored bytes from a corrupt or hostile store, read the way a request reads them: through
 //! `SessionManager::load`, whose decoder (run on the session's first observation, here
-//! `is_new`) indexes the stored map and leaves each value encoded until it is read. Whatever the bytes, the load never panics, and the session it hands out
-//! holds exactly what the full decoder (`codec::decode`) reads from them, or is a fresh one
-//! when the full decoder refuses them. The corpus holds values at and past the nesting limit
-//! (`codec::MAX_NESTING`): both decoders draw the line at the same place.
+//! `is_new`) indexes the stored map and leaves each value encoded until it is read.
+//! Whatever the bytes, the load never panics, and the session it hands out holds exactly
+//! what the full decoder (`codec::decode`) reads from them, or is a fresh one when the full
+//! decoder refuses them. Loaded again, the session comes from the manager's memo of checked
+//! values and reads the same; a change saved, the memo's index of the written value reads
+//! what the full decoder reads from the stored bytes. The corpus holds values at and past
+//! the nesting limit (`codec::MAX_NESTING`): both decoders draw the line at the same place.
 #![no_main]
 
 use std::sync::{Arc, LazyLock};
@@ -12,7 +15,7 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use sessionstore::codec::{self, Data, Format};
 use sessionstore::store::{Store, StoreConfig, memory::MemoryStore};
-use sessionstore::{Config, SessionId, SessionManager};
+use sessionstore::{Config, Session, SessionId, SessionManager};
 
 const PREFIX: &str = "fuzz:";
 
@@ -32,6 +35,17 @@ fn encoded(data: &Data) -> Vec<u8> {
     codec::encode(data, Format::MessagePack).expect("decoded data encodes")
 }
 
+/// Everything `session` holds, read key by key.
+fn read(session: &Session) -> Data {
+    session
+        .keys()
+        .map(|key| {
+            let value = session.get_value(key).expect("a listed key has a value");
+            (key.to_owned(), value.clone())
+        })
+        .collect()
+}
+
 fuzz_target!(|bytes: &[u8]| {
     let (store, manager) = &*SETUP;
     let id = SessionId::generate();
@@ -39,25 +53,35 @@ fuzz_target!(|bytes: &[u8]| {
     store
         .set(&key, bytes, Duration::from_secs(60))
         .expect("the memory store takes any bytes");
-    let session = manager
-        .load(Some(&format!("session={}", id.as_str())))
-        .expect("a load from the memory store does not fail");
+    let cookie = format!("session={}", id.as_str());
+    let load = || {
+        manager
+            .load(Some(&cookie))
+            .expect("a load from the memory store does not fail")
+    };
     match codec::decode(bytes) {
         Ok(expected) => {
-            assert!(
-                !session.is_new(),
-                "a decodable stored value was not adopted"
-            );
-            let read: Data = session
-                .keys()
-                .map(|key| {
-                    let value = session.get_value(key).expect("a listed key has a value");
-                    (key.to_owned(), value.clone())
-                })
-                .collect();
-            assert_eq!(encoded(&read), encoded(&expected));
+            // Checked, then taken from the manager's memo of checked values.
+            for _ in 0..2 {
+                let session = load();
+                assert!(
+                    !session.is_new(),
+                    "a decodable stored value was not adopted"
+                );
+                assert_eq!(encoded(&read(&session)), encoded(&expected));
+            }
+            // A change saved: the memo's index of what the save wrote reads what the full
+            // decoder reads from the stored bytes.
+            let mut session = load();
+            if session.insert("fuzz", 1).is_ok() && manager.save(session).is_ok() {
+                let stored = store.load(&key).expect("a load").expect("the saved value");
+                let expected = codec::decode(&stored.data).expect("a saved value decodes");
+                let session = load();
+                assert!(!session.is_new(), "the saved value was not adopted");
+                assert_eq!(encoded(&read(&session)), encoded(&expected));
+            }
         }
-        Err(_) => assert!(session.is_new(), "an undecodable stored value was adopted"),
+        Err(_) => assert!(load().is_new(), "an undecodable stored value was adopted"),
     }
     store.delete(&key).expect("the memory store deletes");
 });

@@ -8,8 +8,10 @@
 //! anything else (a value another process wrote, a damaged one) is checked as usual.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
+
+use foldhash::fast::RandomState;
 
 use bytes::Bytes;
 
@@ -32,7 +34,7 @@ pub(crate) struct CheckedValues {
 
 #[derive(Default)]
 struct Shard {
-    values: HashMap<String, Entries>,
+    values: HashMap<String, Entries, RandomState>,
     /// The bytes the values and their keys take.
     bytes: usize,
 }
@@ -42,7 +44,7 @@ impl CheckedValues {
     pub(crate) fn new() -> CheckedValues {
         CheckedValues {
             shards: Default::default(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
         }
     }
 
