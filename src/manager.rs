@@ -447,7 +447,10 @@ impl SessionManager {
                 max: self.config.max_key_length,
             });
         }
-        let (bytes, written) = data.encode_indexed(self.config.format)?;
+        // Indexed for the memo when the value is of a size it keeps (judged by the loaded
+        // value's: the written one is not known yet).
+        let indexed = CheckedValues::keeps(data.source().len());
+        let (bytes, written) = data.encode(self.config.format, indexed)?;
         if bytes.len() > self.config.max_size {
             return Err(Error::TooLarge {
                 size: bytes.len(),

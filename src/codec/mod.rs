@@ -542,17 +542,20 @@ impl Entries {
             .map(|entry| (self.name(&entry.key), self.value_of(&entry.slot)))
     }
 
-    /// Encodes the data in `format`, with the entries of what it wrote (the index a check
-    /// of the output would build, without checking it: the output is this crate's own
-    /// encoding of checked entries; `None` in JSON, which is not indexed). In MessagePack,
-    /// entries still encoded are copied as they are, each run of entries adjacent in the
-    /// source in one copy, into a buffer sized once for them.
-    pub(crate) fn encode_indexed(&self, format: Format) -> Result<(Bytes, Option<Entries>)> {
+    /// Encodes the data in `format`; in MessagePack, entries still encoded are copied as
+    /// they are, each run of entries adjacent in the source in one copy, into a buffer
+    /// sized once for them. With `indexed`, also returns the entries of what it wrote: the
+    /// index a check of the output would build, without checking it (the output is this
+    /// crate's own encoding of checked entries); never in JSON, which is not indexed.
+    pub(crate) fn encode(&self, format: Format, indexed: bool) -> Result<(Bytes, Option<Entries>)> {
         if format == Format::Json {
             return Ok((Bytes::from(to_json_object(self.iter())?), None));
         }
+        if !indexed {
+            return Ok((Bytes::from(self.encode_msgpack(None)?), None));
+        }
         let mut index = Vec::with_capacity(self.entries.len());
-        let source = Bytes::from(self.encode_msgpack(&mut index)?);
+        let source = Bytes::from(self.encode_msgpack(Some(&mut index))?);
         let written = Entries {
             source: source.clone(),
             names: self.names.clone(),
@@ -561,8 +564,8 @@ impl Entries {
         Ok((source, Some(written)))
     }
 
-    /// The MessagePack encoding, each entry's place in it pushed on `index`, in key order.
-    fn encode_msgpack(&self, index: &mut Vec<Entry>) -> Result<Vec<u8>> {
+    /// The MessagePack encoding; with `index`, each entry's place in it, in key order.
+    fn encode_msgpack(&self, mut index: Option<&mut Vec<Entry>>) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(self.source.len() + 64);
         write_map_len(&mut out, self.entries.len())?;
         // The stored bytes not yet copied: a run of adjacent entries.
@@ -594,14 +597,16 @@ impl Entries {
                     (at, start..out.len())
                 }
             };
-            index.push(Entry {
-                key: entry.key.clone(),
-                slot: Slot::Encoded {
-                    entry: at,
-                    range,
-                    decoded: OnceCell::new(),
-                },
-            });
+            if let Some(index) = index.as_deref_mut() {
+                index.push(Entry {
+                    key: entry.key.clone(),
+                    slot: Slot::Encoded {
+                        entry: at,
+                        range,
+                        decoded: OnceCell::new(),
+                    },
+                });
+            }
         }
         out.extend_from_slice(&self.source[run]);
         Ok(out)

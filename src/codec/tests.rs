@@ -17,9 +17,14 @@ fn layout(entries: &Entries) -> Vec<(String, usize, Range<usize>)> {
         .collect()
 }
 
-/// `entries` encoded in `format`, its index checked against a check's of the output.
+/// `entries` encoded in `format`, its index checked against a check's of the output, and
+/// the same bytes as without the index.
 fn encoded(entries: &Entries, format: Format) -> Vec<u8> {
-    let (bytes, written) = entries.encode_indexed(format).unwrap();
+    let (bytes, written) = entries.encode(format, true).unwrap();
+    assert_eq!(
+        entries.encode(format, false).unwrap(),
+        (bytes.clone(), None)
+    );
     if let Some(written) = written {
         let checked = Entries::decode_shared(bytes.clone()).unwrap();
         assert_eq!(layout(&written), layout(&checked));

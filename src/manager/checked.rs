@@ -26,6 +26,10 @@ const SHARDS: usize = 16;
 /// The largest value kept: an eighth of a shard, so that one shard always holds several.
 const LARGEST: usize = BUDGET / SHARDS / 8;
 
+/// The smallest value kept: below it, checking a value costs less than the memo's lookup,
+/// comparison and bookkeeping (measured: docs/BENCHMARKS.md, "Values already checked").
+const SMALLEST: usize = 1024;
+
 /// Checked values by store key, bounded by [`BUDGET`] bytes.
 pub(crate) struct CheckedValues {
     shards: [Mutex<Shard>; SHARDS],
@@ -53,30 +57,38 @@ impl CheckedValues {
         &self.shards[at]
     }
 
+    /// Whether a value of `len` bytes is one the memo keeps: large enough to pay for it,
+    /// small enough for a shard to hold several.
+    pub(crate) fn keeps(len: usize) -> bool {
+        (SMALLEST..=LARGEST).contains(&len)
+    }
+
     /// The entries of `value` stored under `key`, if `value` is exactly the one this memo
     /// holds for `key`.
     pub(crate) fn get(&self, key: &str, value: &Bytes) -> Option<Entries> {
+        if !CheckedValues::keeps(value.len()) {
+            return None;
+        }
         let shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
         let entries = shard.values.get(key)?;
         (entries.source() == value).then(|| entries.clone())
     }
 
     /// Remembers `entries`, the index of the value now stored under `key` exactly as
-    /// checking its source gives it (a fresh check's, or [`Entries::encode_indexed`]'s). Values
-    /// larger than a shard can hold several of are not kept; a shard that would exceed its
-    /// part of the budget is emptied first.
+    /// checking its source gives it (a fresh check's, or an indexed [`Entries::encode`]'s).
+    /// Values the memo does not [keep](CheckedValues::keeps) are not kept (and the older
+    /// value under `key` is forgotten); a shard that would exceed its part of the budget is
+    /// emptied first.
     pub(crate) fn put(&self, key: &str, entries: Entries) {
-        if entries.source().is_empty() {
-            // Read from JSON: not indexed on its bytes, so always checked.
+        // A value read from JSON has no source: it is not indexed on its bytes.
+        if !CheckedValues::keeps(entries.source().len()) {
+            self.remove(key);
             return;
         }
         let size = key.len() + entries.footprint();
         let mut shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = shard.values.remove(key) {
             shard.bytes -= key.len() + old.footprint();
-        }
-        if size > LARGEST {
-            return;
         }
         if shard.bytes + size > BUDGET / SHARDS {
             shard.values.clear();
@@ -120,13 +132,13 @@ mod tests {
     #[test]
     fn gives_entries_only_for_the_same_bytes() {
         let memo = CheckedValues::new();
-        let kept = entries(1, 10);
+        let kept = entries(1, 2_000);
         let source = kept.source().clone();
         memo.put("session:a", kept);
         let hit = memo.get("session:a", &Bytes::copy_from_slice(&source));
         assert_eq!(hit.unwrap().get("n"), Some(&rmpv::Value::from(1)));
         // Another value under the key, one of the same length, and another key all miss.
-        assert!(memo.get("session:a", entries(2, 10).source()).is_none());
+        assert!(memo.get("session:a", entries(2, 2_000).source()).is_none());
         let mut flipped = source.to_vec();
         *flipped.last_mut().unwrap() ^= 0x01;
         assert!(memo.get("session:a", &Bytes::from(flipped)).is_none());
@@ -139,13 +151,16 @@ mod tests {
     #[test]
     fn a_newer_value_replaces_the_older() {
         let memo = CheckedValues::new();
-        memo.put("session:a", entries(1, 10));
-        let newer = entries(2, 10);
+        memo.put("session:a", entries(1, 2_000));
+        let newer = entries(2, 2_000);
         let source = newer.source().clone();
         memo.put("session:a", newer);
-        assert!(memo.get("session:a", entries(1, 10).source()).is_none());
+        assert!(memo.get("session:a", entries(1, 2_000).source()).is_none());
         assert!(memo.get("session:a", &source).is_some());
-        assert_eq!(memo.bytes(), "session:a".len() + entries(2, 10).footprint());
+        assert_eq!(
+            memo.bytes(),
+            "session:a".len() + entries(2, 2_000).footprint()
+        );
     }
 
     #[test]
@@ -155,10 +170,18 @@ mod tests {
             memo.put(&format!("session:{n}"), entries(n, 20_000));
             assert!(memo.bytes() <= BUDGET);
         }
+        // Too small to pay for the memo: not kept.
+        let small = entries(0, 10);
+        let source = small.source().clone();
+        memo.put("session:small", small);
+        assert!(memo.get("session:small", &source).is_none());
         // Too large to keep: not kept, and the older value under its key is forgotten.
-        memo.put("session:big", entries(0, 10));
+        memo.put("session:big", entries(0, 2_000));
         memo.put("session:big", entries(1, LARGEST));
-        assert!(memo.get("session:big", entries(0, 10).source()).is_none());
+        assert!(
+            memo.get("session:big", entries(0, 2_000).source())
+                .is_none()
+        );
         assert!(
             memo.get("session:big", entries(1, LARGEST).source())
                 .is_none()
