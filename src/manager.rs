@@ -458,7 +458,8 @@ impl SessionManager {
             });
         }
         let stored = if self.config.at_rest.is_on() {
-            Bytes::from(self.config.at_rest.seal(key, bytes.to_vec())?)
+            // Without a copy unless the memo's index shares the buffer.
+            Bytes::from(self.config.at_rest.seal(key, Vec::from(bytes))?)
         } else {
             bytes
         };
