@@ -2,8 +2,9 @@
 //! `SessionManager::load`, whose decoder (run on the session's first observation, here
 //! `is_new`) indexes the stored map and leaves each value encoded until it is read.
 //! Whatever the bytes, the load never panics, and the session it hands out holds exactly
-//! what the full decoder (`codec::decode`) reads from them, or is a fresh one when the full
-//! decoder refuses them. Loaded again, the session comes from the manager's memo of checked
+//! what the full decoder (`codec::decode`) reads from them (from a plain at-rest envelope's
+//! payload, which a load opens without a key), or is a fresh one when the full decoder
+//! refuses them. Loaded again, the session comes from the manager's memo of checked
 //! values and reads the same; a change saved, the memo's index of the written value reads
 //! what the full decoder reads from the stored bytes. The corpus holds values at and past
 //! the nesting limit (`codec::MAX_NESTING`): both decoders draw the line at the same place.
@@ -13,6 +14,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use sessionstore::at_rest::AtRest;
 use sessionstore::codec::{self, Data, Format};
 use sessionstore::store::{Store, StoreConfig, memory::MemoryStore};
 use sessionstore::{Config, Session, SessionId, SessionManager};
@@ -59,8 +61,14 @@ fuzz_target!(|bytes: &[u8]| {
             .load(Some(&cookie))
             .expect("a load from the memory store does not fail")
     };
-    match codec::decode(bytes) {
-        Ok(expected) => {
+    // What the full decoder reads from the value the load opens: the bytes, or a plain
+    // at-rest envelope's payload (which needs no key).
+    let opened = AtRest::default().open(&key, bytes, manager.config().max_size);
+    let decoded = opened
+        .ok()
+        .and_then(|opened| codec::decode(&opened.value).ok());
+    match decoded {
+        Some(expected) => {
             // Checked, then taken from the manager's memo of checked values.
             for _ in 0..2 {
                 let session = load();
@@ -81,7 +89,7 @@ fuzz_target!(|bytes: &[u8]| {
                 assert_eq!(encoded(&read(&session)), encoded(&expected));
             }
         }
-        Err(_) => assert!(load().is_new(), "an undecodable stored value was adopted"),
+        None => assert!(load().is_new(), "an undecodable stored value was adopted"),
     }
     store.delete(&key).expect("the memory store deletes");
 });
