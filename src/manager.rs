@@ -20,8 +20,8 @@ use crate::error::{Error, Result};
 use crate::id::SessionId;
 use crate::metrics::{LoadOutcome, Metered, Metrics, SaveKind, Stats};
 use crate::session::{
-    CREATED_KEY, Loaded, PERMANENT_KEY, Session, Unchecked, checked_entries, fresh_entries,
-    holds_data, log_undecodable,
+    CREATED_KEY, Loaded, PERMANENT_KEY, Session, Unchecked, fresh_entries, holds_data,
+    log_undecodable,
 };
 use crate::store::{CasOutcome, Record, Store};
 
@@ -230,14 +230,14 @@ impl SessionManager {
             session.cookie_value = cookie_value;
             return Ok(session);
         };
-        let mut data = match checked_entries(&self.checked, &key, &value, true) {
+        let mut data = match self.checked.entries_of(&key, &value, true) {
             Ok(data) => data,
             Err(error) => return undecodable(error),
         };
         let mut created_stamped = false;
         match created_at(&data, now) {
             Some(created) if deadline(created, lifetime) <= now => {
-                self.store.delete(&key)?;
+                self.delete_record(&key)?;
                 self.count_load(LoadOutcome::Expired);
                 return Ok(self.fresh(true));
             }
@@ -369,10 +369,7 @@ impl SessionManager {
         let index_plan = self.index_before_save(&session)?;
         let (kind, result) = if session.destroyed {
             let deleted = match &session.loaded {
-                Some(loaded) => {
-                    self.checked.remove(&loaded.key);
-                    self.store.delete(&loaded.key)
-                }
+                Some(loaded) => self.delete_record(&loaded.key),
                 None => Ok(()),
             };
             (SaveKind::Ended, deleted.map(|()| self.ended(&session)))
@@ -466,6 +463,21 @@ impl SessionManager {
         Ok(Encoded { stored, written })
     }
 
+    /// Deletes the session record under `key`, forgetting its value in the memo of checked
+    /// values first. Every deletion of a session record goes through here or
+    /// [`compare_and_delete_record`](SessionManager::compare_and_delete_record).
+    fn delete_record(&self, key: &str) -> Result<()> {
+        self.checked.remove(key);
+        self.store.delete(key)
+    }
+
+    /// The store's compare-and-delete of the session record under `key`, forgetting its
+    /// value in the memo of checked values first.
+    fn compare_and_delete_record(&self, key: &str, expected: &Record) -> Result<CasOutcome> {
+        self.checked.remove(key);
+        self.store.compare_and_delete(key, expected)
+    }
+
     /// Remembers what a write that succeeded stored under `key`, so that the next load of
     /// these bytes skips their check.
     fn wrote(&self, key: &str, encoded: Encoded) {
@@ -547,8 +559,7 @@ impl SessionManager {
         let key = &loaded.key;
         if self.config.concurrency == Concurrency::LastWriterWins {
             return if session.is_empty() {
-                self.checked.remove(key);
-                self.store.delete(key)?;
+                self.delete_record(key)?;
                 Ok(self.ended(session))
             } else {
                 let encoded = self.encode(key, &session.data)?;
@@ -573,7 +584,7 @@ impl SessionManager {
                     .compare_and_set(key, &expected, &encoded.stored, ttl)?;
                 (result, Some(encoded))
             } else {
-                (self.store.compare_and_delete(key, &expected)?, None)
+                (self.compare_and_delete_record(key, &expected)?, None)
             };
             match result {
                 CasOutcome::Stored if let Some(encoded) = encoded => {
@@ -581,12 +592,8 @@ impl SessionManager {
                     let cookie_value = session.cookie_value.as_deref();
                     return Ok(self.live(&loaded.id, data, cookie_value));
                 }
-                CasOutcome::Stored => {
-                    self.checked.remove(key);
-                    return Ok(self.ended(session));
-                }
+                CasOutcome::Stored => return Ok(self.ended(session)),
                 CasOutcome::Conflict(None) => {
-                    self.checked.remove(key);
                     log::debug!("session {:?} ended by a concurrent request", loaded.id);
                     return Ok(self.ended(session));
                 }
@@ -646,17 +653,14 @@ impl SessionManager {
                     self.live(id, data, None)
                 }
                 (Some(id), false) => {
-                    self.store.delete(&self.key(id))?;
+                    self.delete_record(&self.key(id))?;
                     created = None;
                     self.ended(session)
                 }
                 (None, false) => self.ended(session),
             };
-            match self.store.compare_and_delete(old_key, &current)? {
-                CasOutcome::Stored | CasOutcome::Conflict(None) => {
-                    self.checked.remove(old_key);
-                    return Ok(outcome);
-                }
+            match self.compare_and_delete_record(old_key, &current)? {
+                CasOutcome::Stored | CasOutcome::Conflict(None) => return Ok(outcome),
                 CasOutcome::Conflict(Some(fresher)) => {
                     if let Some(metrics) = &self.metrics {
                         metrics.conflict_retry();

@@ -74,25 +74,6 @@ pub(crate) fn fresh_entries(permanent: bool, created: Option<i64>) -> Entries {
     data
 }
 
-/// The checked entries of `value`, loaded from `key`: the memo's when it holds exactly
-/// these bytes under `key`, else a check's, remembered in the memo when it passes and
-/// `remember` asks for it.
-pub(crate) fn checked_entries(
-    memo: &CheckedValues,
-    key: &str,
-    value: &Bytes,
-    remember: bool,
-) -> Result<Entries> {
-    if let Some(entries) = memo.get(key, value) {
-        return Ok(entries);
-    }
-    let entries = Entries::decode_shared(value.clone())?;
-    if remember {
-        memo.put(key, entries.clone());
-    }
-    Ok(entries)
-}
-
 /// Logs a stored value that failed the check, which the session then replaces afresh.
 pub(crate) fn log_undecodable(backend: &str, id: &SessionId, error: &Error) {
     log::warn!(
@@ -221,7 +202,7 @@ impl Unchecked {
     /// counting the load's outcome.
     fn check(&self, loaded: &Loaded, remember: bool) -> Checked {
         let id = &loaded.id;
-        match checked_entries(&self.memo, &loaded.key, &self.source, remember) {
+        match self.memo.entries_of(&loaded.key, &self.source, remember) {
             Ok(data) => {
                 self.count(LoadOutcome::Hit);
                 let owner = owner_of(&data).map(str::to_owned);

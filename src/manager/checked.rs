@@ -16,6 +16,7 @@ use foldhash::fast::RandomState;
 use bytes::Bytes;
 
 use crate::codec::Entries;
+use crate::error::Result;
 
 /// How many bytes of values the memo of one manager holds at most, all shards together.
 const BUDGET: usize = 8 << 20;
@@ -63,9 +64,23 @@ impl CheckedValues {
         (SMALLEST..=LARGEST).contains(&len)
     }
 
+    /// The checked entries of `value`, loaded from `key`: the memo's when it holds exactly
+    /// these bytes under `key`, else a check's, remembered when it passes and `remember`
+    /// asks for it.
+    pub(crate) fn entries_of(&self, key: &str, value: &Bytes, remember: bool) -> Result<Entries> {
+        if let Some(entries) = self.get(key, value) {
+            return Ok(entries);
+        }
+        let entries = Entries::decode_shared(value.clone())?;
+        if remember {
+            self.put(key, entries.clone());
+        }
+        Ok(entries)
+    }
+
     /// The entries of `value` stored under `key`, if `value` is exactly the one this memo
     /// holds for `key`.
-    pub(crate) fn get(&self, key: &str, value: &Bytes) -> Option<Entries> {
+    fn get(&self, key: &str, value: &Bytes) -> Option<Entries> {
         if !CheckedValues::keeps(value.len()) {
             return None;
         }
@@ -87,9 +102,7 @@ impl CheckedValues {
         }
         let size = key.len() + entries.footprint();
         let mut shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = shard.values.remove(key) {
-            shard.bytes -= key.len() + old.footprint();
-        }
+        shard.forget(key);
         if shard.bytes + size > BUDGET / SHARDS {
             shard.values.clear();
             shard.bytes = 0;
@@ -98,12 +111,10 @@ impl CheckedValues {
         shard.values.insert(key.to_owned(), entries);
     }
 
-    /// Forgets the value stored under `key` (the record was deleted).
+    /// Forgets the value stored under `key` (the record is being deleted).
     pub(crate) fn remove(&self, key: &str) {
         let mut shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = shard.values.remove(key) {
-            shard.bytes -= key.len() + old.footprint();
-        }
+        shard.forget(key);
     }
 
     /// The bytes held, all shards together.
@@ -113,6 +124,15 @@ impl CheckedValues {
             .iter()
             .map(|shard| shard.lock().unwrap().bytes)
             .sum()
+    }
+}
+
+impl Shard {
+    /// Removes the value under `key`, if any, from the shard and its byte count.
+    fn forget(&mut self, key: &str) {
+        if let Some(old) = self.values.remove(key) {
+            self.bytes -= key.len() + old.footprint();
+        }
     }
 }
 

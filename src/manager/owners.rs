@@ -255,7 +255,7 @@ impl SessionManager {
             ended
         })?;
         for entry in &ended {
-            self.store.delete(&entry.key)?;
+            self.delete_record(&entry.key)?;
         }
         Ok(ended.len())
     }
@@ -346,10 +346,10 @@ impl SessionManager {
                 (false, evicted)
             })?;
             for key in &evicted {
-                self.store.delete(key)?;
+                self.delete_record(key)?;
             }
             if revoked {
-                self.store.delete(&key)?;
+                self.delete_record(&key)?;
                 outcome = self.ended(session);
             }
         }
