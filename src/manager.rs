@@ -444,9 +444,11 @@ impl SessionManager {
                 max: self.config.max_key_length,
             });
         }
-        // Indexed for the memo when the value is of a size it keeps (judged by the loaded
-        // value's: the written one is not known yet).
-        let indexed = CheckedValues::keeps(data.source().len());
+        // Indexed for the memo when the value may be of a size it keeps: judged by the loaded
+        // value's (the written one is not known yet); a new session's always, which happens
+        // once per session.
+        let loaded = data.source().len();
+        let indexed = loaded == 0 || CheckedValues::keeps(loaded);
         let (bytes, written) = data.encode(self.config.format, indexed)?;
         if bytes.len() > self.config.max_size {
             return Err(Error::TooLarge {

@@ -184,6 +184,25 @@ mod tests {
     }
 
     #[test]
+    fn a_manager_remembers_what_it_writes_and_forgets_what_it_deletes() {
+        use crate::store::StoreConfig;
+        use crate::{Config, SessionManager};
+        let config = Config::builder(StoreConfig::Memory).secret("s").build();
+        let manager = SessionManager::new(config.unwrap()).unwrap();
+        let mut session = manager.load(None).unwrap();
+        session.insert("notes", "n".repeat(2_000)).unwrap();
+        let set_cookie = manager.save(session).unwrap().set_cookie.unwrap();
+        let cookie = set_cookie.split(';').next().unwrap();
+        let mut session = manager.load(Some(cookie)).unwrap();
+        let key = session.loaded.as_ref().unwrap().key.clone();
+        let stored = manager.store().load(&key).unwrap().unwrap().data;
+        assert!(manager.checked.get(&key, &stored).is_some(), "written");
+        session.destroy();
+        manager.save(session).unwrap();
+        assert!(manager.checked.get(&key, &stored).is_none(), "deleted");
+    }
+
+    #[test]
     fn stays_within_its_budget() {
         let memo = CheckedValues::new();
         for n in 0..2_000 {
